@@ -1,0 +1,27 @@
+"""Entry point of the ``usgan`` command: the root group, built-in commands, plugin commands."""
+
+from __future__ import annotations
+
+from usgan.core.plugin_manager import call_each, get_plugins
+
+from .app import cli
+from .plugins_cmd import plugins_group
+
+cli.add_command(plugins_group)
+
+
+def _add_plugin_commands() -> None:
+    call_each(get_plugins(), "register_commands", lambda name, info: {"cli": cli})
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the ``usgan`` command line."""
+    from usgan.core.errors import UsganError
+
+    from .app import fail
+
+    try:
+        _add_plugin_commands()
+    except UsganError as err:  # e.g. USGAN_STRICT_PLUGINS=1 and a broken plugin
+        fail(str(err))
+    cli.main(args=argv, prog_name="usgan")

@@ -1,0 +1,166 @@
+"""Conformance checks for plugin authors: call these from your plugin's own test suite.
+
+    from usgan.core.testing import check_stage1
+    def test_my_gan():
+        check_stage1("my-gan")          # a registered name, or a GANSpec
+
+Each check raises ``AssertionError`` with a message saying what is wrong.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from safetensors.torch import load, save
+from torch import nn
+
+from .plugin_manager import get_registry
+from .registry import GANSpec, Registry, build
+from .stacking import StackedGenerator
+
+DEFAULT_STAGE2 = "stack"
+
+
+def _spec(spec_or_name: GANSpec | str, registry: Registry) -> GANSpec:
+    return registry.get(spec_or_name) if isinstance(spec_or_name, str) else spec_or_name
+
+
+def _build(spec: GANSpec, role: str, config: dict[str, Any]) -> nn.Module:
+    factory = spec.generator if role == "generator" else spec.discriminator
+    return factory(**spec.resolve(config))
+
+
+def _roundtrip(module: nn.Module, make: Any) -> nn.Module:
+    """Save ``module``'s state_dict as safetensors bytes and load it strictly into a new one."""
+    state = {k: v.detach().contiguous().clone() for k, v in module.state_dict().items()}
+    blob = save(state)
+    fresh = make()
+    fresh.load_state_dict(load(blob), strict=True)
+    return fresh
+
+
+def _assert_image(x: torch.Tensor, shape: tuple[int, ...], who: str) -> None:
+    assert tuple(x.shape) == shape, f"{who} gave shape {tuple(x.shape)}, expected {shape}"
+    assert torch.isfinite(x).all(), f"{who} gave non-finite values"
+    assert x.min() >= -1.0 and x.max() <= 1.0, (
+        f"{who} gave values in [{x.min():.3f}, {x.max():.3f}], expected [-1, 1]"
+    )
+
+
+def _one_step(g: nn.Module, d: nn.Module, fake: torch.Tensor, real: torch.Tensor) -> None:
+    bce = nn.functional.binary_cross_entropy_with_logits
+    opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam([p for p in g.parameters() if p.requires_grad], lr=2e-4,
+                             betas=(0.5, 0.999))
+    logits_real, logits_fake = d(real), d(fake.detach())
+    assert tuple(logits_real.shape) == (real.shape[0],), (
+        f"discriminator gave logits of shape {tuple(logits_real.shape)}, expected ({real.shape[0]},)"
+    )
+    loss_d = bce(logits_real, torch.ones_like(logits_real)) + bce(
+        logits_fake, torch.zeros_like(logits_fake))
+    opt_d.zero_grad()
+    loss_d.backward()
+    opt_d.step()
+    out = d(fake)
+    loss_g = bce(out, torch.ones_like(out))
+    opt_g.zero_grad()
+    loss_g.backward()
+    opt_g.step()
+    assert torch.isfinite(loss_d) and torch.isfinite(loss_g), "a loss was not finite"
+
+
+def check_stage1(
+    spec_or_name: GANSpec | str, config: dict[str, Any] | None = None, batch: int = 2,
+    registry: Registry | None = None, stage2: str = DEFAULT_STAGE2,
+) -> None:
+    """Check a Stage-I GAN against the interface and the rest of usgan.
+
+    Output shape and range; determinism under a seed; a strict state_dict round trip through
+    safetensors; composition with the default Stage-II; one optimizer step of G and D.
+    """
+    registry = registry or get_registry()
+    spec = _spec(spec_or_name, registry)
+    config = dict(config or {})
+    torch.manual_seed(0)
+    g = _build(spec, "generator", config)
+    d = _build(spec, "discriminator", config)
+    for attr in ("z_dim", "out_channels", "out_size"):
+        assert isinstance(getattr(g, attr, None), int), f"generator must declare int {attr}"
+    for attr in ("in_channels", "in_size"):
+        assert isinstance(getattr(d, attr, None), int), f"discriminator must declare int {attr}"
+    shape = (batch, g.out_channels, g.out_size, g.out_size)
+    assert (d.in_channels, d.in_size) == (g.out_channels, g.out_size), (
+        "discriminator input does not match generator output"
+    )
+
+    g.eval()
+    z = torch.randn(batch, g.z_dim, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        x = g(z)
+        _assert_image(x, shape, "generator")
+        assert torch.equal(x, g(z)), "generator is not deterministic in eval mode"
+        logits = d.eval()(x)
+    assert tuple(logits.shape) == (batch,), f"discriminator gave {tuple(logits.shape)} logits"
+
+    torch.manual_seed(0)
+    g_again = _build(spec, "generator", config).eval()
+    with torch.no_grad():
+        assert torch.equal(g_again(z), x), "same seed built a different generator"
+
+    for module, role in ((g, "generator"), (d, "discriminator")):
+        fresh = _roundtrip(module, lambda role=role: _build(spec, role, config)).eval()
+        with torch.no_grad():
+            a = module(z) if role == "generator" else module(x)
+            b = fresh(z) if role == "generator" else fresh(x)
+        assert torch.equal(a, b), f"{role} output changed after a safetensors round trip"
+
+    s2_spec = registry.get(stage2, "stage2")
+    s2 = _build(s2_spec, "generator", {
+        "in_size": g.out_size, "in_channels": g.out_channels, "out_channels": g.out_channels,
+    })
+    stacked = StackedGenerator(_build(spec, "generator", config), s2)
+    z1, z2 = stacked.sample_z(batch, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        mid, high = stacked.eval()(z1, z2)
+    _assert_image(mid, shape, "stacked Stage-I")
+    _assert_image(high, (batch, g.out_channels, s2.out_size, s2.out_size), "stacked Stage-II")
+
+    g.train()
+    d.train()
+    real = torch.rand(batch, *shape[1:]) * 2 - 1
+    _one_step(g, d, g(torch.randn(batch, g.z_dim)), real)
+
+
+def check_stage2(
+    spec_or_name: GANSpec | str, config: dict[str, Any] | None = None, batch: int = 2,
+    registry: Registry | None = None,
+) -> None:
+    """Check a Stage-II GAN: shapes, range, round trip and one optimizer step."""
+    registry = registry or get_registry()
+    spec = _spec(spec_or_name, registry)
+    config = dict(config or {})
+    torch.manual_seed(0)
+    g = _build(spec, "generator", config)
+    d = _build(spec, "discriminator", config)
+    x = torch.rand(batch, g.in_channels, g.in_size, g.in_size) * 2 - 1
+    z = torch.randn(batch, g.z_dim)
+    shape = (batch, g.out_channels, g.out_size, g.out_size)
+    with torch.no_grad():
+        y = g.eval()(x, z)
+    _assert_image(y, shape, "Stage-II generator")
+    fresh = _roundtrip(g, lambda: _build(spec, "generator", config)).eval()
+    with torch.no_grad():
+        assert torch.equal(fresh(x, z), y), "Stage-II output changed after a round trip"
+    g.train()
+    real = torch.rand(*shape) * 2 - 1
+    _one_step(g, d.train(), g(x, z), real)
+
+
+def built(name: str, role: str = "generator", **config: Any) -> nn.Module:
+    """Build a registered network (a shortcut for tests)."""
+    return build(get_registry(), name, role, config)  # type: ignore[arg-type]
+
+
+__all__ = ["check_stage1", "check_stage2"]
+

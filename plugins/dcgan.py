@@ -1,0 +1,141 @@
+"""Built-in Stage-I GANs: ``dcgan``, ``dcgan-sn`` and ``dcgan-sn-sa``.
+
+One DCGAN family (Radford et al. 2015) with two switches: spectral normalization on every
+conv of G and D (Miyato et al. 2018), and a SAGAN self-attention block in G and D at the
+feature resolution ``attn_res`` (Zhang et al. 2019). See docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from usgan.core import GANSpec, hookimpl
+from usgan.core.errors import ConfigError
+from usgan.core.interfaces import Discriminator, Stage1Generator
+
+from .layers import SelfAttention, apply_spectral_norm, dcgan_init, log2_int
+
+
+def _width(base: int, size: int, res: int, cap_mult: int = 8) -> int:
+    """DCGAN channel width at feature resolution ``res``: doubles as resolution halves."""
+    return min(base * size // (2 * res), base * cap_mult)
+
+
+def _check_attn(attn_res: int, size: int) -> None:
+    if not (4 <= attn_res < size) or attn_res & (attn_res - 1):
+        raise ConfigError(
+            f"attn_res={attn_res} must be a power of two with 4 <= attn_res < size={size}"
+        )
+
+
+class DCGANGenerator(Stage1Generator):
+    """z -> 4x4 (transposed conv) -> ... -> size x size; BN + ReLU inside, Tanh out."""
+
+    def __init__(
+        self, z_dim: int = 100, channels: int = 1, size: int = 64, g_width: int = 64,
+        spectral_norm: bool = False, attention: bool = False, attn_res: int = 32, **_: object,
+    ) -> None:
+        super().__init__()
+        n = log2_int(size, "size")
+        if n < 3:
+            raise ConfigError(f"size must be at least 8, got {size}")
+        if attention:
+            _check_attn(attn_res, size)
+        self.z_dim, self.out_channels, self.out_size = z_dim, channels, size
+        c = _width(g_width, size, 4)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(z_dim, c, 4, 1, 0, bias=False), nn.BatchNorm2d(c), nn.ReLU(True)
+        ]
+        res = 4
+        while res * 2 < size:
+            c_next = _width(g_width, size, res * 2)
+            layers += [
+                nn.ConvTranspose2d(c, c_next, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(c_next),
+                nn.ReLU(True),
+            ]
+            c, res = c_next, res * 2
+            if attention and res == attn_res:
+                layers.append(SelfAttention(c))
+        layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        dcgan_init(self)
+        if spectral_norm:
+            apply_spectral_norm(self)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z.view(z.shape[0], self.z_dim, 1, 1))
+
+
+class DCGANDiscriminator(Discriminator):
+    """size x size -> ... -> 4x4 (strided convs, LeakyReLU 0.2) -> one logit.
+
+    BatchNorm on every layer but the first (``d_batchnorm``); the Sigmoid is in the loss.
+    """
+
+    def __init__(
+        self, channels: int = 1, size: int = 64, d_width: int = 64, spectral_norm: bool = False,
+        attention: bool = False, attn_res: int = 32, d_batchnorm: bool = True, **_: object,
+    ) -> None:
+        super().__init__()
+        log2_int(size, "size")
+        if size < 8:
+            raise ConfigError(f"size must be at least 8, got {size}")
+        if attention:
+            _check_attn(attn_res, size)
+        self.in_channels, self.in_size = channels, size
+        c = _width(d_width, size, size // 2)
+        layers: list[nn.Module] = [nn.Conv2d(channels, c, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        res = size // 2
+        if attention and res == attn_res:
+            layers.append(SelfAttention(c))
+        while res > 4:
+            c_next = _width(d_width, size, res // 2)
+            layers.append(nn.Conv2d(c, c_next, 4, 2, 1, bias=not d_batchnorm))
+            if d_batchnorm:
+                layers.append(nn.BatchNorm2d(c_next))
+            layers.append(nn.LeakyReLU(0.2, True))
+            c, res = c_next, res // 2
+            if attention and res == attn_res:
+                layers.append(SelfAttention(c))
+        layers.append(nn.Conv2d(c, 1, 4, 1, 0))
+        self.net = nn.Sequential(*layers)
+        dcgan_init(self)
+        if spectral_norm:
+            apply_spectral_norm(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).view(x.shape[0])
+
+
+_BASE = {"z_dim": 100, "channels": 1, "size": 64, "g_width": 64, "d_width": 64}
+
+
+@hookimpl
+def register_stage1(register):  # type: ignore[no-untyped-def]
+    """The paper's three Stage-I networks."""
+    register(GANSpec(
+        name="dcgan",
+        generator=DCGANGenerator,
+        discriminator=DCGANDiscriminator,
+        defaults={**_BASE, "spectral_norm": False, "attention": False, "d_batchnorm": True},
+        description="DCGAN (Radford et al. 2015), 64x64 grayscale",
+    ))
+    register(GANSpec(
+        name="dcgan-sn",
+        generator=DCGANGenerator,
+        discriminator=DCGANDiscriminator,
+        defaults={**_BASE, "spectral_norm": True, "attention": False, "d_batchnorm": False},
+        description="DCGAN with spectral normalization in G and D (Miyato et al. 2018)",
+    ))
+    register(GANSpec(
+        name="dcgan-sn-sa",
+        generator=DCGANGenerator,
+        discriminator=DCGANDiscriminator,
+        defaults={
+            **_BASE, "spectral_norm": True, "attention": True, "attn_res": 32,
+            "d_batchnorm": False,
+        },
+        description="DCGAN + spectral norm + SAGAN self-attention at 32x32 (Zhang et al. 2019)",
+    ))

@@ -1,0 +1,67 @@
+"""Building blocks shared by the built-in networks: DCGAN init, spectral norm, self-attention."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """DCGAN weight init (Radford et al.): conv ~ N(0, 0.02), BN gamma ~ N(1, 0.02), beta = 0.
+
+    Call before spectral norm is attached, so the raw weight is what gets initialised.
+    """
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+def apply_spectral_norm(module: nn.Module) -> None:
+    """Spectral normalization (Miyato et al.) on every conv and linear layer of ``module``."""
+    for m in list(module.modules()):
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            dim = 1 if isinstance(m, nn.ConvTranspose2d) else 0
+            _spectral_norm(m, dim=dim)
+
+
+def has_spectral_norm(module: nn.Module) -> bool:
+    """True when a spectral-norm parametrization sits on ``module``'s weight."""
+    return hasattr(module, "parametrizations") and "weight" in module.parametrizations
+
+
+class SelfAttention(nn.Module):
+    """SAGAN self-attention (Zhang et al. 2019): ``x + gamma * attention(x)``, gamma starts at 0.
+
+    Query and key are 1x1 convs to ``channels // key_ratio``; the value keeps ``channels``.
+    Every position attends over every other one (no 1/sqrt(d) scaling, as in SAGAN).
+    """
+
+    def __init__(self, channels: int, key_ratio: int = 8) -> None:
+        super().__init__()
+        k = max(channels // key_ratio, 1)
+        self.query = nn.Conv2d(channels, k, 1)
+        self.key = nn.Conv2d(channels, k, 1)
+        self.value = nn.Conv2d(channels, channels, 1)
+        self.gamma = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        q = self.query(x).flatten(2).transpose(1, 2)  # [B, N, k]
+        k = self.key(x).flatten(2).transpose(1, 2)  # [B, N, k]
+        v = self.value(x).flatten(2).transpose(1, 2)  # [B, N, C]
+        out = F.scaled_dot_product_attention(q, k, v, scale=1.0)  # [B, N, C]
+        return x + self.gamma * out.transpose(1, 2).reshape(b, c, h, w)
+
+
+def log2_int(n: int, what: str) -> int:
+    """log2 of a power of two, else a ValueError naming ``what``."""
+    if n < 1 or n & (n - 1):
+        raise ValueError(f"{what} must be a power of two, got {n}")
+    return n.bit_length() - 1

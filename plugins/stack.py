@@ -1,0 +1,138 @@
+"""Built-in Stage-II GAN ``stack``: the paper's encoder-decoder generator.
+
+The encoder (conv + max-pool blocks) turns the Stage-I image into feature maps at every
+size down to a 4x4 bottleneck; the noise z joins at the bottleneck; the decoder upsamples to
+``out_size`` and takes the encoder's features through skip connections. The discriminator is
+the DCGAN discriminator at ``out_size``. Choices the paper leaves open: docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from usgan.core import GANSpec, hookimpl
+from usgan.core.errors import ConfigError
+from usgan.core.interfaces import Stage2Generator
+
+from .dcgan import DCGANDiscriminator
+from .layers import apply_spectral_norm, dcgan_init, log2_int
+
+Z_JOINS = ("tile", "project")
+
+
+def _enc_width(width: int, max_width: int, in_size: int, res: int) -> int:
+    return min(width * in_size // res, max_width)
+
+
+def _dec_width(width: int, max_width: int, in_size: int, res: int, min_width: int = 16) -> int:
+    return max(min(width * in_size // res, max_width), min_width)
+
+
+class StackGenerator(Stage2Generator):
+    """(Stage-I image, z) -> out_size image; U-Net-like with z concatenated at the bottleneck."""
+
+    def __init__(
+        self, in_channels: int = 1, in_size: int = 64, out_channels: int = 1,
+        out_size: int = 256, z_dim: int = 100, width: int = 64, max_width: int = 512,
+        z_join: str = "tile", spectral_norm: bool = False, **_: object,
+    ) -> None:
+        super().__init__()
+        log2_int(in_size, "in_size")
+        log2_int(out_size, "out_size")
+        if not 8 <= in_size <= out_size:
+            raise ConfigError(f"need 8 <= in_size <= out_size, got {in_size} and {out_size}")
+        if z_join not in Z_JOINS:
+            raise ConfigError(f"z_join must be one of {Z_JOINS}, got {z_join!r}")
+        self.in_channels, self.in_size = in_channels, in_size
+        self.out_channels, self.out_size, self.z_dim = out_channels, out_size, z_dim
+        self.z_join = z_join
+
+        # Encoder: conv3x3 + BN + LeakyReLU, then max-pool; one block per size in_size..8.
+        self.encoder = nn.ModuleList()
+        c_in, res = in_channels, in_size
+        skip_widths: list[int] = []
+        while res > 4:
+            c = _enc_width(width, max_width, in_size, res)
+            self.encoder.append(nn.Sequential(
+                nn.Conv2d(c_in, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c),
+                nn.LeakyReLU(0.2, True),
+            ))
+            skip_widths.append(c)
+            c_in, res = c, res // 2
+        self.pool = nn.MaxPool2d(2)
+        c_bottleneck = c_in
+
+        # Noise joins the 4x4 encoder output: tiled over it, or projected to a 4x4 map.
+        if z_join == "project":
+            self.z_proj: nn.Module = nn.Linear(z_dim, z_dim * 16)
+        else:
+            self.z_proj = nn.Identity()
+
+        # Decoder: transposed conv x2 + BN + ReLU; at the sizes the encoder saw, the encoder
+        # features are concatenated (skip connections); beyond in_size, plain upsampling.
+        self.decoder = nn.ModuleList()
+        c, res = c_bottleneck + z_dim, 4
+        skips = list(reversed(skip_widths))
+        while res < out_size:
+            res *= 2
+            c_out = (
+                _enc_width(width, max_width, in_size, res) if res <= in_size
+                else _dec_width(width, max_width, in_size, res)
+            )
+            self.decoder.append(nn.Sequential(
+                nn.ConvTranspose2d(c, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out),
+                nn.ReLU(True),
+            ))
+            c = c_out + (skips.pop(0) if res <= in_size else 0)
+        self.to_image = nn.Sequential(nn.Conv2d(c, out_channels, 3, 1, 1), nn.Tanh())
+        dcgan_init(self)
+        if spectral_norm:
+            apply_spectral_norm(self)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        feats: dict[int, torch.Tensor] = {}
+        h = x
+        for block in self.encoder:
+            h = block(h)
+            feats[h.shape[-1]] = h
+            h = self.pool(h)
+        b = h.shape[0]
+        if self.z_join == "project":
+            zmap = self.z_proj(z).view(b, self.z_dim, 4, 4)
+        else:
+            zmap = z.view(b, self.z_dim, 1, 1).expand(b, self.z_dim, h.shape[2], h.shape[3])
+        h = torch.cat([h, zmap], dim=1)
+        for block in self.decoder:
+            h = block(h)
+            skip = feats.get(h.shape[-1])
+            if skip is not None:
+                h = torch.cat([h, skip], dim=1)
+        return self.to_image(h)
+
+
+def _discriminator(
+    out_channels: int = 1, out_size: int = 256, d_width: int = 64, spectral_norm: bool = False,
+    d_batchnorm: bool = True, **_: object,
+) -> DCGANDiscriminator:
+    """The DCGAN discriminator extended to ``out_size`` input."""
+    return DCGANDiscriminator(
+        channels=out_channels, size=out_size, d_width=d_width, spectral_norm=spectral_norm,
+        d_batchnorm=d_batchnorm,
+    )
+
+
+@hookimpl
+def register_stage2(register):  # type: ignore[no-untyped-def]
+    """The paper's Stage-II GAN."""
+    register(GANSpec(
+        name="stack",
+        generator=StackGenerator,
+        discriminator=_discriminator,
+        defaults={
+            "in_channels": 1, "in_size": 64, "out_channels": 1, "out_size": 256,
+            "z_dim": 100, "width": 64, "max_width": 512, "z_join": "tile",
+            "spectral_norm": False, "d_width": 64, "d_batchnorm": True,
+        },
+        description="Stage-II encoder-decoder (conv+maxpool encoder, skips, z at bottleneck)",
+    ))

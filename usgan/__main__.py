@@ -1,0 +1,6 @@
+"""``python -m usgan`` (used by ``torchrun ... -m usgan train``)."""
+
+from usgan.cli.main import main
+
+if __name__ == "__main__":
+    main()
