@@ -1,0 +1,39 @@
+"""Shared test fixtures."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("USGAN_SHARED", REPO.parent / "shared"))
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """``../shared/data``, or skip with the reason when it is absent."""
+    path = SHARED / "data"
+    if not path.is_dir():
+        pytest.skip(f"real data not available: {path} is absent (it lives beside the repo)")
+    return path
+
+
+def run_usgan(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+              timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``usgan`` command in a subprocess; returns the completed process."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [str(BIN / "usgan"), *args], capture_output=True, text=True, env=full_env,
+        cwd=cwd, timeout=timeout,
+    )
+
+
+@pytest.fixture
+def usgan_cli():
+    """The `run_usgan` helper as a fixture."""
+    return run_usgan
