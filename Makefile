@@ -9,7 +9,7 @@ EXAMPLE := docs/examples/usgan-example-plugin
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt $(EXAMPLE)/pyproject.toml
+$(STAMP): pyproject.toml constraints.txt $(EXAMPLE)/pyproject.toml $(wildcard $(EXAMPLE)/src/*/*.py)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,plots,hdf5]'
 	$(BIN)/python -m pip install -q -c constraints.txt --no-build-isolation ./$(EXAMPLE)
@@ -23,4 +23,3 @@ test: venv
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .

@@ -51,7 +51,7 @@ class UsganGroup(click.Group):
         except UsganError as err:
             if debug_enabled(ctx):
                 raise
-            fail(str(err))
+            fail(str(err), getattr(err, "exit_code", EXIT_USER_ERROR))
         except OSError as err:
             if debug_enabled(ctx):
                 raise

@@ -5,9 +5,17 @@ from __future__ import annotations
 from usgan.core.plugin_manager import call_each, get_plugins
 
 from .app import cli
+from .data_cmd import data_group
+from .demo_cmd import demo_cmd
 from .plugins_cmd import plugins_group
+from .sample_cmd import sample_cmd
+from .train_cmd import train_cmd
 
 cli.add_command(plugins_group)
+cli.add_command(train_cmd)
+cli.add_command(sample_cmd)
+cli.add_command(data_group)
+cli.add_command(demo_cmd)
 
 
 def _add_plugin_commands() -> None:

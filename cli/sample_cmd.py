@@ -1,0 +1,53 @@
+"""``usgan sample``: write generated images as 8-bit grayscale PNGs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from usgan.core.errors import UsganError
+
+
+@click.command("sample")
+@click.argument("source")
+@click.option("--class", "cls", default=None, help="Which class's GAN to sample.")
+@click.option("-n", "n", type=int, default=16, show_default=True, help="Number of images.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--stage", type=click.Choice(["1", "2"]), default=None,
+              help="1: the Stage-I size; 2: 256x256 (default when the run has Stage-II).")
+@click.option("--batch-size", type=int, default=16, show_default=True)
+@click.option("--grid", is_flag=True, help="Also write grid.png.")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+def sample_cmd(source: str, cls: str | None, n: int, out: Path, seed: int, stage: str | None,
+               batch_size: int, grid: bool, device: str, force: bool) -> None:
+    """Sample N images of one class from SOURCE (a run directory)."""
+    import usgan
+
+    synth = usgan.load(source, device=device)
+    images = synth.sample(n, cls=cls, seed=seed, stage=int(stage) if stage else None,
+                          batch_size=batch_size)
+    cls = cls or synth.classes[0]
+    names = [out / f"{cls}-{seed}-{i:05d}.png" for i in range(n)]
+    targets = [*names, out / "grid.png"] if grid else names
+    clash = [p for p in targets if p.exists()]
+    if clash and not force:
+        raise UsganError(f"{clash[0]} exists ({len(clash)} files would be overwritten); "
+                         "choose another --out or add --force")
+    save(images, names, out / "grid.png" if grid else None)
+    click.echo(f"wrote {n} images to {out}" + (f" and {out / 'grid.png'}" if grid else ""))
+
+
+def save(images, names: list[Path], grid: Path | None) -> None:  # type: ignore[no-untyped-def]
+    """uint8 [N, 1, H, W] -> one grayscale PNG each (+ a grid)."""
+    from PIL import Image
+    from torchvision.utils import make_grid
+
+    names[0].parent.mkdir(parents=True, exist_ok=True)
+    for img, path in zip(images, names, strict=True):
+        Image.fromarray(img[0].numpy(), mode="L").save(path)
+    if grid is not None:
+        g = make_grid(images, nrow=max(1, int(len(images) ** 0.5)), padding=2)
+        Image.fromarray(g[0].numpy(), mode="L").save(grid)

@@ -1,0 +1,150 @@
+"""``usgan train``: train Stage-I (and Stage-II) GANs, one per class."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+from usgan.core.errors import UsganError
+from usgan.core.train.options import TrainOptions
+
+# CLI parameter -> TrainOptions field, for the ones that map one to one.
+_DIRECT = ("stage1", "data", "epochs", "max_steps", "batch_size", "lr", "seed", "loss", "ema",
+           "ema_decay", "precision", "device", "sample_every", "checkpoint_every",
+           "keep_checkpoints", "log_every", "quiet", "stage1_from")
+
+
+def parse_kv(text: str | None, what: str) -> dict[str, Any]:
+    """``"size=32,attention=true"`` -> ``{"size": 32, "attention": True}`` (JSON values)."""
+    out: dict[str, Any] = {}
+    for item in filter(None, (p.strip() for p in (text or "").split(","))):
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise UsganError(f"{what}: expected key=value[,key=value], got {item!r}")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+def parse_pair(text: str, what: str) -> tuple[float, float]:
+    """``"0.5,0.999"`` -> ``(0.5, 0.999)``."""
+    try:
+        a, b = (float(x) for x in text.split(","))
+    except ValueError:
+        raise UsganError(f"{what}: expected two numbers like 0.5,0.999, got {text!r}") from None
+    return a, b
+
+
+def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions | None
+                      ) -> TrainOptions:
+    """Options from the command line; with ``base`` (a resumed run), only the parameters given
+    on the command line override the saved ones."""
+
+    def given(name: str) -> bool:
+        return base is None or ctx.get_parameter_source(name) in (
+            ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+
+    opts = base.to_json() if base else TrainOptions().to_json()
+    for name in _DIRECT:
+        if given(name):
+            opts[name] = p[name]
+    if given("stage2"):
+        opts["stage2"] = p["stage2_model"] if p["stage2"] == "on" else None
+    elif given("stage2_model") and opts.get("stage2"):
+        opts["stage2"] = p["stage2_model"]
+    if given("classes"):
+        opts["classes"] = [c.strip() for c in p["classes"].split(",")] if p["classes"] else None
+    if given("betas"):
+        opts["betas"] = list(parse_pair(p["betas"], "--betas"))
+    if given("diffaugment"):
+        from usgan.core.train.diffaugment import parse_policy
+
+        opts["diffaugment"] = parse_policy(p["diffaugment"])
+    if given("stage1_config"):
+        opts["stage1_config"] = parse_kv(p["stage1_config"], "--stage1-config")
+    if given("stage2_config"):
+        opts["stage2_config"] = parse_kv(p["stage2_config"], "--stage2-config")
+    data_opts = dict(opts.get("data_options") or {})
+    for name in ("crop", "bins", "split", "repeat"):
+        if given(name) and p[name] is not None:
+            data_opts[name] = p[name]
+    if given("skip_bad") and p["skip_bad"]:
+        data_opts["skip_bad"] = True
+    if "crop" in data_opts and isinstance(data_opts["crop"], str):
+        try:
+            data_opts["crop"] = [int(v) for v in data_opts["crop"].split(",")]
+        except ValueError:
+            raise UsganError(f"--crop: expected x,y,w,h, got {data_opts['crop']!r}") from None
+    opts["data_options"] = data_opts
+    return TrainOptions.from_json(opts)
+
+
+@click.command("train")
+@click.option("--stage1", default="dcgan", show_default=True, help="Stage-I network name.")
+@click.option("--stage2", type=click.Choice(["on", "off"]), default="on", show_default=True,
+              help="Also train Stage-II (256x256) on top of the frozen Stage-I.")
+@click.option("--stage2-model", default="stack", show_default=True, help="Stage-II network.")
+@click.option("--data", default="phantom", show_default=True, help="Data spec (see docs/data.md).")
+@click.option("--classes", default=None, help="Classes to train, e.g. healthy,steatosis.")
+@click.option("--out", "out", type=click.Path(path_type=Path), default=None,
+              help="Run directory to create.")
+@click.option("--epochs", type=int, default=None,
+              help=f"Epochs per stage (default {TrainOptions.DEFAULT_EPOCHS}).")
+@click.option("--max-steps", type=int, default=None, help="Steps per stage (caps --epochs).")
+@click.option("--batch-size", type=int, default=16, show_default=True)
+@click.option("--lr", type=float, default=2e-4, show_default=True)
+@click.option("--betas", default="0.5,0.999", show_default=True, help="Adam betas.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True)
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto",
+              show_default=True, help="auto: bf16 where the hardware has it natively.")
+@click.option("--loss", type=click.Choice(["bce", "hinge"]), default="bce", show_default=True)
+@click.option("--diffaugment", default="",
+              help="DiffAugment policy, e.g. color,translation,cutout.")
+@click.option("--ema/--no-ema", default=False, help="Keep an EMA copy of G for sampling.")
+@click.option("--ema-decay", type=float, default=0.999, show_default=True)
+@click.option("--sample-every", type=int, default=100, show_default=True)
+@click.option("--checkpoint-every", type=int, default=100, show_default=True)
+@click.option("--keep-checkpoints", type=int, default=3, show_default=True)
+@click.option("--log-every", type=int, default=10, show_default=True)
+@click.option("--stage1-config", default=None, help="Stage-I config overrides, k=v,k=v.")
+@click.option("--stage2-config", default=None, help="Stage-II config overrides, k=v,k=v.")
+@click.option("--stage1-from", default=None, help="Reuse the Stage-I of this run directory.")
+@click.option("--crop", default=None, help="Data crop x,y,w,h (overrides sector detection).")
+@click.option("--bins", default=None, help="Grade bins for graded folders (docs/data.md).")
+@click.option("--skip-bad", is_flag=True, help="Skip unreadable images instead of failing.")
+@click.option("--split", default=None, help="Split file from `usgan data split` (train part).")
+@click.option("--repeat", type=int, default=None, help="Which repeat of --split (default 0).")
+@click.option("--resume", is_flag=False, flag_value="", default=None,
+              help="Continue the run in --out (or in the given RUN_DIR) from its last checkpoint.")
+@click.option("--force", is_flag=True,
+              help="Move an existing run in --out aside and start again; with --resume, "
+                   "continue despite changed options.")
+@click.option("--quiet", is_flag=True, help="Log lines instead of progress bars.")
+@click.pass_context
+def train_cmd(ctx: click.Context, **p: Any) -> None:
+    """Train one GAN per class: Stage-I, then Stage-II on the frozen Stage-I."""
+    from usgan.core.train.rundir import RunDir
+    from usgan.core.train.trainer import Trainer
+
+    resume = p["resume"] is not None
+    out = p["out"] or (Path(p["resume"]) if p["resume"] else None)
+    if out is None:
+        raise click.UsageError("--out RUN_DIR is required (or --resume RUN_DIR)")
+    base = None
+    if resume and RunDir(out).exists():
+        base = TrainOptions.from_json(RunDir(out).read_config()["options"])
+    opts = _options_from_cli(ctx, p, base)
+    run = Trainer(opts, out, resume=resume, force=p["force"], echo=_echo).train()
+    click.echo(f"run directory: {run.root}")
+
+
+def _echo(message: str) -> None:
+    click.echo(message, err=True)

@@ -1,0 +1,1 @@
+"""Training: the two-stage trainer, run directories, checkpoints, losses and augmentation."""

@@ -1,0 +1,80 @@
+"""Every option of a training run, resolved, JSON-able and comparable."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from usgan.core.errors import ConfigError
+
+# Options that do not change what a run computes: they may differ on --resume.
+VOLATILE = {"device", "quiet", "sample_every", "checkpoint_every", "keep_checkpoints",
+            "log_every"}
+
+
+@dataclass
+class TrainOptions:
+    """The options of ``usgan train`` (defaults are the paper's where it gives them)."""
+
+    stage1: str = "dcgan"
+    stage2: str | None = "stack"  # None: Stage-I only (--stage2 off)
+    data: str = "phantom"
+    data_options: dict[str, Any] = field(default_factory=dict)  # crop, skip_bad, bins, split...
+    classes: list[str] | None = None
+    stage1_config: dict[str, Any] = field(default_factory=dict)
+    stage2_config: dict[str, Any] = field(default_factory=dict)
+    stage1_from: str | None = None
+    epochs: int | None = None
+    max_steps: int | None = None
+    batch_size: int = 16
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    seed: int = 0
+    loss: str = "bce"
+    diffaugment: list[str] = field(default_factory=list)
+    ema: bool = False
+    ema_decay: float = 0.999
+    precision: str = "auto"
+    device: str = "auto"
+    sample_every: int = 100
+    checkpoint_every: int = 100
+    keep_checkpoints: int = 3
+    log_every: int = 10
+    quiet: bool = False
+
+    DEFAULT_EPOCHS = 100
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(self.betas)  # type: ignore[assignment]
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.loss not in ("bce", "hinge"):
+            raise ConfigError(f"--loss must be bce or hinge, got {self.loss!r}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ConfigError(f"--precision must be auto, fp32 or bf16, got {self.precision!r}")
+        for name in ("epochs", "max_steps"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+
+    def to_json(self) -> dict[str, Any]:
+        """A plain dict (lists for tuples) for config.json."""
+        return json.loads(json.dumps(asdict(self)))
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrainOptions:
+        """Rebuild from config.json's ``options`` (unknown keys ignored)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """``"name: old -> new"`` for every run-defining option that differs."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        if key in VOLATILE:
+            continue
+        if old.get(key) != new.get(key):
+            out.append(f"{key}: {old.get(key)!r} -> {new.get(key)!r}")
+    return out

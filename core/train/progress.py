@@ -1,0 +1,59 @@
+"""Progress display: a rich bar per stage and class, or plain log lines with ``--quiet``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+
+class ProgressReporter:
+    """Shows step, epoch, losses, D(x), D(G(z)), images/s and ETA for one phase."""
+
+    def __init__(self, title: str, total: int, quiet: bool = False,
+                 echo: Callable[[str], None] | None = None) -> None:
+        self.title, self.total, self.quiet = title, total, quiet
+        self.echo = echo or (lambda m: print(m, file=sys.stderr))
+        self.ips = 0.0
+        self._progress: Progress | None = None
+        self._task: Any = None
+        if not quiet:
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                console=Console(stderr=True),
+            )
+
+    def __enter__(self) -> ProgressReporter:
+        if self._progress is not None:
+            self._progress.start()
+            self._task = self._progress.add_task(self.title, total=self.total, stats="")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def advance_to(self, step: int) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=step)
+
+    def update(self, step: int, epoch: int, stats: dict[str, float], ips: float | None) -> None:
+        if ips is not None:
+            self.ips = ips
+        text = (f"ep {epoch} D {stats['loss_d']:.3f} G {stats['loss_g']:.3f} "
+                f"D(x) {stats['d_real']:.2f} D(G(z)) {stats['d_fake']:.2f} {self.ips:.1f} img/s")
+        if self._progress is not None:
+            self._progress.update(self._task, completed=step, stats=text)
+        elif ips is not None:
+            self.echo(f"{self.title} step {step}/{self.total} {text}")
