@@ -41,3 +41,7 @@ class ShapeMismatchError(UsganError, ValueError):
 
 class ConfigError(UsganError, ValueError):
     """A network or run configuration is invalid."""
+
+
+class DataError(UsganError, ValueError):
+    """A data source, image, manifest or split file cannot be used as given."""

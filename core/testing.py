@@ -55,7 +55,8 @@ def _one_step(g: nn.Module, d: nn.Module, fake: torch.Tensor, real: torch.Tensor
                              betas=(0.5, 0.999))
     logits_real, logits_fake = d(real), d(fake.detach())
     assert tuple(logits_real.shape) == (real.shape[0],), (
-        f"discriminator gave logits of shape {tuple(logits_real.shape)}, expected ({real.shape[0]},)"
+        f"discriminator gave logits of shape {tuple(logits_real.shape)}, "
+        f"expected ({real.shape[0]},)"
     )
     loss_d = bce(logits_real, torch.ones_like(logits_real)) + bce(
         logits_fake, torch.zeros_like(logits_fake))

@@ -48,6 +48,8 @@ class DCGANGenerator(Stage1Generator):
             nn.ConvTranspose2d(z_dim, c, 4, 1, 0, bias=False), nn.BatchNorm2d(c), nn.ReLU(True)
         ]
         res = 4
+        if attention and res == attn_res:
+            layers.append(SelfAttention(c))
         while res * 2 < size:
             c_next = _width(g_width, size, res * 2)
             layers += [

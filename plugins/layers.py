@@ -7,6 +7,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
+from usgan.core.errors import ConfigError
+
 
 def dcgan_init(module: nn.Module) -> None:
     """DCGAN weight init (Radford et al.): conv ~ N(0, 0.02), BN gamma ~ N(1, 0.02), beta = 0.
@@ -61,7 +63,7 @@ class SelfAttention(nn.Module):
 
 
 def log2_int(n: int, what: str) -> int:
-    """log2 of a power of two, else a ValueError naming ``what``."""
+    """log2 of a power of two, else a `ConfigError` (a ValueError) naming ``what``."""
     if n < 1 or n & (n - 1):
-        raise ValueError(f"{what} must be a power of two, got {n}")
+        raise ConfigError(f"{what} must be a power of two, got {n}")
     return n.bit_length() - 1
