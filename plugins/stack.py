@@ -35,7 +35,8 @@ class StackGenerator(Stage2Generator):
     def __init__(
         self, in_channels: int = 1, in_size: int = 64, out_channels: int = 1,
         out_size: int = 256, z_dim: int = 100, width: int = 64, max_width: int = 512,
-        z_join: str = "tile", spectral_norm: bool = False, **_: object,
+        z_join: str = "tile", spectral_norm: bool = False, residual: bool = False,
+        **_: object,
     ) -> None:
         super().__init__()
         log2_int(in_size, "in_size")
@@ -47,6 +48,7 @@ class StackGenerator(Stage2Generator):
         self.in_channels, self.in_size = in_channels, in_size
         self.out_channels, self.out_size, self.z_dim = out_channels, out_size, z_dim
         self.z_join = z_join
+        self.residual = residual
 
         # Encoder: conv3x3 + BN + LeakyReLU, then max-pool; one block per size in_size..8.
         self.encoder = nn.ModuleList()
@@ -85,7 +87,7 @@ class StackGenerator(Stage2Generator):
                 nn.ReLU(True),
             ))
             c = c_out + (skips.pop(0) if res <= in_size else 0)
-        self.to_image = nn.Sequential(nn.Conv2d(c, out_channels, 3, 1, 1), nn.Tanh())
+        self.to_image = nn.Conv2d(c, out_channels, 3, 1, 1)
         dcgan_init(self)
         if spectral_norm:
             apply_spectral_norm(self)
@@ -108,7 +110,12 @@ class StackGenerator(Stage2Generator):
             skip = feats.get(h.shape[-1])
             if skip is not None:
                 h = torch.cat([h, skip], dim=1)
-        return self.to_image(h)
+        out = self.to_image(h)
+        if self.residual:  # refine the upsampled Stage-I image instead of drawing from scratch
+            up = nn.functional.interpolate(x, size=out.shape[-2:], mode="bilinear",
+                                           align_corners=False)
+            out = out + torch.atanh(up.clamp(-0.999, 0.999))
+        return torch.tanh(out)
 
 
 def _discriminator(
@@ -132,7 +139,7 @@ def register_stage2(register):  # type: ignore[no-untyped-def]
         defaults={
             "in_channels": 1, "in_size": 64, "out_channels": 1, "out_size": 256,
             "z_dim": 100, "width": 64, "max_width": 512, "z_join": "tile",
-            "spectral_norm": False, "d_width": 64, "d_batchnorm": True,
+            "spectral_norm": False, "residual": False, "d_width": 64, "d_batchnorm": True,
         },
         description="Stage-II encoder-decoder (conv+maxpool encoder, skips, z at bottleneck)",
     ))

@@ -438,3 +438,15 @@ def test_check_stage1_builtin(name: str) -> None:
 
 def test_check_stage2_stack() -> None:
     check_stage2("stack")
+
+
+def test_stack_residual_refines_the_upsampled_stage1_image() -> None:
+    g = create_generator("stack", residual=True, width=8, max_width=32).eval()
+    torch.nn.init.zeros_(g.to_image.weight)
+    torch.nn.init.zeros_(g.to_image.bias)
+    x = torch.rand(2, 1, 64, 64) * 1.6 - 0.8
+    with torch.no_grad():
+        y = g(x, torch.randn(2, g.z_dim))
+    up = torch.nn.functional.interpolate(x, size=256, mode="bilinear", align_corners=False)
+    assert y.shape == (2, 1, 256, 256)
+    assert torch.allclose(y, up, atol=1e-5)
