@@ -2,6 +2,8 @@
 
 Each file holds the state_dict and, in its metadata, the architecture name, kind, role and
 config, so `load_network` rebuilds the module from the registry with no pickle involved.
+Before any weight is read, the network is built on the ``meta`` device (no memory) and the
+file's tensor names, shapes and dtypes are checked against it.
 """
 
 from __future__ import annotations
@@ -12,14 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 from torch import nn
 
 from .errors import UsganError
+from .io import (
+    FileFormatError,
+    metadata_json,
+    read_safetensors,
+    read_safetensors_metadata,
+    save_safetensors,
+)
 from .registry import Registry, build
 
 META_KEY = "usgan_arch"
+ARCH_KEYS = ("name", "role", "config")
 
 
 def arch_of(module: nn.Module) -> dict[str, Any]:
@@ -32,57 +40,43 @@ def arch_of(module: nn.Module) -> dict[str, Any]:
     return arch
 
 
-def state_dict_for_saving(module: nn.Module) -> dict[str, torch.Tensor]:
-    """Contiguous, de-aliased CPU copies of the state_dict (what safetensors needs)."""
-    return {k: v.detach().to("cpu").contiguous().clone() for k, v in module.state_dict().items()}
-
-
 def save_network(module: nn.Module, path: str | os.PathLike[str]) -> Path:
     """Write ``module`` to ``path`` (safetensors) atomically, with its architecture metadata."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        save_file(state_dict_for_saving(module), str(tmp), metadata={
-            META_KEY: json.dumps(arch_of(module), sort_keys=True)
-        })
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    meta = {META_KEY: json.dumps(arch_of(module), sort_keys=True)}
+    return save_safetensors(path, module.state_dict(), meta)
 
 
 def read_arch(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The architecture metadata of a saved network."""
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-    except FileNotFoundError:
-        raise UsganError(f"{path}: no such file") from None
-    except (SafetensorError, OSError, ValueError) as err:
-        raise UsganError(f"{path}: not a readable safetensors file ({err})") from None
-    if META_KEY not in meta:
-        raise UsganError(f"{path}: safetensors file has no usgan architecture metadata")
-    return json.loads(meta[META_KEY])
+    """The architecture metadata of a saved network, checked for its keys."""
+    arch = metadata_json(path, read_safetensors_metadata(path), META_KEY,
+                         "usgan architecture")
+    if not isinstance(arch, dict) or any(k not in arch for k in ARCH_KEYS) \
+            or not isinstance(arch["config"], dict) \
+            or arch["role"] not in ("generator", "discriminator"):
+        raise FileFormatError(f"{path}: its usgan architecture metadata lacks "
+                              f"{', '.join(ARCH_KEYS)} or has the wrong types")
+    return arch
+
+
+def _expected(module: nn.Module) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    return {k: (tuple(v.shape), v.dtype) for k, v in module.state_dict().items()}
 
 
 def load_network(
     path: str | os.PathLike[str], registry: Registry | None = None, map_location: str = "cpu"
 ) -> nn.Module:
     """Rebuild the network saved at ``path`` and load its weights (strictly)."""
-    from safetensors.torch import load_file
-
     if registry is None:
         from .plugin_manager import get_registry
 
         registry = get_registry()
     arch = read_arch(path)
-    module = build(registry, arch["name"], arch["role"], arch["config"])
+    with torch.device("meta"):  # shapes only: a huge config costs nothing here
+        skeleton = build(registry, arch["name"], arch["role"], arch["config"])
     try:
-        state = load_file(str(path), device=map_location)
-        module.load_state_dict(state, strict=True)
-    except (RuntimeError, SafetensorError) as err:
-        first = str(err).strip().splitlines()[0]
-        raise UsganError(f"{path}: weights do not fit {arch['name']} {arch['role']}: {first}") \
-            from None
+        state, _ = read_safetensors(path, expect=_expected(skeleton), device=map_location)
+    except FileFormatError as err:
+        raise UsganError(f"weights do not fit {arch['name']} {arch['role']}: {err}") from None
+    module = build(registry, arch["name"], arch["role"], arch["config"])
+    module.load_state_dict(state, strict=True)
     return module

@@ -1,21 +1,21 @@
 """On-disk cache of preprocessed datasets: one safetensors file per (source, options) key.
 
 The key hashes the source's contents (every file), the spec options and the preprocessing
-options, so a changed file or option misses the cache. Files are written atomically (a temporary
-file in the same folder, then a rename); a cache file that cannot be read is ignored.
+options, so a changed file or option misses the cache. Files are written atomically
+(`usgan.core.io.save_safetensors`); a cache file that cannot be read, or cannot be written, is
+ignored.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+
+from ..io import FileFormatError, metadata_json, read_safetensors, save_safetensors
 
 META_KEY = "usgan_data"
 
@@ -36,10 +36,9 @@ def read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
     if not path.is_file():
         return None
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = json.loads((f.metadata() or {})[META_KEY])
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, KeyError, ValueError):
+        tensors, metadata = read_safetensors(path)
+        meta = metadata_json(path, metadata, META_KEY, "data cache")
+    except FileFormatError:
         return None
     return tensors, meta
 
@@ -47,18 +46,6 @@ def read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
 def write(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
     """Write a cache file atomically; failures (e.g. a read-only cache) are ignored."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=path.parent)
-        os.close(fd)
-        try:
-            save_file(
-                {k: v.contiguous() for k, v in tensors.items()},
-                tmp,
-                metadata={META_KEY: json.dumps(meta)},
-            )
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    except OSError:
+        save_safetensors(path, tensors, {META_KEY: json.dumps(meta)})
+    except FileFormatError:
         pass

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
+from ..io import FileFormatError, read_json, write_atomic
 
 FORMAT = "usgan-split"
 VERSION = 1
@@ -119,11 +120,10 @@ def write_split(doc: dict[str, Any], out: Path, force: bool = False) -> Path:
     out = Path(out)
     if out.exists() and not force:
         raise DataError(f"{out} exists; pass --force to overwrite it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n")
-    tmp.replace(out)
-    return out
+    try:  # indent 1, keys in document order: the layout shown in docs/data.md
+        return write_atomic(out, json.dumps(doc, indent=1) + "\n")
+    except FileFormatError as err:
+        raise DataError(str(err)) from None
 
 
 def read_split(path: Path | str) -> dict[str, Any]:
@@ -132,9 +132,9 @@ def read_split(path: Path | str) -> dict[str, Any]:
     if not path.is_file():
         raise DataError(f"split file {path} does not exist; make one with 'usgan data split'")
     try:
-        doc = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as err:
-        raise DataError(f"split file {path} is not valid JSON ({err})") from None
+        doc = read_json(path, what="split file")
+    except FileFormatError as err:
+        raise DataError(str(err)) from None
     reps = doc.get("repeats") if isinstance(doc, dict) else None
     if (
         not isinstance(reps, list)

@@ -1,23 +1,21 @@
 """Checkpoints without pickle: tensors in safetensors, everything else as JSON metadata.
 
-A checkpoint is any nested structure of dicts, lists, tuples, tensors and JSON scalars (model
-and optimizer state_dicts, RNG states, step counters). It is written atomically (temp file,
-fsync, rename) and the last K are kept.
+A checkpoint is any nested structure of dicts, lists, tuples, tensors and JSON scalars (what
+goes in is `usgan.core.train.state`'s business). It is written atomically (`usgan.core.io`)
+and the last K are kept.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save
 
 from usgan.core.errors import UsganError
+from usgan.core.io import FileFormatError, metadata_json, read_safetensors, save_safetensors
 
 SKELETON_KEY = "usgan_checkpoint"
 PATTERN = re.compile(r"^step-(\d{8})\.safetensors$")
@@ -31,7 +29,7 @@ def flatten(obj: Any, tensors: dict[str, torch.Tensor], path: str = "t") -> Any:
     """Move tensors out of ``obj`` into ``tensors``; return a JSON-able skeleton."""
     if isinstance(obj, torch.Tensor):
         key = f"{path}"
-        tensors[key] = obj.detach().to("cpu").contiguous().clone()
+        tensors[key] = obj  # copied to contiguous CPU memory by save_safetensors
         return {"__tensor__": key}
     if isinstance(obj, dict):
         return {"__dict__": [
@@ -60,32 +58,24 @@ def unflatten(skel: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return skel
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file + fsync + rename; no partial file stays."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise CheckpointError(f"could not write {path}: {err.strerror or err}; free some disk "
-                              "space (the previous checkpoint is intact) and resume") from err
-
-
 def save_checkpoint(directory: Path, step: int, state: dict[str, Any], keep: int = 3) -> Path:
     """Write ``state`` as ``directory/step-XXXXXXXX.safetensors``; keep the newest ``keep``."""
     tensors: dict[str, torch.Tensor] = {}
     skeleton = flatten(state, tensors)
-    blob = save(tensors, metadata={SKELETON_KEY: json.dumps(skeleton)})
     path = directory / f"step-{step:08d}.safetensors"
-    write_atomic(path, blob)
+    try:
+        save_safetensors(path, tensors, {SKELETON_KEY: json.dumps(skeleton)})
+    except FileFormatError as err:
+        raise CheckpointError(f"{err}; free some disk space (the previous checkpoint is "
+                              "intact) and resume") from err
+    prune(directory, keep)
+    return path
+
+
+def prune(directory: Path, keep: int) -> None:
+    """Delete all but the newest ``keep`` checkpoints in ``directory`` (``keep <= 0``: none)."""
     for old in list_checkpoints(directory)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
-    return path
 
 
 def list_checkpoints(directory: Path) -> list[Path]:
@@ -98,11 +88,9 @@ def list_checkpoints(directory: Path) -> list[Path]:
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Read one checkpoint; a damaged file raises `CheckpointError`."""
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-        return unflatten(json.loads(meta[SKELETON_KEY]), tensors)
-    except (SafetensorError, OSError, ValueError, KeyError) as err:
+        tensors, meta = read_safetensors(path)
+        return unflatten(metadata_json(path, meta, SKELETON_KEY, "checkpoint"), tensors)
+    except (FileFormatError, KeyError, TypeError) as err:
         raise CheckpointError(f"checkpoint {path} is damaged ({type(err).__name__}: {err})") \
             from None
 

@@ -1,0 +1,162 @@
+"""File plumbing shared by every module that reads or writes: one place for each.
+
+- `write_atomic` / `write_json`: a temporary file in the same folder, fsync, rename; a failed
+  write leaves the old file (if any) as it was and no partial file behind.
+- `read_json`: a JSON document with one clear error line for a missing, non-UTF-8 or invalid
+  file.
+- `save_safetensors` / `read_safetensors`: tensors plus string metadata, never pickle. The
+  reader checks the header (keys, dtypes, shapes) against what the caller expects *before*
+  any tensor is allocated, and refuses anything that is not safetensors; `metadata_json`
+  reads a JSON value from the metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save
+
+from .errors import UsganError
+
+PathLike = str | os.PathLike[str]
+
+# safetensors dtype names -> torch dtypes (the ones usgan writes or accepts).
+_DTYPES = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
+    "U8": torch.uint8, "BOOL": torch.bool,
+}
+
+
+class FileFormatError(UsganError):
+    """A file is missing, unreadable, or not what it should be."""
+
+
+def write_atomic(path: PathLike, data: bytes | str) -> Path:
+    """Write ``data`` to ``path`` through a temporary file, fsync and rename."""
+    path = Path(path)
+    blob = data.encode() if isinstance(data, str) else data
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        raise FileFormatError(f"could not write {path}: {err.strerror or err}") from err
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_json(path: PathLike, data: Any) -> Path:
+    """``data`` as indented, key-sorted JSON, written atomically."""
+    return write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: PathLike, what: str = "JSON file") -> Any:
+    """The JSON document at ``path``; any problem is one `FileFormatError` line naming it."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise FileFormatError(f"{path}: no such {what}") from None
+    except UnicodeDecodeError:
+        raise FileFormatError(f"{path}: {what} is not UTF-8 text") from None
+    except OSError as err:
+        raise FileFormatError(f"{path}: cannot read {what} ({err.strerror or err})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise FileFormatError(f"{path}: {what} is not valid JSON ({err})") from None
+
+
+def save_safetensors(
+    path: PathLike, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None
+) -> Path:
+    """Write ``tensors`` (copied to contiguous CPU memory) and ``metadata`` atomically."""
+    plain = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+    return write_atomic(path, save(plain, metadata=dict(metadata or {})))
+
+
+def metadata_json(path: PathLike, metadata: Mapping[str, str], key: str, what: str) -> Any:
+    """The JSON value stored under ``key`` in a safetensors file's metadata."""
+    if key not in metadata:
+        raise FileFormatError(f"{path}: safetensors file has no {what} metadata")
+    try:
+        return json.loads(metadata[key])
+    except json.JSONDecodeError:
+        raise FileFormatError(f"{path}: its {what} metadata is not JSON") from None
+
+
+def _open(path: Path) -> Any:
+    if not path.is_file():
+        raise FileFormatError(f"{path}: no such file")
+    try:
+        return safe_open(str(path), framework="pt")
+    except (SafetensorError, OSError, ValueError) as err:
+        raise FileFormatError(f"{path}: not a readable safetensors file ({err})") from None
+
+
+def read_safetensors_metadata(path: PathLike) -> dict[str, str]:
+    """The string metadata of a safetensors file, reading no tensor."""
+    path = Path(path)
+    with _open(path) as f:
+        return dict(f.metadata() or {})
+
+
+def read_safetensors(
+    path: PathLike,
+    expect: Mapping[str, tuple[tuple[int, ...], torch.dtype]] | None = None,
+    device: str = "cpu",
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a safetensors file.
+
+    With ``expect`` (name -> (shape, dtype)), the header must list exactly those tensors with
+    those shapes and dtypes; that is checked before any tensor is read.
+    """
+    path = Path(path)
+    with _open(path) as f:
+        keys = list(f.keys())
+        if expect is not None:
+            _check_header(path, f, keys, expect)
+        try:
+            tensors = {k: f.get_tensor(k).to(device) for k in keys}
+        except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+            raise FileFormatError(f"{path}: damaged safetensors file ({err})") from None
+        return tensors, dict(f.metadata() or {})
+
+
+def _check_header(
+    path: Path, f: Any, keys: list[str],
+    expect: Mapping[str, tuple[tuple[int, ...], torch.dtype]],
+) -> None:
+    missing = sorted(set(expect) - set(keys))
+    extra = sorted(set(keys) - set(expect))
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[0]!r})")
+        if extra:
+            parts.append(f"{len(extra)} unexpected (e.g. {extra[0]!r})")
+        raise FileFormatError(f"{path}: tensors do not match: {', '.join(parts)}")
+    for key in keys:
+        piece = f.get_slice(key)
+        shape, dtype = tuple(piece.get_shape()), _DTYPES.get(piece.get_dtype())
+        want_shape, want_dtype = expect[key]
+        if shape != tuple(want_shape):
+            raise FileFormatError(
+                f"{path}: tensor {key!r} has shape {list(shape)}, expected {list(want_shape)}"
+            )
+        if dtype is None or (dtype.is_floating_point != want_dtype.is_floating_point):
+            raise FileFormatError(
+                f"{path}: tensor {key!r} has dtype {piece.get_dtype()}, expected {want_dtype}"
+            )
