@@ -14,7 +14,7 @@ import torch
 
 from ..errors import DataError, UnknownNameError
 from . import cache, phantom, preprocess
-from .sources import SourceIndex, decode, load_index
+from .sources import SourceIndex, decode, kind_of, load_index
 
 STAGE2_SIZE = 256
 STAGE1_SIZE = 64
@@ -141,12 +141,12 @@ def _build(
     n = len(items)
     keep, metas = [], []
     out = torch.zeros(n, 1, size, size, dtype=torch.uint8)
-    if index.spec.kind == "phantom":
-        images = _phantom_images(index)
+    kind = kind_of(index.spec)
+    images = kind.pixels(index) if kind.pixels is not None else None
     for i, it in enumerate(items):
         meta = dict(it.meta)
         try:
-            gray = images[i, 0].numpy() if index.spec.kind == "phantom" else decode(it)
+            gray = images[i] if images is not None else decode(it)
             h, w = gray.shape
             if crop is not None:
                 x, y, cw, ch = crop
@@ -156,8 +156,8 @@ def _build(
                         f"in the {w}x{h} image"
                     )
                 box = crop
-            elif index.spec.kind == "phantom":
-                box = (0, 0, w, h)  # simulated images are already cropped to the sector
+            elif not kind.detect_sector:
+                box = (0, 0, w, h)  # e.g. simulated images, already cropped to the sector
             else:
                 box = preprocess.detect_sector(gray) or (0, 0, w, h)
             if min(box[2], box[3]) < preprocess.MIN_SIZE:
@@ -195,17 +195,6 @@ def _build(
         skipped=skipped,
         has_subjects=index.has_subjects,
     )
-
-
-def _phantom_images(index: SourceIndex) -> torch.Tensor:
-    opts = index.spec.options
-    n, seed = int(opts.get("n", 100)), int(opts.get("seed", 0))
-    size, frames = int(opts.get("size", 256)), int(opts.get("frames", 10))
-    parts = []
-    for cls in index.class_names:
-        grade = index.items[[it.label for it in index.items].index(cls)].meta["grade"]
-        parts.append(phantom.simulate(n, grade=grade, seed=seed, size=size, frames=frames))
-    return torch.cat(parts)
 
 
 def load_dataset(

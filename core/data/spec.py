@@ -1,47 +1,31 @@
 """Data specs: one string naming a data source, ``SOURCE[:key=value,...]``.
 
 ``phantom`` (or ``phantom:n=200,seed=3``), a folder of class subfolders, a CSV manifest
-(``labels.csv`` or ``labels.csv:subject=byra_id``), or a Byra et al. ``.mat`` file.
+(``labels.csv`` or ``labels.csv:subject=byra_id``), or a Byra et al. ``.mat`` file. The kinds,
+their options and how a path is recognised come from the table `sources.KINDS`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import DataError, UnknownNameError
+from .sources import KINDS
+from .sources.base import IMAGE_SUFFIXES, DataSpec
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
+__all__ = ["IMAGE_SUFFIXES", "KNOWN_OPTIONS", "DataSpec", "parse_spec"]
+
 _OPTIONS = re.compile(r"^[A-Za-z_]\w*=[^,=]*(,[A-Za-z_]\w*=[^,=]*)*$")
 
-KNOWN_OPTIONS: dict[str, dict[str, str]] = {
-    "phantom": {
-        "n": "images per class (default 100)",
-        "seed": "random seed (default 0)",
-        "size": "simulated image side in pixels (default 256)",
-        "frames": "frames per simulated subject (default 10)",
-        "grade": "steatosis grade of the 'steatosis' class, 0..1 (default 1)",
-        "classes": "'+'-separated subset of healthy+steatosis",
-    },
-    "folder": {},
-    "csv": {
-        "path": "column holding image paths (default: path, file or filename)",
-        "label": "column holding labels (default: label or class)",
-        "subject": "column holding subject ids (default: subject, subject_id or patient)",
-    },
-    "mat": {},
-}
+# kind -> option -> help text (a view of the table).
+KNOWN_OPTIONS: dict[str, dict[str, str]] = {name: dict(k.options) for name, k in KINDS.items()}
 
 
-@dataclass(frozen=True)
-class DataSpec:
-    """A parsed data spec: ``kind`` in phantom/folder/csv/mat, a path and options."""
-
-    text: str
-    kind: str
-    path: Path | None = None
-    options: dict[str, str] = field(default_factory=dict)
+def _either(names: Sequence[str]) -> str:
+    """``a, b, c or d``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def _split_options(text: str) -> tuple[str, dict[str, str]]:
@@ -59,30 +43,28 @@ def parse_spec(spec: str) -> DataSpec:
     """Parse a data spec; a missing path or an unknown option is a `DataError`."""
     text = spec.strip()
     if not text:
-        raise DataError("empty data spec; give 'phantom', a folder, a CSV manifest or a .mat file")
+        raise DataError(f"empty data spec; give {_either([k.what for k in KINDS.values()])}")
     source, options = _split_options(text)
-    if source == "phantom":
-        kind, path = "phantom", None
+    named = [k for k in KINDS.values() if not k.takes_path and k.name == source]
+    path: Path | None = None
+    if named:
+        kind = named[0]
     else:
         path = Path(source).expanduser()
         if not path.exists():
             raise DataError(
-                f"data source {source!r} does not exist; give 'phantom', a folder with one "
-                "subfolder per class, a CSV manifest (.csv) or a .mat file"
+                f"data source {source!r} does not exist; give "
+                f"{_either([k.what_long for k in KINDS.values()])}"
             )
-        if path.is_dir():
-            kind = "folder"
-        elif path.suffix.lower() == ".csv":
-            kind = "csv"
-        elif path.suffix.lower() == ".mat":
-            kind = "mat"
-        else:
+        found = [k for k in KINDS.values() if k.matches(path)]
+        if not found:
+            expected = _either([k.what_long for k in KINDS.values() if k.takes_path])
             raise DataError(
-                f"data source {source!r} is a {path.suffix or 'extensionless'} file; expected a "
-                "folder with one subfolder per class, a CSV manifest (.csv) or a .mat file"
+                f"data source {source!r} is a {path.suffix or 'extensionless'} file; "
+                f"expected {expected}"
             )
-    known = KNOWN_OPTIONS[kind]
+        kind = found[0]
     for key in options:
-        if key not in known:
-            raise UnknownNameError(f"option of a {kind} data spec", key, known)
-    return DataSpec(text=text, kind=kind, path=path, options=options)
+        if key not in kind.options:
+            raise UnknownNameError(f"option of a {kind.name} data spec", key, kind.options)
+    return DataSpec(text=text, kind=kind.name, path=path, options=options)
