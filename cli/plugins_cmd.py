@@ -97,3 +97,32 @@ def show_cmd(name: str, as_json: bool) -> None:
         ins = ", ".join(f"{k} [{', '.join(map(str, v))}]" for k, v in r["inputs"].items())
         console.print(f"{role} {r['class']}: {r['parameters']:,} parameters; {ins} -> "
                       f"[{', '.join(map(str, r['output']))}]")
+
+
+@plugins_group.command("check")
+@click.argument("names", nargs=-1, required=True)
+def check_cmd(names: tuple[str, ...]) -> None:
+    """Run the conformance checks (usgan.core.testing) on each registered network NAME.
+
+    Stage-I networks are also stacked under the built-in Stage-II. Exit status 1 when any
+    check fails: usable in a plugin's CI.
+    """
+    from usgan.core.stage import Stage
+    from usgan.core.testing import check_stage1, check_stage2
+
+    registry = get_registry()
+    specs = [registry.get(name) for name in names]  # unknown names: one error line
+    failed = 0
+    for spec in specs:
+        check = check_stage1 if spec.kind == Stage.ONE else check_stage2
+        try:
+            check(spec.name, registry=registry)
+        except Exception as err:  # a failing check or a network that raises
+            failed += 1
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            click.echo(f"FAIL {spec.name} ({spec.kind.label}, plugin {spec.plugin}): "
+                       f"{type(err).__name__}: {reason}")
+        else:
+            click.echo(f"ok   {spec.name} ({spec.kind.label}, plugin {spec.plugin})")
+    if failed:
+        raise click.exceptions.Exit(1)

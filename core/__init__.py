@@ -1,12 +1,14 @@
-"""usgan.core: interfaces, registry, plugin hooks, stacking and serialization.
+"""usgan.core: interfaces, registry, plugin hooks, stacking, serialization, runs, training.
 
-The bottom layer: it imports no plugin. Plugins (built-in or third-party) import from here.
+The bottom layer: it imports no plugin and nothing above it (zoo, cli). Plugins (built-in or
+third-party) import from here; building blocks for networks are in `usgan.core.layers`.
 """
 
 from .errors import ConfigError, PluginError, ShapeMismatchError, UnknownNameError, UsganError
 from .hookspecs import hookimpl
 from .interfaces import Discriminator, Stage1Generator, Stage2Generator
 from .registry import GANSpec, Registry
+from .stage import Stage
 
 __all__ = [
     "ConfigError",
@@ -15,6 +17,7 @@ __all__ = [
     "PluginError",
     "Registry",
     "ShapeMismatchError",
+    "Stage",
     "Stage1Generator",
     "Stage2Generator",
     "UnknownNameError",

@@ -9,9 +9,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .noise import latent
 
-class Stage1Generator(nn.Module):
-    """Noise ``z [B, z_dim]`` -> image ``[B, out_channels, out_size, out_size]`` in [-1, 1]."""
+
+class Generator(nn.Module):
+    """What every generator shares: its noise ``z [B, z_dim]`` and its output size."""
 
     z_dim: int
     out_channels: int
@@ -20,25 +22,24 @@ class Stage1Generator(nn.Module):
     def sample_z(
         self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
     ) -> torch.Tensor:
-        """Standard-normal noise for ``n`` images."""
-        return torch.randn(n, self.z_dim, generator=generator, device=device)
+        """Standard-normal noise for ``n`` images (see `usgan.core.noise`)."""
+        return latent(n, self.z_dim, generator, device)
 
 
-class Stage2Generator(nn.Module):
+class Stage1Generator(Generator):
+    """Noise ``z [B, z_dim]`` -> image ``[B, out_channels, out_size, out_size]`` in [-1, 1]."""
+
+
+class Stage2Generator(Generator):
     """Stage-I image ``[B, in_channels, in_size, in_size]`` and noise ``z [B, z_dim]`` ->
-    image ``[B, out_channels, out_size, out_size]`` in [-1, 1]."""
+    image ``[B, out_channels, out_size, out_size]`` in [-1, 1].
+
+    The contract: the factory accepts ``in_size``, ``in_channels`` and ``out_channels``
+    (the trainer sets them from the Stage-I it stacks on), so they must be config keys.
+    """
 
     in_channels: int
     in_size: int
-    z_dim: int
-    out_channels: int
-    out_size: int
-
-    def sample_z(
-        self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
-    ) -> torch.Tensor:
-        """Standard-normal noise for ``n`` images."""
-        return torch.randn(n, self.z_dim, generator=generator, device=device)
 
 
 class Discriminator(nn.Module):

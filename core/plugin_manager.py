@@ -24,7 +24,8 @@ import pluggy
 
 from . import hookspecs
 from .errors import DuplicateNameError, PluginError
-from .registry import KINDS, Registry
+from .registry import Registry
+from .stage import STAGES
 
 GROUP = "usgan"
 BUILTIN_DIST = "usgan"
@@ -60,8 +61,9 @@ def _allowlist() -> set[str] | None:
     return {p.strip() for p in raw.split(",") if p.strip()}
 
 
-def _problem(plugins: PluginSet, message: str, err: BaseException) -> None:
-    line = f"{message}: {type(err).__name__}: {err}".replace("\n", " ")
+def _problem(plugins: PluginSet, message: str, err: BaseException | None = None) -> None:
+    line = message if err is None else f"{message}: {type(err).__name__}: {err}"
+    line = line.replace("\n", " ")
     if _strict():
         raise PluginError(line) from err
     plugins.problems.append(line)
@@ -86,7 +88,8 @@ def load_plugins(extra: list[tuple[str, Any]] | None = None) -> PluginSet:
     pm.add_hookspecs(hookspecs)
     plugins = PluginSet(pm)
     allow = _allowlist()
-    for ep in _entry_points():
+    eps = _entry_points()
+    for ep in eps:
         dist = _dist_name(ep)
         builtin = dist == BUILTIN_DIST
         if not builtin and allow is not None and not ({ep.name, dist} & allow):
@@ -96,15 +99,25 @@ def load_plugins(extra: list[tuple[str, Any]] | None = None) -> PluginSet:
         try:
             module = ep.load()
             pm.register(module, name=ep.name)
-        except Exception as err:
+        except (Exception, SystemExit) as err:  # a plugin calling sys.exit() must not end usgan
             _problem(plugins, f"plugin {ep.name!r} (from {dist or ep.value}) failed to load", err)
             continue
         version = ep.dist.version if getattr(ep, "dist", None) is not None else ""
         plugins.info[ep.name] = PluginInfo(ep.name, dist, version, builtin)
+    _check_allowlist(plugins, allow, eps)
     for name, module in extra or []:
         pm.register(module, name=name)
         plugins.info[name] = PluginInfo(name, "", "", False)
     return plugins
+
+
+def _check_allowlist(plugins: PluginSet, allow: set[str] | None, eps: list[EntryPoint]) -> None:
+    """A name in USGAN_LOAD_PLUGINS that no installed plugin has is a problem, not silence."""
+    installed = {ep.name for ep in eps} | {_dist_name(ep) for ep in eps}
+    for name in sorted((allow or set()) - installed):
+        known = sorted(ep.name for ep in eps if _dist_name(ep) != BUILTIN_DIST)
+        _problem(plugins, f"USGAN_LOAD_PLUGINS names {name!r}, but no installed plugin is called "
+                          f"that (installed: {', '.join(known) or 'none'})")
 
 
 def call_each(
@@ -122,19 +135,19 @@ def call_each(
             impl.function(**{k: kwargs[k] for k in impl.argnames})
         except DuplicateNameError:
             raise
-        except Exception as err:
+        except (Exception, SystemExit) as err:
             _problem(plugins, f"plugin {impl.plugin_name!r} raised in {hook}", err)
 
 
 def build_registry(plugins: PluginSet) -> Registry:
     """Fill a `Registry` from every plugin's ``register_stage1`` / ``register_stage2``."""
     registry = Registry()
-    for kind in KINDS:
+    for stage in STAGES:
         call_each(
             plugins,
-            f"register_{kind}",
-            lambda name, info, kind=kind: {
-                "register": registry.registrar(kind, name, info.version)
+            f"register_{stage}",
+            lambda name, info, stage=stage: {
+                "register": registry.registrar(stage, name, info.version, info.dist)
             },
         )
     return registry

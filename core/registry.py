@@ -15,10 +15,11 @@ from typing import Any, Literal
 from torch import nn
 
 from .errors import ConfigError, DuplicateNameError, PluginError, UnknownNameError
+from .stage import STAGES, Stage
 
-Kind = Literal["stage1", "stage2"]
 Role = Literal["generator", "discriminator"]
-KINDS: tuple[Kind, ...] = ("stage1", "stage2")
+# What the trainer sets on a Stage-II from the Stage-I it stacks on (the Stage-II contract).
+STAGE2_KEYS = ("in_size", "in_channels", "out_channels")
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,15 @@ class GANSpec:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
     # Filled in by the registry from the hook that registered it:
-    kind: Kind | str = ""
+    kind: Stage | str = ""
     plugin: str = ""
     version: str = ""
+    dist: str = ""
+
+    def provenance(self) -> dict[str, str]:
+        """Where this network comes from: name, stage, plugin, distribution and version."""
+        return {"name": self.name, "stage": str(self.kind), "plugin": self.plugin,
+                "distribution": self.dist, "version": self.version}
 
     def resolve(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The defaults updated with ``overrides``; unknown keys are an error."""
@@ -65,8 +72,15 @@ class Registry:
             raise PluginError(
                 f"plugin {spec!r} registered a {type(spec).__name__}; expected usgan.core.GANSpec"
             )
-        if spec.kind not in KINDS:
-            raise PluginError(f"{spec.name!r} has kind {spec.kind!r}; expected one of {KINDS}")
+        if spec.kind not in STAGES:
+            raise PluginError(f"{spec.name!r} has kind {spec.kind!r}; expected stage1 or stage2")
+        missing = [k for k in STAGE2_KEYS if k not in spec.defaults]
+        if spec.kind == Stage.TWO and missing:
+            raise PluginError(
+                f"plugin {spec.plugin!r} registers Stage-II {spec.name!r} without the config "
+                f"key(s) {', '.join(missing)}; every Stage-II must accept {', '.join(STAGE2_KEYS)}"
+                " (set from the Stage-I it stacks on; see docs/plugins.md)"
+            )
         old = self._specs.get(spec.name)
         if old is not None:
             raise DuplicateNameError(
@@ -75,17 +89,19 @@ class Registry:
             )
         self._specs[spec.name] = spec
 
-    def get(self, name: str, kind: Kind | None = None) -> GANSpec:
+    def get(self, name: str, kind: Stage | str | None = None) -> GANSpec:
         """The spec called ``name`` (of ``kind`` if given); unknown names list the known ones."""
+        stage = Stage.parse(kind) if kind is not None else None
         spec = self._specs.get(name)
-        if spec is None or (kind is not None and spec.kind != kind):
-            what = {"stage1": "Stage-I model", "stage2": "Stage-II model"}.get(kind or "", "model")
-            raise UnknownNameError(what, name, self.names(kind))
+        if spec is None or (stage is not None and spec.kind != stage):
+            what = f"{stage.label} model" if stage is not None else "model"
+            raise UnknownNameError(what, name, self.names(stage))
         return spec
 
-    def names(self, kind: Kind | None = None) -> list[str]:
-        """Registered names, sorted, optionally of one kind."""
-        return sorted(n for n, s in self._specs.items() if kind is None or s.kind == kind)
+    def names(self, kind: Stage | str | None = None) -> list[str]:
+        """Registered names, sorted, optionally of one stage."""
+        stage = Stage.parse(kind) if kind is not None else None
+        return sorted(n for n, s in self._specs.items() if stage is None or s.kind == stage)
 
     def __iter__(self) -> Iterator[GANSpec]:
         return iter(self._specs[n] for n in self.names())
@@ -96,13 +112,16 @@ class Registry:
     def __len__(self) -> int:
         return len(self._specs)
 
-    def registrar(self, kind: Kind, plugin: str, version: str) -> Callable[[GANSpec], None]:
+    def registrar(
+        self, kind: Stage, plugin: str, version: str, dist: str = ""
+    ) -> Callable[[GANSpec], None]:
         """The ``register`` callback handed to one plugin's hook."""
 
         def register(spec: GANSpec) -> None:
             if not isinstance(spec, GANSpec):
                 raise PluginError(f"plugin {plugin!r} registered {spec!r}; expected a GANSpec")
-            self.add(replace(spec, kind=kind, plugin=plugin, version=version))
+            self.add(replace(spec, kind=Stage.parse(kind), plugin=plugin, version=version,
+                             dist=dist))
 
         return register
 
@@ -111,7 +130,7 @@ def tag(module: nn.Module, spec: GANSpec, role: Role, config: Mapping[str, Any])
     """Record on ``module`` how it was built, so it can be saved and rebuilt."""
     module.usgan_arch = {  # type: ignore[assignment]
         "name": spec.name,
-        "kind": spec.kind,
+        "kind": str(spec.kind),
         "role": role,
         "config": dict(config),
     }
@@ -120,7 +139,7 @@ def tag(module: nn.Module, spec: GANSpec, role: Role, config: Mapping[str, Any])
 
 def build(
     registry: Registry, name: str, role: Role, config: Mapping[str, Any] | None = None,
-    kind: Kind | None = None,
+    kind: Stage | str | None = None,
 ) -> nn.Module:
     """Build the ``role`` network of ``name`` from ``config`` (defaults filled in)."""
     spec = registry.get(name, kind)

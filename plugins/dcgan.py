@@ -13,13 +13,15 @@ from torch import nn
 from usgan.core import GANSpec, hookimpl
 from usgan.core.errors import ConfigError
 from usgan.core.interfaces import Discriminator, Stage1Generator
-
-from .layers import SelfAttention, apply_spectral_norm, dcgan_init, log2_int
-
-
-def _width(base: int, size: int, res: int, cap_mult: int = 8) -> int:
-    """DCGAN channel width at feature resolution ``res``: doubles as resolution halves."""
-    return min(base * size // (2 * res), base * cap_mult)
+from usgan.core.layers import (
+    SelfAttention,
+    apply_spectral_norm,
+    dcgan_init,
+    dcgan_width,
+    down_block,
+    log2_int,
+    up_block,
+)
 
 
 def _check_attn(attn_res: int, size: int) -> None:
@@ -43,7 +45,7 @@ class DCGANGenerator(Stage1Generator):
         if attention:
             _check_attn(attn_res, size)
         self.z_dim, self.out_channels, self.out_size = z_dim, channels, size
-        c = _width(g_width, size, 4)
+        c = dcgan_width(g_width, size, 4)
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(z_dim, c, 4, 1, 0, bias=False), nn.BatchNorm2d(c), nn.ReLU(True)
         ]
@@ -51,12 +53,8 @@ class DCGANGenerator(Stage1Generator):
         if attention and res == attn_res:
             layers.append(SelfAttention(c))
         while res * 2 < size:
-            c_next = _width(g_width, size, res * 2)
-            layers += [
-                nn.ConvTranspose2d(c, c_next, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(c_next),
-                nn.ReLU(True),
-            ]
+            c_next = dcgan_width(g_width, size, res * 2)
+            layers += up_block(c, c_next)
             c, res = c_next, res * 2
             if attention and res == attn_res:
                 layers.append(SelfAttention(c))
@@ -87,17 +85,14 @@ class DCGANDiscriminator(Discriminator):
         if attention:
             _check_attn(attn_res, size)
         self.in_channels, self.in_size = channels, size
-        c = _width(d_width, size, size // 2)
-        layers: list[nn.Module] = [nn.Conv2d(channels, c, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        c = dcgan_width(d_width, size, size // 2)
+        layers: list[nn.Module] = down_block(channels, c, norm=False)
         res = size // 2
         if attention and res == attn_res:
             layers.append(SelfAttention(c))
         while res > 4:
-            c_next = _width(d_width, size, res // 2)
-            layers.append(nn.Conv2d(c, c_next, 4, 2, 1, bias=not d_batchnorm))
-            if d_batchnorm:
-                layers.append(nn.BatchNorm2d(c_next))
-            layers.append(nn.LeakyReLU(0.2, True))
+            c_next = dcgan_width(d_width, size, res // 2)
+            layers += down_block(c, c_next, norm=d_batchnorm)
             c, res = c_next, res // 2
             if attention and res == attn_res:
                 layers.append(SelfAttention(c))

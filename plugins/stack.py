@@ -14,9 +14,9 @@ from torch import nn
 from usgan.core import GANSpec, hookimpl
 from usgan.core.errors import ConfigError
 from usgan.core.interfaces import Stage2Generator
+from usgan.core.layers import apply_spectral_norm, check_refinement_sizes, dcgan_init, up_block
 
 from .dcgan import DCGANDiscriminator
-from .layers import apply_spectral_norm, dcgan_init, log2_int
 
 Z_JOINS = ("tile", "project")
 
@@ -29,7 +29,7 @@ def _dec_width(width: int, max_width: int, in_size: int, res: int, min_width: in
     return max(min(width * in_size // res, max_width), min_width)
 
 
-class StackGenerator(Stage2Generator):
+class EncoderDecoderGenerator(Stage2Generator):
     """(Stage-I image, z) -> out_size image; U-Net-like with z concatenated at the bottleneck."""
 
     def __init__(
@@ -39,10 +39,7 @@ class StackGenerator(Stage2Generator):
         **_: object,
     ) -> None:
         super().__init__()
-        log2_int(in_size, "in_size")
-        log2_int(out_size, "out_size")
-        if not 8 <= in_size <= out_size:
-            raise ConfigError(f"need 8 <= in_size <= out_size, got {in_size} and {out_size}")
+        check_refinement_sizes(in_size, out_size)
         if z_join not in Z_JOINS:
             raise ConfigError(f"z_join must be one of {Z_JOINS}, got {z_join!r}")
         self.in_channels, self.in_size = in_channels, in_size
@@ -82,10 +79,7 @@ class StackGenerator(Stage2Generator):
                 _enc_width(width, max_width, in_size, res) if res <= in_size
                 else _dec_width(width, max_width, in_size, res)
             )
-            self.decoder.append(nn.Sequential(
-                nn.ConvTranspose2d(c, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out),
-                nn.ReLU(True),
-            ))
+            self.decoder.append(nn.Sequential(*up_block(c, c_out)))
             c = c_out + (skips.pop(0) if res <= in_size else 0)
         self.to_image = nn.Conv2d(c, out_channels, 3, 1, 1)
         dcgan_init(self)
@@ -134,7 +128,7 @@ def register_stage2(register):  # type: ignore[no-untyped-def]
     """The paper's Stage-II GAN."""
     register(GANSpec(
         name="stack",
-        generator=StackGenerator,
+        generator=EncoderDecoderGenerator,
         discriminator=_discriminator,
         defaults={
             "in_channels": 1, "in_size": 64, "out_channels": 1, "out_size": 256,

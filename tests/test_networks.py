@@ -13,10 +13,10 @@ from torch.nn.utils import parametrize
 
 from usgan.core import ConfigError, ShapeMismatchError, UsganError
 from usgan.core.factory import create_discriminator, create_generator, get_spec, list_models
+from usgan.core.layers import SelfAttention
 from usgan.core.serialization import META_KEY, load_network, read_arch, save_network
 from usgan.core.stacking import StackedGenerator, check_stackable
 from usgan.core.testing import check_stage1, check_stage2
-from usgan.plugins.layers import SelfAttention
 
 BUILTIN_STAGE1 = ["dcgan", "dcgan-sn", "dcgan-sn-sa"]
 B = 2

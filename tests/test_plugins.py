@@ -56,6 +56,11 @@ FAKES: dict[str, tuple[str, str, str]] = {
                 '''Say hello from the fake good plugin.'''
                 click.echo("hello from good")
     """),
+    "exits": ("usgan-fake-exits", "fake_exits", """
+        import sys
+
+        sys.exit(3)  # a plugin must not be able to end usgan
+    """),
     "fewer": ("usgan-fake-fewer", "fake_fewer", """
         import os
         from pathlib import Path
@@ -226,6 +231,11 @@ def _spec(name: str = "toy", **kw: object) -> GANSpec:
                    defaults={"size": 64, "width": 8}, **kw)  # type: ignore[arg-type]
 
 
+def _stage2_spec(name: str = "toy2") -> GANSpec:
+    defaults = {"size": 64, "width": 8, "in_size": 64, "in_channels": 1, "out_channels": 1}
+    return GANSpec(name=name, generator=_Net, discriminator=_Net, defaults=defaults)
+
+
 def test_resolve_fills_defaults_and_overrides() -> None:
     spec = _spec()
     assert spec.resolve() == {"size": 64, "width": 8}
@@ -249,8 +259,17 @@ def test_resolve_rejects_non_json_config() -> None:
 def _registry() -> Registry:
     registry = Registry()
     registry.registrar("stage1", "p1", "1.0")(_spec("toy"))
-    registry.registrar("stage2", "p2", "2.0")(_spec("toy2"))
+    registry.registrar("stage2", "p2", "2.0")(_stage2_spec("toy2"))
     return registry
+
+
+def test_stage2_contract_checked_at_registration() -> None:
+    """A Stage-II whose config cannot take what the trainer sets is refused, naming the plugin."""
+    with pytest.raises(PluginError) as err:
+        Registry().registrar("stage2", "thirdparty", "0.1")(_spec("bad2"))
+    msg = str(err.value)
+    assert "'thirdparty'" in msg and "'bad2'" in msg
+    assert "in_size, in_channels, out_channels" in msg and "\n" not in msg
 
 
 def test_registry_fills_kind_plugin_version() -> None:
@@ -275,7 +294,7 @@ def test_registry_get_kind_mismatch() -> None:
 def test_registry_duplicate_names_both_plugins() -> None:
     registry = _registry()
     with pytest.raises(DuplicateNameError, match="'p1' and by plugin 'p3'"):
-        registry.registrar("stage2", "p3", "0")(_spec("toy"))
+        registry.registrar("stage2", "p3", "0")(_stage2_spec("toy"))
 
 
 def test_registrar_rejects_non_specs() -> None:
@@ -316,3 +335,45 @@ def test_in_process_plugins_and_fewer_argument_hooks(monkeypatch) -> None:
     call_each(plugins, "register_commands", lambda name, info: {"cli": None})
     assert calls == ["commands"]
     assert plugins.problems == []
+
+
+# --- house rules: allowlist names, sys.exit at import, `usgan plugins check` ---------------
+
+
+def test_allowlist_name_not_installed(run) -> None:
+    """A name in USGAN_LOAD_PLUGINS that no plugin has: a warning, or in strict mode one
+    error line and a non-zero exit (it used to be ignored silently)."""
+    proc = run("plugins", "list", "--json", load="good,no-such-plugin")
+    assert proc.returncode == 0, proc.stderr
+    (line,) = _lines(proc.stderr)
+    assert line.startswith("usgan: warning:") and "'no-such-plugin'" in line
+    assert "good-gan" in _names(proc.stdout)
+    proc = run("plugins", "list", load="no-such-plugin", USGAN_STRICT_PLUGINS="1")
+    assert proc.returncode != 0
+    (line,) = _lines(proc.stderr)
+    assert line.startswith("usgan: error:") and "'no-such-plugin'" in line
+
+
+def test_plugin_calling_sys_exit_is_contained(run) -> None:
+    proc = run("plugins", "list", "--json", load="exits,good")
+    assert proc.returncode == 0, proc.stderr
+    assert "good-gan" in _names(proc.stdout) and BUILTINS <= _names(proc.stdout)
+    (line,) = _lines(proc.stderr)
+    assert "'exits'" in line and "SystemExit" in line
+    proc = run("plugins", "list", load="exits", USGAN_STRICT_PLUGINS="1")
+    assert proc.returncode != 0 and "'exits'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_plugins_check_command(run) -> None:
+    """The conformance kit from the command line: a line per network, exit 1 on a failure."""
+    proc = run("plugins", "check", "dcgan", "upconv-refiner", load="example")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _lines(proc.stdout) == ["ok   dcgan (Stage-I, plugin usgan-dcgan)",
+                                   "ok   upconv-refiner (Stage-II, plugin example)"]
+    proc = run("plugins", "check", "good-gan", "stack", load="good")
+    assert proc.returncode == 1
+    fail, ok = _lines(proc.stdout)
+    assert fail.startswith("FAIL good-gan (Stage-I, plugin good): AssertionError")
+    assert ok.startswith("ok   stack")
+    proc = run("plugins", "check", "nope", load="")
+    assert proc.returncode == 2 and "unknown model 'nope'" in proc.stderr

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from usgan.core import ConfigError, Discriminator, Stage1Generator
+from usgan.core.layers import dcgan_init, dcgan_width, down_block, up_block
 
 UPSAMPLE_MODES = ("nearest", "bilinear")
 
@@ -13,24 +14,6 @@ UPSAMPLE_MODES = ("nearest", "bilinear")
 def _check_size(size: int) -> None:
     if size < 8 or size & (size - 1):
         raise ConfigError(f"size must be a power of two >= 8, got {size}")
-
-
-def _width(base: int, size: int, res: int) -> int:
-    """Channel width at feature resolution ``res``: doubles each time the resolution halves,
-    from ``base`` just below the output size, capped at ``8 * base``."""
-    return min(base * size // (2 * res), 8 * base)
-
-
-def _init(module: nn.Module) -> None:
-    """DCGAN init: conv/linear weights ~ N(0, 0.02), BatchNorm scale ~ N(1, 0.02)."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, 0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.normal_(m.weight, 1.0, 0.02)
-            nn.init.zeros_(m.bias)
 
 
 class UpconvGenerator(Stage1Generator):
@@ -46,7 +29,7 @@ class UpconvGenerator(Stage1Generator):
             raise ConfigError(f"upsample must be one of {UPSAMPLE_MODES}, got {upsample!r}")
         self.z_dim, self.out_channels, self.out_size = z_dim, channels, size
 
-        c = _width(g_width, size, 4)
+        c = dcgan_width(g_width, size, 4)
         self.project = nn.Linear(z_dim, c * 4 * 4, bias=False)
         self.project_act = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(True))
         self._c4 = c
@@ -54,17 +37,12 @@ class UpconvGenerator(Stage1Generator):
         res = 4
         while res < size:
             res *= 2
-            c_next = _width(g_width, size, res)
-            blocks += [
-                nn.Upsample(scale_factor=2, mode=upsample),
-                nn.Conv2d(c, c_next, 3, 1, 1, bias=False),
-                nn.BatchNorm2d(c_next),
-                nn.ReLU(True),
-            ]
+            c_next = dcgan_width(g_width, size, res)
+            blocks += up_block(c, c_next, mode=upsample)
             c = c_next
         self.body = nn.Sequential(*blocks)
         self.to_image = nn.Sequential(nn.Conv2d(c, channels, 3, 1, 1), nn.Tanh())
-        _init(self)
+        dcgan_init(self)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.project(z.view(z.shape[0], self.z_dim)).view(z.shape[0], self._c4, 4, 4)
@@ -84,16 +62,12 @@ class UpconvDiscriminator(Discriminator):
         c_in, res = channels, size
         while res > 4:
             res //= 2
-            c = _width(d_width, size, res)
-            first = not layers
-            layers.append(nn.Conv2d(c_in, c, 4, 2, 1, bias=first))
-            if not first:  # no BatchNorm on the input layer, as in DCGAN
-                layers.append(nn.BatchNorm2d(c))
-            layers.append(nn.LeakyReLU(0.2, True))
+            c = dcgan_width(d_width, size, res)
+            layers += down_block(c_in, c, norm=bool(layers))  # no BN on the input layer
             c_in = c
         layers.append(nn.Conv2d(c_in, 1, 4, 1, 0))
         self.net = nn.Sequential(*layers)
-        _init(self)
+        dcgan_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).view(x.shape[0])

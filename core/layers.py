@@ -1,4 +1,14 @@
-"""Building blocks shared by the built-in networks: DCGAN init, spectral norm, self-attention."""
+"""Building blocks for networks, public for plugin authors (the built-ins use exactly these).
+
+    from usgan.core.layers import dcgan_init, apply_spectral_norm, SelfAttention, up_block
+
+- `dcgan_init`: the DCGAN weight init; `apply_spectral_norm` / `has_spectral_norm`;
+- `SelfAttention`: the SAGAN block;
+- `dcgan_width`: the DCGAN channel schedule; `log2_int`: power-of-two sizes with a clear error;
+  `check_refinement_sizes`: a Stage-II's input and output sizes;
+- `up_block` / `down_block`: one doubling / halving step as a list of layers (so they can be
+  spliced into an ``nn.Sequential`` without changing its state_dict keys).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from usgan.core.errors import ConfigError
+from .errors import ConfigError
+
+UP_MODES = ("transposed", "nearest", "bilinear")
 
 
 def dcgan_init(module: nn.Module) -> None:
@@ -67,3 +79,43 @@ def log2_int(n: int, what: str) -> int:
     if n < 1 or n & (n - 1):
         raise ConfigError(f"{what} must be a power of two, got {n}")
     return n.bit_length() - 1
+
+
+def check_refinement_sizes(in_size: int, out_size: int) -> None:
+    """A Stage-II's sizes: powers of two with ``8 <= in_size <= out_size``."""
+    log2_int(in_size, "in_size")
+    log2_int(out_size, "out_size")
+    if not 8 <= in_size <= out_size:
+        raise ConfigError(f"need 8 <= in_size <= out_size, got {in_size} and {out_size}")
+
+
+def dcgan_width(base: int, size: int, res: int, cap_mult: int = 8) -> int:
+    """DCGAN channel width at feature resolution ``res`` of a ``size`` network: ``base`` just
+    below the output size, doubling each time the resolution halves, capped at
+    ``cap_mult * base``."""
+    return min(base * size // (2 * res), base * cap_mult)
+
+
+def up_block(c_in: int, c_out: int, mode: str = "transposed", norm: bool = True
+             ) -> list[nn.Module]:
+    """Double the resolution: ConvTranspose 4x4 stride 2 (``mode="transposed"``) or
+    nearest/bilinear upsampling then Conv 3x3 (no checkerboard); then BN and ReLU."""
+    if mode not in UP_MODES:
+        raise ConfigError(f"upsampling mode must be one of {UP_MODES}, got {mode!r}")
+    if mode == "transposed":
+        layers: list[nn.Module] = [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=not norm)]
+    else:
+        layers = [nn.Upsample(scale_factor=2, mode=mode),
+                  nn.Conv2d(c_in, c_out, 3, 1, 1, bias=not norm)]
+    if norm:
+        layers.append(nn.BatchNorm2d(c_out))
+    return [*layers, nn.ReLU(True)]
+
+
+def down_block(c_in: int, c_out: int, norm: bool = True) -> list[nn.Module]:
+    """Halve the resolution: Conv 4x4 stride 2, BN (unless ``norm=False``: then a bias),
+    LeakyReLU(0.2): the DCGAN discriminator block."""
+    layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=not norm)]
+    if norm:
+        layers.append(nn.BatchNorm2d(c_out))
+    return [*layers, nn.LeakyReLU(0.2, True)]
