@@ -8,7 +8,6 @@ Prints a table and writes the numbers as JSON (benchmarks/results/ is not tracke
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import platform
 import time
@@ -18,7 +17,10 @@ import torch
 
 from usgan.core.data import phantom
 from usgan.core.factory import create_discriminator, create_generator
-from usgan.core.train import losses
+from usgan.core.interfaces import Stage2Generator
+from usgan.core.noise import noise_for
+from usgan.core.runtime import Runtime
+from usgan.core.train.step import GANStep, make_optimizers
 
 
 def bench_phantom(n: int = 64) -> float:
@@ -29,34 +31,23 @@ def bench_phantom(n: int = 64) -> float:
 
 
 def bench_step(name: str, precision: str, batch: int = 16, steps: int = 3) -> float:
-    """Seconds per D+G step (the trainer's sequence of passes), channels_last."""
-    fmt = torch.channels_last
-    g = create_generator(name).to(memory_format=fmt)
-    d = create_discriminator(name).to(memory_format=fmt)
-    opt_g, opt_d = torch.optim.Adam(g.parameters()), torch.optim.Adam(d.parameters())
-    ac = (torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16"
-          else contextlib.nullcontext())
-    stage2 = hasattr(g, "in_size")
+    """Seconds per D+G step: the trainer's own `GANStep`, channels_last, after one warm-up."""
+    rt = Runtime(torch.device("cpu"), precision)
+    g = create_generator(name).to(memory_format=rt.memory_format)
+    d = create_discriminator(name).to(memory_format=rt.memory_format)
+    if isinstance(g, Stage2Generator):  # a fixed stand-in for the frozen Stage-I image
+        mid = torch.rand(batch, g.in_channels, g.in_size, g.in_size) * 2 - 1
+        mid = mid.contiguous(memory_format=rt.memory_format)
+        generate = lambda noise: g(mid, noise[0])  # noqa: E731
+    else:
+        generate = lambda noise: g(noise[0])  # noqa: E731
+    step = GANStep(generate, d, *make_optimizers(g, d), autocast=rt.autocast)
     times = []
     for i in range(steps + 1):
         t = time.perf_counter()
-        real = torch.rand(batch, 1, g.out_size, g.out_size).contiguous(memory_format=fmt)
-        with ac:
-            if stage2:
-                mid = torch.rand(batch, 1, g.in_size, g.in_size).contiguous(memory_format=fmt)
-                fake = g(mid, torch.randn(batch, g.z_dim))
-            else:
-                fake = g(torch.randn(batch, g.z_dim))
-            loss = losses.d_loss_real(d(real).float(), "bce")
-        loss.backward()
-        with ac:
-            loss = losses.d_loss_fake(d(fake.detach()).float(), "bce")
-        loss.backward()
-        opt_d.step()
-        with ac:
-            loss = losses.g_loss(d(fake).float(), "bce")
-        loss.backward()
-        opt_g.step()
+        real = (torch.rand(batch, 1, g.out_size, g.out_size) * 2 - 1).contiguous(
+            memory_format=rt.memory_format)
+        step(real, noise_for([g], batch))
         if i:
             times.append(time.perf_counter() - t)
     return sum(times) / len(times)

@@ -1,4 +1,8 @@
-"""Sampling from a trained run: ``usgan.load(SOURCE).sample(n, cls=..., seed=...)``."""
+"""Sampling from a trained run directory: ``Synthesizer(run_dir).sample(n, cls=..., seed=...)``.
+
+``usgan.load(SOURCE)`` resolves zoo names and Hub repos to a run directory first
+(`usgan.zoo.source`); this module only knows folders.
+"""
 
 from __future__ import annotations
 
@@ -8,52 +12,55 @@ import torch
 from torch import nn
 
 from .errors import UnknownNameError, UsganError
+from .noise import noise_for
+from .registry import Registry
+from .run import RunDir
 from .serialization import load_network
-from .stacking import StackedGenerator
-from .train.rundir import RunDir
+from .stacking import StackedGenerator, forward_stack
+from .stage import Stage
 
 
 class Synthesizer:
     """The generators of one run, per class, ready to sample."""
 
-    def __init__(self, run_dir: str | Path, device: str = "cpu") -> None:
+    def __init__(self, run_dir: str | Path, device: str = "cpu",
+                 registry: Registry | None = None) -> None:
         self.run = RunDir(Path(run_dir))
-        if not self.run.root.is_dir():
-            raise UsganError(f"{run_dir}: no such run directory")
-        config = self.run.read_config()
-        self.config = config
-        self.classes: list[str] = list(config.get("classes") or [])
-        self.has_stage2 = bool(config.get("stage2"))
-        self.use_ema = bool(config.get("options", {}).get("ema"))
+        self.registry = registry
+        self.config = self.run.read_config()
+        self.classes: list[str] = self.run.classes
+        self.stages = self.run.stages()
+        self.use_ema = bool(self.config["options"].get("ema"))
         self.device = torch.device(device)
-        self._cache: dict[tuple[str, int], nn.Module] = {}
+        self._cache: dict[tuple[str, Stage], nn.Module] = {}
 
-    def _load(self, cls: str, stage: int) -> nn.Module:
+    @property
+    def has_stage2(self) -> bool:
+        return Stage.TWO in self.stages
+
+    def _load(self, cls: str, stage: Stage) -> nn.Module:
         key = (cls, stage)
         if key not in self._cache:
-            path = self.run.weights(cls, stage, "generator_ema" if self.use_ema else "generator")
-            if not path.is_file():
-                path = self.run.weights(cls, stage, "generator")
-            if not path.is_file():
-                raise UsganError(f"{self.run.root} has no stage {stage} generator for class "
-                                 f"{cls!r} ({path}); is the run finished?")
-            self._cache[key] = load_network(path, map_location=str(self.device)).eval()
+            path = self.run.generator_path(cls, stage, ema=self.use_ema)
+            self._cache[key] = load_network(path, self.registry, str(self.device)).eval()
         return self._cache[key]
 
-    def generator(self, cls: str, stage: int | None = None) -> nn.Module:
-        """The Stage-I generator, or the stacked Stage-I + Stage-II generator."""
+    def chain(self, cls: str, stage: Stage | int | str | None = None) -> list[nn.Module]:
+        """The generators that make an image of ``stage``: [Stage-I] or [Stage-I, Stage-II]."""
         stage = self._stage(stage)
         self._check_class(cls)
-        if stage == 1:
-            return self._load(cls, 1)
-        return StackedGenerator(self._load(cls, 1), self._load(cls, 2)).eval()
+        return [self._load(cls, s) for s in self.stages[:stage.number]]
 
-    def _stage(self, stage: int | None) -> int:
+    def generator(self, cls: str, stage: Stage | int | str | None = None) -> nn.Module:
+        """The Stage-I generator, or the stacked Stage-I + Stage-II generator."""
+        chain = self.chain(cls, stage)
+        return chain[0] if len(chain) == 1 else StackedGenerator(*chain).eval()
+
+    def _stage(self, stage: Stage | int | str | None) -> Stage:
         if stage is None:
-            return 2 if self.has_stage2 else 1
-        if stage not in (1, 2):
-            raise UsganError(f"--stage must be 1 or 2, got {stage}")
-        if stage == 2 and not self.has_stage2:
+            return self.stages[-1]
+        stage = Stage.parse(stage)
+        if stage not in self.stages:
             raise UsganError(f"{self.run.root} was trained without Stage-II; use --stage 1")
         return stage
 
@@ -63,8 +70,8 @@ class Synthesizer:
 
     @torch.no_grad()
     def sample(
-        self, n: int, cls: str | None = None, seed: int = 0, stage: int | None = None,
-        batch_size: int = 16,
+        self, n: int, cls: str | None = None, seed: int = 0,
+        stage: Stage | int | str | None = None, batch_size: int = 16,
     ) -> torch.Tensor:
         """``n`` images of class ``cls`` as uint8 ``[n, C, H, W]``; the same seed gives the
         same images whatever the batch size."""
@@ -74,22 +81,13 @@ class Synthesizer:
             cls = self.classes[0]
         if n < 1:
             raise UsganError(f"-n must be at least 1, got {n}")
-        g = self.generator(cls, stage)
-        gen = torch.Generator().manual_seed(seed)
-        stage = self._stage(stage)
-        if stage == 1:
-            noise = [torch.randn(n, g.z_dim, generator=gen)]
-        else:
-            noise = list(g.sample_z(n, generator=gen))
+        if batch_size < 1:
+            raise UsganError(f"--batch-size must be at least 1, got {batch_size}")
+        chain = self.chain(cls, stage)
+        noise = noise_for(chain, n, torch.Generator().manual_seed(seed))
         out = []
         for i in range(0, n, batch_size):
             batch = [z[i:i + batch_size].to(self.device) for z in noise]
-            img = g(*batch)
-            img = img[1] if isinstance(img, tuple) else img
+            img = forward_stack(chain, batch)[-1]
             out.append(img.float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).cpu())
         return torch.cat(out)
-
-
-def load(source: str | Path, device: str = "cpu") -> Synthesizer:
-    """Open a run directory for sampling (zoo names will be accepted once the zoo exists)."""
-    return Synthesizer(source, device=device)

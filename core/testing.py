@@ -15,9 +15,11 @@ import torch
 from safetensors.torch import load, save
 from torch import nn
 
+from .noise import noise_for
 from .plugin_manager import get_registry
 from .registry import GANSpec, Registry, build
-from .stacking import StackedGenerator
+from .stacking import StackedGenerator, stage2_config
+from .train.step import GANStep, NonFiniteLoss, make_optimizers
 
 DEFAULT_STAGE2 = "stack"
 
@@ -29,6 +31,15 @@ def _spec(spec_or_name: GANSpec | str, registry: Registry) -> GANSpec:
 def _build(spec: GANSpec, role: str, config: dict[str, Any]) -> nn.Module:
     factory = spec.generator if role == "generator" else spec.discriminator
     return factory(**spec.resolve(config))
+
+
+def _pair(spec_or_name: GANSpec | str, config: dict[str, Any] | None, registry: Registry
+          ) -> tuple[GANSpec, dict[str, Any], nn.Module, nn.Module]:
+    """The spec, its config, and G and D built from seed 0."""
+    spec = _spec(spec_or_name, registry)
+    config = dict(config or {})
+    torch.manual_seed(0)
+    return spec, config, _build(spec, "generator", config), _build(spec, "discriminator", config)
 
 
 def _roundtrip(module: nn.Module, make: Any) -> nn.Module:
@@ -48,27 +59,19 @@ def _assert_image(x: torch.Tensor, shape: tuple[int, ...], who: str) -> None:
     )
 
 
-def _one_step(g: nn.Module, d: nn.Module, fake: torch.Tensor, real: torch.Tensor) -> None:
-    bce = nn.functional.binary_cross_entropy_with_logits
-    opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_g = torch.optim.Adam([p for p in g.parameters() if p.requires_grad], lr=2e-4,
-                             betas=(0.5, 0.999))
-    logits_real, logits_fake = d(real), d(fake.detach())
-    assert tuple(logits_real.shape) == (real.shape[0],), (
-        f"discriminator gave logits of shape {tuple(logits_real.shape)}, "
-        f"expected ({real.shape[0]},)"
+def _one_step(generate: Any, g: nn.Module, d: nn.Module, noise: tuple[torch.Tensor, ...],
+              real: torch.Tensor) -> None:
+    """One training step exactly as the trainer runs it (`usgan.core.train.step.GANStep`)."""
+    with torch.no_grad():
+        logits = d(real)
+    assert tuple(logits.shape) == (real.shape[0],), (
+        f"discriminator gave logits of shape {tuple(logits.shape)}, expected ({real.shape[0]},)"
     )
-    loss_d = bce(logits_real, torch.ones_like(logits_real)) + bce(
-        logits_fake, torch.zeros_like(logits_fake))
-    opt_d.zero_grad()
-    loss_d.backward()
-    opt_d.step()
-    out = d(fake)
-    loss_g = bce(out, torch.ones_like(out))
-    opt_g.zero_grad()
-    loss_g.backward()
-    opt_g.step()
-    assert torch.isfinite(loss_d) and torch.isfinite(loss_g), "a loss was not finite"
+    opt_g, opt_d = make_optimizers(g, d)
+    try:
+        GANStep(generate, d, opt_g, opt_d)(real, noise)
+    except NonFiniteLoss as err:
+        raise AssertionError(f"one training step: {err}") from None
 
 
 def check_stage1(
@@ -81,11 +84,7 @@ def check_stage1(
     safetensors; composition with the default Stage-II; one optimizer step of G and D.
     """
     registry = registry or get_registry()
-    spec = _spec(spec_or_name, registry)
-    config = dict(config or {})
-    torch.manual_seed(0)
-    g = _build(spec, "generator", config)
-    d = _build(spec, "discriminator", config)
+    spec, config, g, d = _pair(spec_or_name, config, registry)
     for attr in ("z_dim", "out_channels", "out_size"):
         assert isinstance(getattr(g, attr, None), int), f"generator must declare int {attr}"
     for attr in ("in_channels", "in_size"):
@@ -96,7 +95,7 @@ def check_stage1(
     )
 
     g.eval()
-    z = torch.randn(batch, g.z_dim, generator=torch.Generator().manual_seed(1))
+    (z,) = noise_for([g], batch, torch.Generator().manual_seed(1))
     with torch.no_grad():
         x = g(z)
         _assert_image(x, shape, "generator")
@@ -117,9 +116,7 @@ def check_stage1(
         assert torch.equal(a, b), f"{role} output changed after a safetensors round trip"
 
     s2_spec = registry.get(stage2, "stage2")
-    s2 = _build(s2_spec, "generator", {
-        "in_size": g.out_size, "in_channels": g.out_channels, "out_channels": g.out_channels,
-    })
+    s2 = _build(s2_spec, "generator", stage2_config(g))
     stacked = StackedGenerator(_build(spec, "generator", config), s2)
     z1, z2 = stacked.sample_z(batch, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
@@ -130,7 +127,7 @@ def check_stage1(
     g.train()
     d.train()
     real = torch.rand(batch, *shape[1:]) * 2 - 1
-    _one_step(g, d, g(torch.randn(batch, g.z_dim)), real)
+    _one_step(lambda noise: g(noise[0]), g, d, noise_for([g], batch), real)
 
 
 def check_stage2(
@@ -138,14 +135,9 @@ def check_stage2(
     registry: Registry | None = None,
 ) -> None:
     """Check a Stage-II GAN: shapes, range, round trip and one optimizer step."""
-    registry = registry or get_registry()
-    spec = _spec(spec_or_name, registry)
-    config = dict(config or {})
-    torch.manual_seed(0)
-    g = _build(spec, "generator", config)
-    d = _build(spec, "discriminator", config)
+    spec, config, g, d = _pair(spec_or_name, config, registry or get_registry())
     x = torch.rand(batch, g.in_channels, g.in_size, g.in_size) * 2 - 1
-    z = torch.randn(batch, g.z_dim)
+    (z,) = noise_for([g], batch)
     shape = (batch, g.out_channels, g.out_size, g.out_size)
     with torch.no_grad():
         y = g.eval()(x, z)
@@ -155,7 +147,7 @@ def check_stage2(
         assert torch.equal(fresh(x, z), y), "Stage-II output changed after a round trip"
     g.train()
     real = torch.rand(*shape) * 2 - 1
-    _one_step(g, d.train(), g(x, z), real)
+    _one_step(lambda noise: g(x, noise[0]), g, d.train(), (z,), real)
 
 
 def built(name: str, role: str = "generator", **config: Any) -> nn.Module:

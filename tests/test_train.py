@@ -17,12 +17,14 @@ import torch
 from conftest import BIN, run_usgan
 from safetensors.torch import load_file
 
+from usgan.core import io as io_mod
 from usgan.core.errors import ConfigError, ShapeMismatchError, UnknownNameError, UsganError
 from usgan.core.plugin_manager import get_registry
 from usgan.core.registry import GANSpec, Registry
 from usgan.core.train import checkpoint as ckpt_mod
 from usgan.core.train.checkpoint import CheckpointError
 from usgan.core.train.options import TrainOptions
+from usgan.core.train.setup import validate_networks
 from usgan.core.train.trainer import Trainer, TrainingDiverged
 
 TINY = ["--stage1-config", "g_width=8,d_width=8",
@@ -94,8 +96,10 @@ def test_run_directory_is_self_describing(reference_run: Path) -> None:
     assert (reference_run / "README.md").read_text().startswith("---")
     lines = (reference_run / "metrics.jsonl").read_text().splitlines()
     assert {"loss_d", "loss_g", "d_real", "d_fake", "img_per_s"} <= json.loads(lines[0]).keys()
-    # The last K checkpoints are kept.
-    assert len(list((reference_run / "checkpoints/healthy/stage1").glob("step-*"))) == 3
+    # A finished stage keeps only its last checkpoint (the last K are kept while it trains).
+    for stage in (1, 2):
+        kept = sorted((reference_run / f"checkpoints/healthy/stage{stage}").glob("step-*"))
+        assert [p.name for p in kept] == ["step-00000006.safetensors"]
     assert not list(reference_run.rglob(".*.tmp-*"))
 
 
@@ -225,7 +229,7 @@ def test_out_of_disk_space_keeps_the_last_checkpoint(tmp_path: Path,
             raise OSError(errno.ENOSPC, "No space left on device")
         real_fsync(fd)
 
-    monkeypatch.setattr(ckpt_mod.os, "fsync", fsync)
+    monkeypatch.setattr(io_mod.os, "fsync", fsync)
     with pytest.raises(CheckpointError, match="No space left on device"):
         Trainer(_opts(max_steps=5, stage2=None, checkpoint_every=1), out).train()
     ckpts = sorted((out / "checkpoints/healthy/stage1").iterdir())
@@ -263,8 +267,8 @@ def test_option_errors() -> None:
     with pytest.raises(ConfigError):
         TrainOptions(batch_size=0)
     with pytest.raises(UnknownNameError):
-        Trainer(_opts(stage1="nope"), "/nonexistent/x")._validate_networks()
+        validate_networks(get_registry(), _opts(stage1="nope"))
     with pytest.raises(ShapeMismatchError):
-        Trainer(_opts(stage2_config={"in_channels": 3}), "/x")._validate_networks()
+        validate_networks(get_registry(), _opts(stage2_config={"in_channels": 3}))
     with pytest.raises(UsganError, match="nothing to resume"):
         Trainer(_opts(), Path("/nonexistent/run"), resume=True).train()

@@ -7,10 +7,11 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from usgan.core.errors import ConfigError
+from usgan.core.stage import Stage
 
 # Options that do not change what a run computes: they may differ on --resume.
 VOLATILE = {"device", "quiet", "sample_every", "checkpoint_every", "keep_checkpoints",
-            "log_every"}
+            "log_every", "threads", "prune_checkpoints"}
 
 
 @dataclass
@@ -27,6 +28,8 @@ class TrainOptions:
     stage1_from: str | None = None
     epochs: int | None = None
     max_steps: int | None = None
+    stage2_epochs: int | None = None  # None: as Stage-I
+    stage2_max_steps: int | None = None
     batch_size: int = 16
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
@@ -41,6 +44,8 @@ class TrainOptions:
     checkpoint_every: int = 100
     keep_checkpoints: int = 3
     log_every: int = 10
+    prune_checkpoints: bool = True  # a finished phase keeps only its last checkpoint
+    threads: int | None = None
     quiet: bool = False
 
     DEFAULT_EPOCHS = 100
@@ -53,10 +58,16 @@ class TrainOptions:
             raise ConfigError(f"--loss must be bce or hinge, got {self.loss!r}")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"--precision must be auto, fp32 or bf16, got {self.precision!r}")
-        for name in ("epochs", "max_steps"):
+        for name in ("epochs", "max_steps", "stage2_epochs", "stage2_max_steps"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+
+    def length(self, stage: Stage) -> tuple[int | None, int | None]:
+        """(epochs, max_steps) of ``stage``: Stage-II's own when given, else Stage-I's."""
+        if stage == Stage.TWO and (self.stage2_epochs or self.stage2_max_steps):
+            return self.stage2_epochs, self.stage2_max_steps
+        return self.epochs, self.max_steps
 
     def to_json(self) -> dict[str, Any]:
         """A plain dict (lists for tuples) for config.json."""

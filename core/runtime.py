@@ -1,0 +1,170 @@
+"""Where and how a job runs: device, precision, threads, seeds, versions and the process group.
+
+torchrun sets RANK / WORLD_SIZE / LOCAL_RANK; a process started alone is rank 0 of 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Dist:
+    """Where this process stands: rank, world size, local rank."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.enabled:
+            dist.barrier()
+
+    def gather(self, obj: Any) -> list[Any]:
+        """Every rank's ``obj`` (on every rank); ``[obj]`` alone."""
+        if not self.enabled:
+            return [obj]
+        out: list[Any] = [None] * self.world
+        dist.all_gather_object(out, obj)
+        return out
+
+    def any(self, flag: bool) -> bool:
+        """True on every rank if ``flag`` is true on any rank."""
+        if not self.enabled:
+            return flag
+        t = torch.tensor([1.0 if flag else 0.0])
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item() > 0)
+
+    def broadcast(self, obj: Any) -> Any:
+        """Rank 0's ``obj`` on every rank."""
+        if not self.enabled:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+
+def init_distributed(device: str) -> Dist:
+    """Join the process group when launched by torchrun (gloo on CPU, nccl on CUDA)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    rank = int(os.environ["RANK"])
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        backend = "nccl" if device.startswith("cuda") else "gloo"
+        dist.init_process_group(backend=backend)
+    return Dist(rank, world, local_rank)
+
+
+def shutdown(d: Dist) -> None:
+    """Leave the process group (if any)."""
+    if d.enabled and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def resolve_device(name: str, d: Dist | None = None) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda: no CUDA GPU is available; use --device cpu")
+        return torch.device("cuda", d.local_rank if d else 0)
+    if name != "cpu":
+        raise ConfigError(f"--device must be auto, cpu or cuda, got {name!r}")
+    return torch.device("cpu")
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """``auto`` -> bf16 where the hardware computes it natively (CUDA with bf16, or a CPU with
+    AVX512-BF16/AMX), else fp32."""
+    if name != "auto":
+        return name
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    try:
+        native = (torch.backends.mkldnn.is_available()
+                  and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        native = False
+    return "bf16" if native else "fp32"
+
+
+def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """The autocast context of ``precision`` (a no-op for fp32)."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def set_threads(threads: int | None) -> None:
+    """Use ``threads`` intra-op CPU threads (None: torch's default)."""
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
+
+
+def seed_for(seed: int, phase: int, stream: int, rank: int = 0) -> int:
+    """A distinct, reproducible seed per (run seed, phase, random stream, rank)."""
+    return (seed * 1_000_003 + phase * 7919 + stream * 104_729 + rank * 15_485_863) % 2**63
+
+
+def usgan_version() -> str:
+    """The installed usgan version (from the package metadata)."""
+    try:
+        return version("usgan")
+    except PackageNotFoundError:  # pragma: no cover - running from an uninstalled tree
+        return "0.0.0"
+
+
+def versions() -> dict[str, str]:
+    """Versions recorded in every run's config.json."""
+    return {"usgan": usgan_version(), "torch": torch.__version__,
+            "python": platform.python_version()}
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Device, precision and process group of one job."""
+
+    device: torch.device
+    precision: str
+    dist: Dist = field(default_factory=Dist)
+
+    @classmethod
+    def create(cls, device: str, precision: str, d: Dist | None = None) -> Runtime:
+        """Resolve ``auto`` device and precision for this process."""
+        d = d or Dist()
+        dev = resolve_device(device, d)
+        return cls(dev, resolve_precision(precision, dev), d)
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        return autocast(self.precision, self.device)
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        """channels_last on CPU and CUDA (faster convolutions), else contiguous."""
+        if self.device.type in ("cpu", "cuda"):
+            return torch.channels_last
+        return torch.contiguous_format

@@ -1,0 +1,119 @@
+"""Before the first step: check the networks, claim the output folder, load the data and
+write the run's config.json (options, data, provenance of every network, versions)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from usgan.core.errors import ConfigError, UsganError
+from usgan.core.registry import Registry, build
+from usgan.core.run import RunDir
+from usgan.core.runtime import Dist, versions
+from usgan.core.stacking import check_stackable, stage2_config
+from usgan.core.stage import Stage
+
+from .options import TrainOptions, differences
+
+
+def validate_networks(registry: Registry, opts: TrainOptions) -> None:
+    """Build the networks once so that bad names and shapes fail before any training."""
+    if opts.stage1_from:
+        return
+    g1 = build(registry, opts.stage1, "generator", opts.stage1_config, Stage.ONE)
+    build(registry, opts.stage1, "discriminator", opts.stage1_config, Stage.ONE)
+    if g1.out_channels != 1:
+        raise ConfigError(f"Stage-I {opts.stage1!r} makes {g1.out_channels}-channel "
+                          "images; usgan's data is grayscale (1 channel)")
+    if opts.stage2:
+        g2 = build(registry, opts.stage2, "generator", stage2_config(g1, opts.stage2_config),
+                   Stage.TWO)
+        check_stackable(g1, g2)
+
+
+def prepare_out(run: RunDir, opts: TrainOptions, resume: bool, force: bool, d: Dist,
+                echo: Callable[[str], None]) -> None:
+    """Refuse to overwrite; check resume compatibility; create the folder."""
+    root = run.root
+    if run.exists():
+        saved = run.read_config().get("options", {})
+        if resume:
+            diffs = differences(saved, opts.to_json())
+            if diffs and not force:
+                raise UsganError(
+                    f"--resume with options that differ from the run in {root}: "
+                    f"{'; '.join(diffs)}; drop them, or add --force to continue anyway"
+                )
+        elif force:
+            aside = root.with_name(f"{root.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+            if d.is_main:
+                root.rename(aside)
+                echo(f"moved the existing run {root} aside to {aside}")
+        else:
+            state = "a finished" if run.is_finished() else "an unfinished"
+            hint = ("choose another --out, or --force to move it aside and start again"
+                    if run.is_finished() else
+                    "add --resume to continue it, or --force to move it aside and start again")
+            raise UsganError(f"{root} holds {state} run; {hint}")
+    elif resume:
+        raise UsganError(f"nothing to resume: {root} holds no usgan run (no config.json)")
+    elif root.exists() and any(root.iterdir()):
+        raise UsganError(f"{root} exists and is not a usgan run; choose a new or empty folder")
+    d.barrier()
+    if d.is_main and not run.exists():
+        root.mkdir(parents=True, exist_ok=True)
+
+
+def load_data(opts: TrainOptions) -> Any:
+    """The training images of the run (the train part of ``--split`` when given)."""
+    from usgan.core.data import load_dataset
+    from usgan.core.data.splits import load_split
+
+    options = dict(opts.data_options)
+    split, repeat = options.pop("split", None), options.pop("repeat", None) or 0
+    if options.get("crop") is not None:
+        options["crop"] = tuple(options["crop"])
+    ds = load_dataset(opts.data, classes=opts.classes, min_classes=1, **options)
+    if split:
+        train, _ = load_split(split, ds, repeat)
+        ds = ds.subset(train)
+    return ds
+
+
+def network_provenance(registry: Registry, opts: TrainOptions, stage1_source: RunDir | None
+                       ) -> dict[str, Any]:
+    """For each stage: the network name, the plugin that registered it, that plugin's
+    distribution and version (a reused Stage-I keeps what its own run recorded)."""
+    if stage1_source is not None:
+        stage1 = dict(stage1_source.read_config().get("stage1") or {})
+        stage1["from"] = opts.stage1_from
+    else:
+        stage1 = {**registry.get(opts.stage1, Stage.ONE).provenance(), "from": None}
+    stage2 = registry.get(opts.stage2, Stage.TWO).provenance() if opts.stage2 else None
+    return {"stage1": stage1, "stage2": stage2}
+
+
+def write_config(run: RunDir, opts: TrainOptions, ds: Any, provenance: dict[str, Any]) -> None:
+    """config.json of the run (``created`` is kept across resumes)."""
+    created = run.read_config().get("created") if run.exists() else None
+    run.write_config({
+        "options": opts.to_json(),
+        "classes": ds.class_names if opts.classes is None else opts.classes,
+        "data": {"spec": opts.data, "fingerprint": ds.fingerprint,
+                 "counts": {c: int((ds.labels == i).sum())
+                            for i, c in enumerate(ds.class_names)}},
+        **provenance,
+        "versions": versions(),
+        "seed": opts.seed,
+        "created": created or time.strftime("%Y-%m-%dT%H:%M:%S"),
+    })
+
+
+def source_run(resolve: Callable[[str], Path], source: str) -> RunDir:
+    """The run directory named by ``--stage1-from``."""
+    run = RunDir(resolve(source))
+    if not run.exists():
+        raise UsganError(f"--stage1-from {source}: not a usgan run directory")
+    return run

@@ -1,0 +1,104 @@
+"""What a training phase carries from step to step, and so what a checkpoint holds.
+
+`TrainState`: the networks being trained, their optimizers, the EMA copy, the random streams
+(data order, noise, augmentation) and the counters. Restoring a checkpoint into a fresh state
+continues bit-identically (on CPU) to a run that never stopped. `Schedule`: how many steps
+make an epoch and the phase.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from usgan.core.errors import ConfigError
+from usgan.core.runtime import Dist
+
+from .ema import EMA
+
+STREAMS = ("data", "noise", "aug")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Batch size per process, steps per epoch and total steps of one phase."""
+
+    n: int
+    per_rank: int
+    steps_per_epoch: int
+    total: int
+
+    @classmethod
+    def plan(cls, n: int, batch_size: int, d: Dist, epochs: int | None, max_steps: int | None,
+             default_epochs: int, what: str) -> Schedule:
+        """The schedule for ``n`` images; ``what`` names them in errors."""
+        if batch_size % d.world:
+            raise ConfigError(f"--batch-size {batch_size} does not split evenly over "
+                              f"{d.world} processes")
+        if batch_size > n:
+            raise ConfigError(f"--batch-size {batch_size} is larger than the {n} images of "
+                              f"{what}; use --batch-size {n} or less")
+        per_rank = batch_size // d.world
+        steps_per_epoch = (n // d.world) // per_rank
+        total = max_steps or (epochs or default_epochs) * steps_per_epoch
+        if max_steps and epochs:
+            total = min(max_steps, epochs * steps_per_epoch)
+        return cls(n, per_rank, steps_per_epoch, total)
+
+
+class TrainState:
+    """Networks, optimizers, EMA, random streams and counters of one phase."""
+
+    def __init__(
+        self, g: nn.Module, d: nn.Module, opt_g: torch.optim.Optimizer,
+        opt_d: torch.optim.Optimizer, ema: EMA | None, streams: dict[str, torch.Generator],
+        n: int,
+    ) -> None:
+        self.g, self.d, self.opt_g, self.opt_d, self.ema = g, d, opt_g, opt_d, ema
+        self.streams = streams
+        self.step = self.epoch = self.pos = 0
+        self.perm = torch.randperm(n, generator=streams["data"])
+
+    def next_indices(self, schedule: Schedule, d: Dist) -> torch.Tensor:
+        """This process's image indices for the next step (a new shuffle every epoch)."""
+        if self.pos >= schedule.steps_per_epoch:
+            self.epoch, self.pos = self.epoch + 1, 0
+            self.perm = torch.randperm(schedule.n, generator=self.streams["data"])
+        local = self.perm[d.rank::d.world]
+        return local[self.pos * schedule.per_rank:(self.pos + 1) * schedule.per_rank]
+
+    def advance(self) -> None:
+        """Count one finished step."""
+        self.step, self.pos = self.step + 1, self.pos + 1
+
+    def rng_state(self) -> dict[str, torch.Tensor]:
+        """This process's random state: the global torch RNG and every stream."""
+        return {"torch": torch.get_rng_state(),
+                **{k: v.get_state() for k, v in self.streams.items()}}
+
+    def snapshot(self, rngs: list[dict[str, torch.Tensor]]) -> dict[str, Any]:
+        """The checkpoint content; ``rngs`` is every rank's `rng_state`, in rank order."""
+        return {
+            "step": self.step, "epoch": self.epoch, "pos": self.pos, "perm": self.perm,
+            "g": self.g.state_dict(), "d": self.d.state_dict(),
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "ema": self.ema.shadow.state_dict() if self.ema else None, "rng": rngs,
+        }
+
+    def restore(self, ckpt: dict[str, Any], rank: int) -> None:
+        """Continue from ``ckpt`` (a `snapshot`) as process ``rank``."""
+        self.g.load_state_dict(ckpt["g"])
+        self.d.load_state_dict(ckpt["d"])
+        self.opt_g.load_state_dict(ckpt["opt_g"])
+        self.opt_d.load_state_dict(ckpt["opt_d"])
+        if self.ema is not None and ckpt.get("ema") is not None:
+            self.ema.shadow.load_state_dict(ckpt["ema"])
+        self.step, self.epoch, self.pos = ckpt["step"], ckpt["epoch"], ckpt["pos"]
+        self.perm = ckpt["perm"]
+        rng = ckpt["rng"][rank]
+        torch.set_rng_state(rng["torch"])
+        for name, stream in self.streams.items():
+            stream.set_state(rng[name])

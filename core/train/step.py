@@ -1,0 +1,116 @@
+"""One GAN step: a discriminator update, then a generator update.
+
+The one definition used by the trainer, the benchmarks and the plugin conformance kit.
+D sees real and generated images through the same DiffAugment policy (an empty policy is the
+identity); losses are computed in fp32 on the logits, the forward passes run under the
+runtime's autocast. A non-finite loss raises `NonFiniteLoss` before that update is applied.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import losses
+from .diffaugment import diff_augment
+from .ema import EMA
+
+Generate = Callable[[Sequence[torch.Tensor]], torch.Tensor]
+
+
+class NonFiniteLoss(RuntimeError):
+    """A loss became NaN or infinite (``who`` is "discriminator" or "generator")."""
+
+    def __init__(self, who: str, value: float) -> None:
+        super().__init__(f"{who} loss is {value}")
+        self.who, self.value = who, value
+
+
+@dataclass
+class StepStats:
+    """What one step reports (floats): losses and mean D(x), D(G(z))."""
+
+    loss_d: float
+    loss_g: float
+    d_real: float
+    d_fake: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {"loss_d": self.loss_d, "loss_g": self.loss_g, "d_real": self.d_real,
+                "d_fake": self.d_fake}
+
+
+def make_optimizers(
+    g: nn.Module, d: nn.Module, lr: float = 2e-4, betas: Sequence[float] = (0.5, 0.999)
+) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+    """Adam for G (its trainable parameters) and for D, as in the paper."""
+    trainable = [p for p in g.parameters() if p.requires_grad]
+    b = (float(betas[0]), float(betas[1]))
+    return torch.optim.Adam(trainable, lr=lr, betas=b), torch.optim.Adam(d.parameters(), lr=lr,
+                                                                        betas=b)
+
+
+class GANStep:
+    """Call with a batch of real images and the generator's noise; returns `StepStats`.
+
+    ``generate(noise)`` makes the fake batch with gradients into the trained generator (for a
+    Stage-II, through `usgan.core.stacking.forward_stack`); ``d`` may be DDP-wrapped. With
+    ``ema`` the average of ``ema_of`` moves after each generator update.
+    """
+
+    def __init__(
+        self, generate: Generate, d: nn.Module, opt_g: torch.optim.Optimizer,
+        opt_d: torch.optim.Optimizer, *, loss: str = "bce", policy: Sequence[str] = (),
+        aug: torch.Generator | None = None,
+        autocast: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+        ema: EMA | None = None, ema_of: nn.Module | None = None,
+    ) -> None:
+        self.generate, self.d, self.opt_g, self.opt_d = generate, d, opt_g, opt_d
+        self.loss, self.policy, self.aug, self.autocast = loss, list(policy), aug, autocast
+        self.ema, self.ema_of = ema, ema_of
+        if policy and aug is None:
+            raise ValueError("a DiffAugment policy needs its own torch.Generator (aug=...)")
+
+    def _d(self, images: torch.Tensor) -> torch.Tensor:
+        return self.d(diff_augment(images, self.policy, self.aug)).float()  # type: ignore[arg-type]
+
+    def __call__(self, real: torch.Tensor, noise: Sequence[torch.Tensor]) -> StepStats:
+        # Discriminator: real then fake, each its own backward (DDP-friendly).
+        with self.autocast():
+            fake = self.generate(noise)
+            logit_real = self._d(real)
+            loss_real = losses.d_loss_real(logit_real, self.loss)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_real.backward()
+        with self.autocast():
+            logit_fake = self._d(fake.detach())
+            loss_fake = losses.d_loss_fake(logit_fake, self.loss)
+        loss_fake.backward()
+        loss_d = loss_real.detach() + loss_fake.detach()
+        _check("discriminator", loss_d)
+        self.opt_d.step()
+        # Generator: through the updated D; D's gradients from this pass are dropped.
+        self.opt_g.zero_grad(set_to_none=True)
+        with self.autocast():
+            loss_g = losses.g_loss(self._d(fake), self.loss)
+        loss_g.backward()
+        _check("generator", loss_g)
+        self.opt_d.zero_grad(set_to_none=True)
+        self.opt_g.step()
+        if self.ema is not None:
+            self.ema.update(self.ema_of)  # type: ignore[arg-type]
+        return StepStats(
+            float(loss_d), float(loss_g.detach()),
+            float(torch.sigmoid(logit_real.detach()).mean()),
+            float(torch.sigmoid(logit_fake.detach()).mean()),
+        )
+
+
+def _check(who: str, loss: torch.Tensor) -> None:
+    if not torch.isfinite(loss):
+        raise NonFiniteLoss(who, float(loss))
