@@ -22,7 +22,7 @@ def _fresh_dir(base: Path) -> Path:
               show_default=True, help="Run directory (a new one is picked if it exists).")
 @click.option("--stage1", default="dcgan", show_default=True)
 @click.option("--steps1", type=int, default=300, show_default=True, help="Stage-I steps.")
-@click.option("--steps2", type=int, default=60, show_default=True, help="Stage-II steps.")
+@click.option("--steps2", type=int, default=40, show_default=True, help="Stage-II steps.")
 @click.option("--quiet", is_flag=True)
 def demo_cmd(out: Path, stage1: str, steps1: int, steps2: int, quiet: bool) -> None:
     """Train Stage-I and Stage-II for both phantom classes, sample, and write a grid."""
@@ -34,20 +34,21 @@ def demo_cmd(out: Path, stage1: str, steps1: int, steps2: int, quiet: bool) -> N
     from usgan.core.data import load_dataset
     from usgan.core.train.options import TrainOptions
     from usgan.core.train.trainer import Trainer
+    from usgan.zoo.card import write_card
 
     out = _fresh_dir(out)
     t0 = time.perf_counter()
-    common = {"data": "phantom:n=64", "stage1": stage1, "batch_size": 16, "quiet": quiet,
-              "sample_every": 50, "checkpoint_every": 50, "log_every": 10}
     # Stage-II at half width keeps the demo within minutes on a CPU, and residual=True (refine
     # the upsampled Stage-I image) gives it a head start in so few steps; `usgan train` uses
     # the paper's Stage-II.
-    stage2_config = {"width": 32, "d_width": 32, "residual": True}
-    stage1_run = out / "stage1-run"
+    opts = TrainOptions(
+        data="phantom:n=64", stage1=stage1, stage2="stack", batch_size=16, quiet=quiet,
+        max_steps=steps1, stage2_max_steps=steps2,
+        stage2_config={"width": 32, "d_width": 32, "residual": True},
+        sample_every=50, checkpoint_every=50, log_every=10,
+    )
     echo = lambda m: click.echo(m, err=True)  # noqa: E731
-    Trainer(TrainOptions(**common, stage2=None, max_steps=steps1), stage1_run, echo=echo).train()
-    Trainer(TrainOptions(**common, stage2="stack", max_steps=steps2, stage1_from=str(stage1_run),
-                         stage2_config=stage2_config), out / "run", echo=echo).train()
+    Trainer(opts, out / "run", echo=echo, on_finish=[write_card]).train()
     synth = usgan.load(out / "run")
     real = load_dataset("phantom:n=64")
     rows = []

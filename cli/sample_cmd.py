@@ -23,7 +23,10 @@ from usgan.core.errors import UsganError
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 def sample_cmd(source: str, cls: str | None, n: int, out: Path, seed: int, stage: str | None,
                batch_size: int, grid: bool, device: str, force: bool) -> None:
-    """Sample N images of one class from SOURCE (a run directory)."""
+    """Sample N images of one class from SOURCE.
+
+    SOURCE: a run directory, a zoo name (e.g. dcgan-sn-stage2) or hf-hub:owner/name[@rev].
+    """
     import usgan
 
     synth = usgan.load(source, device=device)

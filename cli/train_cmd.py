@@ -13,9 +13,26 @@ from usgan.core.errors import UsganError
 from usgan.core.train.options import TrainOptions
 
 # CLI parameter -> TrainOptions field, for the ones that map one to one.
-_DIRECT = ("stage1", "data", "epochs", "max_steps", "batch_size", "lr", "seed", "loss", "ema",
-           "ema_decay", "precision", "device", "sample_every", "checkpoint_every",
-           "keep_checkpoints", "log_every", "quiet", "stage1_from")
+_DIRECT = ("stage1", "data", "epochs", "max_steps", "stage2_epochs", "stage2_max_steps",
+           "batch_size", "lr", "seed", "loss", "ema", "ema_decay", "precision", "device",
+           "sample_every", "checkpoint_every", "keep_checkpoints", "log_every", "threads",
+           "quiet", "stage1_from")
+BUILTIN_STAGE2 = "stack"
+
+
+def stage2_choice(value: str | None, alias: str | None) -> str | None:
+    """``--stage2 on|off|NAME`` (and the old ``--stage2-model NAME``) -> a Stage-II name or
+    None. ``on`` is the built-in Stage-II."""
+    value = (value or "on").strip()
+    if value.lower() == "off":
+        if alias:
+            raise UsganError(f"--stage2 off and --stage2-model {alias} contradict each other")
+        return None
+    if value.lower() == "on":
+        return alias or BUILTIN_STAGE2
+    if alias and alias != value:
+        raise UsganError(f"--stage2 {value} and --stage2-model {alias} name different networks")
+    return value
 
 
 def parse_kv(text: str | None, what: str) -> dict[str, Any]:
@@ -54,10 +71,8 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
     for name in _DIRECT:
         if given(name):
             opts[name] = p[name]
-    if given("stage2"):
-        opts["stage2"] = p["stage2_model"] if p["stage2"] == "on" else None
-    elif given("stage2_model") and opts.get("stage2"):
-        opts["stage2"] = p["stage2_model"]
+    if given("stage2") or given("stage2_model"):
+        opts["stage2"] = stage2_choice(p["stage2"], p["stage2_model"])
     if given("classes"):
         opts["classes"] = [c.strip() for c in p["classes"].split(",")] if p["classes"] else None
     if given("betas"):
@@ -74,6 +89,8 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
     for name in ("crop", "bins", "split", "repeat"):
         if given(name) and p[name] is not None:
             data_opts[name] = p[name]
+    if given("keep_all_checkpoints"):
+        opts["prune_checkpoints"] = not p["keep_all_checkpoints"]
     if given("skip_bad") and p["skip_bad"]:
         data_opts["skip_bad"] = True
     if "crop" in data_opts and isinstance(data_opts["crop"], str):
@@ -87,9 +104,10 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
 
 @click.command("train")
 @click.option("--stage1", default="dcgan", show_default=True, help="Stage-I network name.")
-@click.option("--stage2", type=click.Choice(["on", "off"]), default="on", show_default=True,
-              help="Also train Stage-II (256x256) on top of the frozen Stage-I.")
-@click.option("--stage2-model", default="stack", show_default=True, help="Stage-II network.")
+@click.option("--stage2", default="on", show_default=True, metavar="on|off|NAME",
+              help="Stage-II on top of the frozen Stage-I: on (the built-in 'stack'), off, or "
+                   "the name of any registered Stage-II network.")
+@click.option("--stage2-model", default=None, hidden=True, help="Old spelling of --stage2 NAME.")
 @click.option("--data", default="phantom", show_default=True, help="Data spec (see docs/data.md).")
 @click.option("--classes", default=None, help="Classes to train, e.g. healthy,steatosis.")
 @click.option("--out", "out", type=click.Path(path_type=Path), default=None,
@@ -97,6 +115,10 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
 @click.option("--epochs", type=int, default=None,
               help=f"Epochs per stage (default {TrainOptions.DEFAULT_EPOCHS}).")
 @click.option("--max-steps", type=int, default=None, help="Steps per stage (caps --epochs).")
+@click.option("--stage2-epochs", type=int, default=None,
+              help="Stage-II epochs (default: --epochs).")
+@click.option("--stage2-max-steps", type=int, default=None,
+              help="Stage-II steps (default: --max-steps).")
 @click.option("--batch-size", type=int, default=16, show_default=True)
 @click.option("--lr", type=float, default=2e-4, show_default=True)
 @click.option("--betas", default="0.5,0.999", show_default=True, help="Adam betas.")
@@ -112,11 +134,16 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
 @click.option("--ema-decay", type=float, default=0.999, show_default=True)
 @click.option("--sample-every", type=int, default=100, show_default=True)
 @click.option("--checkpoint-every", type=int, default=100, show_default=True)
-@click.option("--keep-checkpoints", type=int, default=3, show_default=True)
+@click.option("--keep-checkpoints", type=int, default=3, show_default=True,
+              help="Checkpoints kept while a stage trains.")
+@click.option("--keep-all-checkpoints", is_flag=True,
+              help="Keep them when a stage finishes too (default: only the last one).")
+@click.option("--threads", type=int, default=None, help="CPU threads (default: torch's).")
 @click.option("--log-every", type=int, default=10, show_default=True)
 @click.option("--stage1-config", default=None, help="Stage-I config overrides, k=v,k=v.")
 @click.option("--stage2-config", default=None, help="Stage-II config overrides, k=v,k=v.")
-@click.option("--stage1-from", default=None, help="Reuse the Stage-I of this run directory.")
+@click.option("--stage1-from", default=None, metavar="SOURCE",
+              help="Reuse the Stage-I of this run (a run directory or a zoo SOURCE).")
 @click.option("--crop", default=None, help="Data crop x,y,w,h (overrides sector detection).")
 @click.option("--bins", default=None, help="Grade bins for graded folders (docs/data.md).")
 @click.option("--skip-bad", is_flag=True, help="Skip unreadable images instead of failing.")
@@ -131,8 +158,10 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
 @click.pass_context
 def train_cmd(ctx: click.Context, **p: Any) -> None:
     """Train one GAN per class: Stage-I, then Stage-II on the frozen Stage-I."""
-    from usgan.core.train.rundir import RunDir
+    from usgan.core.run import RunDir
     from usgan.core.train.trainer import Trainer
+    from usgan.zoo.card import write_card
+    from usgan.zoo.source import resolve
 
     resume = p["resume"] is not None
     out = p["out"] or (Path(p["resume"]) if p["resume"] else None)
@@ -142,7 +171,8 @@ def train_cmd(ctx: click.Context, **p: Any) -> None:
     if resume and RunDir(out).exists():
         base = TrainOptions.from_json(RunDir(out).read_config()["options"])
     opts = _options_from_cli(ctx, p, base)
-    run = Trainer(opts, out, resume=resume, force=p["force"], echo=_echo).train()
+    run = Trainer(opts, out, resume=resume, force=p["force"], echo=_echo,
+                  resolve_source=resolve, on_finish=[write_card]).train()
     click.echo(f"run directory: {run.root}")
 
 

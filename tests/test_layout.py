@@ -14,6 +14,7 @@ import sys
 import sysconfig
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,8 +30,12 @@ FORBIDDEN_FROM_CORE = ("usgan.plugins", "usgan.cli", "usgan.zoo")
 
 
 def _core_modules() -> list[tuple[str, Path]]:
-    mods = [("usgan.core", Path(usgan.core.__file__))]
-    for info in pkgutil.walk_packages(usgan.core.__path__, prefix="usgan.core."):
+    return _modules(usgan.core)
+
+
+def _modules(package: Any) -> list[tuple[str, Path]]:
+    mods = [(package.__name__, Path(package.__file__))]
+    for info in pkgutil.walk_packages(package.__path__, prefix=package.__name__ + "."):
         spec = info.module_finder.find_spec(info.name.rsplit(".", 1)[-1])  # type: ignore[union-attr]
         assert spec is not None and spec.origin, info.name
         mods.append((info.name, Path(spec.origin)))
@@ -76,6 +81,37 @@ def test_core_source_imports_no_plugin() -> None:
         if any(name == f or name.startswith(f + ".") for f in FORBIDDEN_FROM_CORE)
     ]
     assert not bad, "usgan.core must not import plugins, cli or zoo:\n" + "\n".join(bad)
+
+
+# Floors: cli and zoo on top, plugins in the middle, core at the bottom. What each may import
+# from usgan (anything else, e.g. core importing the package root, is an upward import).
+FLOORS = {
+    "usgan.core": ("usgan.core",),
+    "usgan.plugins": ("usgan.core", "usgan.plugins"),
+    "usgan.zoo": ("usgan.core", "usgan.zoo"),
+}
+
+
+@pytest.mark.parametrize("package", sorted(FLOORS))
+def test_floors(package: str) -> None:
+    allowed = FLOORS[package]
+    bad = [
+        f"{module} imports {name}"
+        for module, path in _modules(importlib.import_module(package))
+        for name in _imports(module, path)
+        if (name == "usgan" or name.startswith("usgan."))
+        and not any(name == a or name.startswith(a + ".") for a in allowed)
+    ]
+    assert not bad, f"{package} may import only {allowed} from usgan:\n" + "\n".join(bad)
+
+
+def test_no_module_over_400_lines() -> None:
+    """Long modules are split by concept (one concept, one room)."""
+    long = [f"{p.relative_to(REPO)} ({n} lines)"
+            for folder in ("core", "plugins", "zoo", "cli")
+            for p in sorted((REPO / folder).rglob("*.py"))
+            if (n := len(p.read_text().splitlines())) > 400]
+    assert not long, "modules over 400 lines: " + ", ".join(long)
 
 
 def test_relative_import_resolution() -> None:

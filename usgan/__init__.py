@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-try:
-    __version__ = version("usgan")
-except PackageNotFoundError:  # pragma: no cover - running from an uninstalled tree
-    __version__ = "0.0.0"
+from usgan.core.runtime import usgan_version
+
+__version__ = usgan_version()
 
 if TYPE_CHECKING:
     from usgan.core.synth import Synthesizer
 
 
-def load(source: Any, device: str = "cpu") -> Synthesizer:
-    """Open a trained run for sampling: ``usgan.load(RUN_DIR).sample(16, cls="healthy")``."""
-    from usgan.core.synth import load as _load
+def load(source: str | Path, device: str = "cpu") -> Synthesizer:
+    """Open a trained model for sampling: ``usgan.load(SOURCE).sample(16, cls="healthy")``.
 
-    return _load(source, device=device)
+    SOURCE is a run directory, a zoo name or ``hf-hub:owner/name[@revision]``
+    (see `usgan.zoo.source`).
+    """
+    from usgan.core.synth import Synthesizer
+    from usgan.zoo.source import resolve
+
+    return Synthesizer(resolve(source), device=device)
 
 
 __all__ = ["__version__", "load"]

@@ -7,7 +7,7 @@ import torch
 
 from usgan.core import ConfigError
 from usgan.core.factory import create_generator, get_spec, list_models
-from usgan.core.testing import check_stage1
+from usgan.core.testing import check_stage1, check_stage2
 
 
 def test_registered_through_the_entry_point() -> None:
@@ -33,3 +33,12 @@ def test_no_transposed_convs() -> None:
 def test_bad_size_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="power of two"):
         create_generator("upconv-dcgan", size=48)
+
+
+def test_refiner_conformance() -> None:
+    check_stage2("upconv-refiner")
+    check_stage2("upconv-refiner", {"in_size": 32, "out_size": 128, "width": 16})
+
+
+def test_refiner_stacks_under_any_stage1() -> None:
+    check_stage1("upconv-dcgan", stage2="upconv-refiner")
