@@ -10,10 +10,16 @@ from typing import Any
 import click
 import torch
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from usgan.core.data import load_dataset, load_index, split_document, write_split
 from usgan.core.errors import DataError
+from usgan.core.names import printable
+
+# Skip reasons too common to list file by file in `usgan data info` (they are counted).
+COUNTED_ONLY = ("hidden", "not an image")
+LISTED_MAX = 20  # skipped files listed by `usgan data info`, at most
 
 SPEC_HELP = (
     "phantom[:n=..,seed=..], a folder with one subfolder per class, a CSV manifest "
@@ -89,11 +95,11 @@ def info_cmd(spec: str, as_json: bool, **kw: Any) -> None:
         info["skipped_files"] = [list(s) for s in ds.skipped]
         click.echo(json.dumps(info, indent=2))
         return
-    table = Table(title=f"usgan data: {spec}")
+    table = Table(title=f"usgan data: {escape(printable(spec))}")
     for col in ("class", "images", "subjects"):
         table.add_column(col, justify="left" if col == "class" else "right")
     for c, n in info["classes"].items():
-        table.add_row(c, str(n), str(info["subjects"][c]))
+        table.add_row(escape(printable(c)), str(n), str(info["subjects"][c]))
     table.add_row("total", str(info["images"]), str(len(set(ds.subjects))))
     console = Console()
     console.print(table)
@@ -107,10 +113,15 @@ def info_cmd(spec: str, as_json: bool, **kw: Any) -> None:
         f"subject ids: {info['subject_ids']}"
     )
     skipped = ", ".join(f"{n} {r}" for r, n in info["skipped"].items()) or "none"
-    console.print(f"skipped: {skipped}")
-    for path, reason in ds.skipped:
-        if reason.startswith("bad:"):
-            console.print(f"  skipped {path}: {reason[4:].strip()}", markup=False)
+    console.print(f"skipped: {skipped}", markup=False)
+    listed = [(p, r) for p, r in ds.skipped if r not in COUNTED_ONLY]
+    for path, reason in listed[:LISTED_MAX]:
+        why = reason[4:].strip() if reason.startswith("bad:") else reason
+        console.print(f"  skipped {printable(path)}: {printable(why)}", markup=False)
+    if len(listed) > LISTED_MAX:
+        console.print(f"  ... and {len(listed) - LISTED_MAX} more (see --json)")
+    converted = ", ".join(f"{r}: {n}" for r, n in info["converted"].items()) or "none"
+    console.print(f"converted: {converted}", markup=False)
 
 
 @data_group.command("preview")

@@ -144,7 +144,7 @@ def test_folder_formats_hidden_and_sector_crop(tmp_path: Path, cache: Path) -> N
     ds = load_dataset(str(root), cache_dir=cache)
     assert ds.class_counts() == {"a": 3, "b": 3}
     assert "a/sub/rgb.jpg" in ds.ids
-    assert ds.skipped_counts() == {"hidden": 1, "not an image": 2}
+    assert ds.skipped_counts() == {"hidden": 1, "not an image": 1}  # README: ignored quietly
     assert not ds.has_subjects and ds.subjects == ds.ids
     crops = {tuple(m["crop"]) for m in ds.meta}
     assert crops == {(20, 10, 88, 76)}  # the sector, without the thin 'text' line

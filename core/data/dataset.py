@@ -14,7 +14,7 @@ import torch
 
 from ..errors import DataError, UnknownNameError
 from . import cache, phantom, preprocess
-from .sources import SourceIndex, decode, kind_of, load_index
+from .sources import SourceIndex, decode_noted, kind_of, load_index, one_line_errors
 
 STAGE2_SIZE = 256
 STAGE1_SIZE = 64
@@ -96,6 +96,10 @@ class Dataset:
         """How many files were skipped, per reason (bad-file reasons grouped as 'bad')."""
         return dict(Counter("bad" if r.startswith("bad:") else r for _, r in self.skipped))
 
+    def converted_counts(self) -> dict[str, int]:
+        """How many images were converted to load, per conversion (e.g. "palette to gray")."""
+        return dict(Counter(n for m in self.meta for n in m.get("converted", ())))
+
     def summary(self) -> dict[str, Any]:
         """A JSON-able description (what ``usgan data info`` prints)."""
         src = [m.get("source_size") for m in self.meta if m.get("source_size")]
@@ -111,6 +115,7 @@ class Dataset:
                 "max": [max(w for w, _ in src), max(h for _, h in src)] if src else None,
             },
             "skipped": self.skipped_counts(),
+            "converted": self.converted_counts(),
             "fingerprint": self.fingerprint,
         }
 
@@ -145,8 +150,12 @@ def _build(
     images = kind.pixels(index) if kind.pixels is not None else None
     for i, it in enumerate(items):
         meta = dict(it.meta)
+        notes: list[str] = []
         try:
-            gray = images[i] if images is not None else decode(it)
+            if images is not None:
+                gray = images[i]
+            else:
+                gray, notes = decode_noted(it)
             h, w = gray.shape
             if crop is not None:
                 x, y, cw, ch = crop
@@ -172,6 +181,8 @@ def _build(
             continue
         out[len(keep), 0] = torch.from_numpy(preprocess.crop_and_resize(gray, box, size))
         meta["crop"] = list(box)
+        if notes:
+            meta["converted"] = notes
         if it.path is not None or it.array is not None:
             meta["source_size"] = [w, h]
         if it.path is not None:
@@ -197,6 +208,7 @@ def _build(
     )
 
 
+@one_line_errors
 def load_dataset(
     spec: str = "phantom",
     classes: Sequence[str] | None = None,

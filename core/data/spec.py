@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import DataError, UnknownNameError
+from ..io import FileFormatError, user_path
 from .sources import KINDS
 from .sources.base import IMAGE_SUFFIXES, DataSpec
 
@@ -50,7 +51,10 @@ def parse_spec(spec: str) -> DataSpec:
     if named:
         kind = named[0]
     else:
-        path = Path(source).expanduser()
+        try:
+            path = user_path(source, "data source")
+        except FileFormatError as err:
+            raise DataError(str(err)) from None
         if not path.exists():
             raise DataError(
                 f"data source {source!r} does not exist; give "

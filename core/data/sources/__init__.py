@@ -9,11 +9,13 @@ a module and one line in `KINDS`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from ...errors import DataError, UnknownNameError
+from ...errors import ConfigError, DataError, UnknownNameError
+from ...names import printable, safe_name
 from . import folder, manifest, mat, phantom
 from .base import (
     IMAGE_SUFFIXES,
@@ -21,10 +23,12 @@ from .base import (
     DataSpec,
     Item,
     Listing,
+    Skipped,
     SourceIndex,
     SourceKind,
     apply_bins,
     decode,
+    decode_noted,
     file_digest,
     fingerprint,
     parse_bins,
@@ -51,10 +55,35 @@ __all__ = [
     "SourceIndex",
     "SourceKind",
     "decode",
+    "decode_noted",
     "kind_of",
     "load_index",
+    "one_line_errors",
     "parse_bins",
 ]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def one_line_errors(fn: F) -> F:
+    """Re-raise a `DataError` whose message is not one printable line as one that is.
+
+    Messages quote paths (which may hold non-UTF-8 bytes) and library errors (which may hold
+    newlines); the CLI prints the message as one line.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DataError as err:
+            text = str(err)
+            clean = printable(text)
+            if clean == text:
+                raise
+            raise DataError(clean) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 def kind_of(spec: DataSpec) -> SourceKind:
@@ -62,6 +91,40 @@ def kind_of(spec: DataSpec) -> SourceKind:
     return KINDS[spec.kind]
 
 
+def _check_labels(items: list[Item], ds: DataSpec) -> None:
+    """Every class label must be a safe folder name (`usgan.core.names.safe_name`)."""
+    seen: set[str] = set()
+    for it in items:
+        if it.label in seen:
+            continue
+        seen.add(it.label)
+        try:
+            safe_name(it.label, "class label")
+        except ConfigError as err:
+            raise DataError(f"{it.origin or ds.text}: {err}") from None
+
+
+def _digests(
+    items: list[Item], skip_bad: bool, skipped: Skipped
+) -> tuple[list[Item], dict[Path, str]]:
+    """The items whose file can be read, and each file's digest; unreadable: error or skip."""
+    digests: dict[Path, str] = {}
+    kept = []
+    for it in items:
+        if it.path is not None and it.path not in digests:
+            try:
+                digests[it.path] = file_digest(it.path)
+            except OSError as err:
+                msg = f"{it.path}: cannot read the file ({err.strerror or err})"
+                if not skip_bad:
+                    raise DataError(msg + "; fix its permissions or pass --skip-bad") from None
+                skipped.append((it.id, f"bad: {msg}"))
+                continue
+        kept.append(it)
+    return kept, digests
+
+
+@one_line_errors
 def load_index(
     spec: str | DataSpec = "phantom",
     classes: Sequence[str] | None = None,
@@ -86,6 +149,7 @@ def load_index(
         items = apply_bins(items, bin_list, skipped)
         order = [n for n, _ in bin_list]
         fp_parts.append(f"bins={bin_list}")
+    _check_labels(items, ds)
     found = sorted({it.label for it in items})
     if order is not None:
         found = [c for c in order if c in found]
@@ -107,19 +171,20 @@ def load_index(
         items = [it for it in items if it.label in keep]
     rank = {c: i for i, c in enumerate(found)}
     items.sort(key=lambda it: rank[it.label])  # stable: source order within a class
+    items, digests = _digests(items, skip_bad, skipped)
     for it in items:
         if it.subject is None:
             it.subject = it.id
-        if it.path is not None:
-            files.append(it.path)
     if ds.path is not None:
         root = ds.path.parent if ds.path.is_file() else ds.path
-        for f in sorted(set(files)):
+        for f in files:
+            digests.setdefault(f, file_digest(f))
+        for f in sorted(digests):
             try:
                 rel = f.relative_to(root).as_posix()
             except ValueError:
                 rel = str(f)
-            fp_parts.append(f"{rel}:{file_digest(f)}")
+            fp_parts.append(f"{rel}:{digests[f]}")
     fp_parts.append(f"classes={found}")
     return SourceIndex(
         spec=ds,

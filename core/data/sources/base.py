@@ -1,4 +1,4 @@
-"""What every source kind shares: specs, items, the kind record, bins, hashing and decoding.
+"""What every source kind shares: specs, items, the kind record, bins and hashing.
 
 A source kind is a `SourceKind` record (name, options, how a spec names it, how it lists its
 items); the table of kinds is `usgan.core.data.sources.KINDS`.
@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
-from ...errors import DataError
-from ..preprocess import MIN_SIZE, to_gray
+from ...errors import ConfigError, DataError
+from ...names import safe_name
+from .images import decode, decode_noted  # noqa: F401  (decoding lives in images.py)
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
 
@@ -45,6 +45,7 @@ class Item:
     meta: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     array: np.ndarray | None = None
+    origin: str | None = None  # where it is listed, for messages ("labels.csv, line 5")
 
 
 @dataclass
@@ -147,6 +148,11 @@ def parse_bins(bins: str | Sequence[float] | Sequence[tuple[str, float]] | None)
             "lower bounds like 'f0:0,f1:1.0'"
         ) from None
     out.sort(key=lambda t: t[1])
+    for name, _ in out:
+        try:
+            safe_name(name, "class name")
+        except ConfigError as err:
+            raise DataError(f"--bins {bins!r}: {err}") from None
     if len({n for n, _ in out}) != len(out) or len({b for _, b in out}) != len(out):
         raise DataError(f"--bins {bins!r} repeats a name or a bound")
     return out
@@ -192,36 +198,6 @@ def fingerprint(parts: Sequence[str]) -> str:
     """blake2b (16 bytes) of NUL-separated ``parts``, hex."""
     h = hashlib.blake2b(digest_size=16)
     for p in parts:
-        h.update(p.encode())
+        h.update(p.encode("utf-8", "surrogateescape"))  # file names need not be UTF-8
         h.update(b"\0")
     return h.hexdigest()
-
-
-# -- decoding -----------------------------------------------------------------------------------
-
-
-def decode(item: Item) -> np.ndarray:
-    """The item's pixels as a 2-D uint8 array; a bad file is a `DataError` naming it."""
-    if item.array is not None:
-        a = np.asarray(item.array)
-        if a.dtype != np.uint8:
-            a = np.clip(a, 0, 255).astype(np.uint8)
-        gray = a
-    else:
-        path = item.path
-        assert path is not None
-        if path.stat().st_size == 0:
-            raise DataError(f"{path} is empty (0 bytes)")
-        try:
-            with Image.open(path) as img:
-                img.load()
-                gray = to_gray(img)
-        except UnidentifiedImageError:
-            raise DataError(f"{path} is not a readable image (corrupt or not an image)") from None
-        except (OSError, SyntaxError, ValueError) as err:
-            raise DataError(f"{path} is truncated or corrupt ({err})") from None
-    h, w = gray.shape[:2]
-    if min(h, w) < MIN_SIZE:
-        where = item.path if item.path is not None else item.id
-        raise DataError(f"{where} is {w}x{h}; images must be at least {MIN_SIZE} px on each side")
-    return gray

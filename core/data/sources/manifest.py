@@ -1,8 +1,14 @@
-"""CSV manifest source: a header ``path,label[,subject]`` and one row per image."""
+"""CSV manifest source: a header ``path,label[,subject]`` and one row per image.
+
+UTF-8 (a BOM is fine); the delimiter (``,``, ``;`` or tab) is taken from the header line.
+Paths are relative to the CSV (or absolute) and must stay inside the CSV's folder.
+"""
 
 from __future__ import annotations
 
 import csv
+import io
+import os
 from pathlib import Path
 
 from ...errors import DataError
@@ -29,14 +35,64 @@ def _pick_column(columns: list[str], role: str, given: str | None, csv_path: Pat
     return None
 
 
+DELIMITERS = (",", ";", "\t")
+
+
+def _read_text(path: Path) -> str:
+    """The CSV's text (UTF-8, BOM allowed); bad bytes are an error naming the line."""
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise DataError(f"{path}: cannot read the CSV ({err.strerror or err})") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise DataError(
+            f"{path}: line {line} is not UTF-8 text (byte 0x{raw[err.start]:02x}); save the CSV "
+            "as UTF-8"
+        ) from None
+
+
+def _delimiter(text: str) -> str:
+    """``,``, ``;`` or tab: the one the header line uses most (``,`` on a tie or none)."""
+    header = text.split("\n", 1)[0]
+    return max(DELIMITERS, key=lambda d: (header.count(d), d == ","))
+
+
+def _inside(root: Path, rel: str) -> Path | None:
+    """``rel`` (relative to ``root``, or absolute) if it stays inside ``root``, else None."""
+    base = os.path.abspath(root)
+    full = os.path.normpath(os.path.join(base, rel))
+    if os.path.commonpath([base, full]) != base:
+        return None
+    return Path(rel) if Path(rel).is_absolute() else root / rel
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # e.g. a name too long for the file system
+        return False
+
+
+def _rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """Header and ``(line, row)`` pairs; malformed CSV is a `DataError` naming the line."""
+    text = _read_text(path)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    try:
+        columns = list(reader.fieldnames or [])
+        rows = [(reader.reader.line_num, row) for row in reader]
+    except csv.Error as err:  # the underlying reader counts the line that failed
+        raise DataError(f"{path}: line {reader.reader.line_num} is not valid CSV ({err})") from None
+    return columns, rows
+
+
 def list_manifest(spec: DataSpec, skip_bad: bool = False) -> Listing:
-    """Items of a CSV manifest (paths relative to it); extra columns go to ``meta``."""
+    """Items of a CSV manifest (paths relative to it, inside its folder); extra columns to meta."""
     path, options = spec.path, spec.options
     assert path is not None
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        columns = list(reader.fieldnames or [])
-        rows = list(reader)
+    columns, rows = _rows(path)
     if not columns:
         raise DataError(
             f"{path} is empty; expected a header path,label[,subject] and one row per image"
@@ -52,24 +108,42 @@ def list_manifest(spec: DataSpec, skip_bad: bool = False) -> Listing:
         raise DataError(f"{path} lists no images")
     used = {c for c in cols.values() if c}
     skipped: Skipped = []
-    items, missing, seen = [], [], set()
-    for n, row in enumerate(rows, start=2):
+    items, missing = [], []
+    seen: dict[str, int] = {}
+    for n, row in rows:
         rel = (row.get(cols["path"]) or "").strip()  # type: ignore[arg-type]
         label = (row.get(cols["label"]) or "").strip()  # type: ignore[arg-type]
         if not rel or not label:
             raise DataError(f"{path}: line {n} has an empty {'path' if not rel else 'label'}")
-        file = (path.parent / rel) if not Path(rel).is_absolute() else Path(rel)
-        if not file.is_file():
+        file = _inside(path.parent, rel)
+        if file is None:
+            raise DataError(
+                f"{path}: line {n}: {rel!r} is outside the CSV's folder; paths must be inside "
+                f"{path.parent} (relative to the CSV, no '..' above it)"
+            )
+        if not _is_file(file):
             missing.append((n, rel))
             if skip_bad:
                 skipped.append((rel, "listed in the CSV but missing"))
             continue
-        if rel in seen:
-            raise DataError(f"{path}: line {n} lists {rel!r} a second time")
-        seen.add(rel)
+        key = os.path.normpath(os.path.abspath(file))
+        if key in seen:
+            raise DataError(
+                f"{path}: line {n} lists {rel!r} a second time (first on line {seen[key]})"
+            )
+        seen[key] = n
         subject = (row.get(cols["subject"]) or "").strip() if cols["subject"] else ""
         meta = {k: v for k, v in row.items() if k not in used and k is not None}
-        items.append(Item(id=rel, label=label, subject=subject or None, meta=meta, path=file))
+        items.append(
+            Item(
+                id=rel,
+                label=label,
+                subject=subject or None,
+                meta=meta,
+                path=file,
+                origin=f"{path}, line {n}",
+            )
+        )
     if missing and not skip_bad:
         n, rel = missing[0]
         raise DataError(
