@@ -32,6 +32,7 @@ def demo_cmd(out: Path, stage1: str, steps1: int, steps2: int, quiet: bool) -> N
 
     import usgan
     from usgan.core.data import load_dataset
+    from usgan.core.io import write_png
     from usgan.core.train.options import TrainOptions
     from usgan.core.train.trainer import Trainer
     from usgan.zoo.card import write_card
@@ -59,7 +60,7 @@ def demo_cmd(out: Path, stage1: str, steps1: int, steps2: int, quiet: bool) -> N
         rows.append(synth.sample(6, cls=cls, seed=0))
     grid = make_grid(torch.cat(rows), nrow=6, padding=4, pad_value=255)
     grid_path = out / "grid.png"
-    Image.fromarray(grid[0].numpy(), mode="L").save(grid_path)
+    write_png(grid_path, Image.fromarray(grid[0].numpy(), mode="L"))
     minutes = (time.perf_counter() - t0) / 60
     click.echo(f"demo finished in {minutes:.1f} min")
     click.echo(f"  run directory : {out / 'run'}  (weights, config.json, samples/, curves.png)")

@@ -48,9 +48,10 @@ def save(images, names: list[Path], grid: Path | None) -> None:  # type: ignore[
     from PIL import Image
     from torchvision.utils import make_grid
 
-    names[0].parent.mkdir(parents=True, exist_ok=True)
+    from usgan.core.io import write_png
+
     for img, path in zip(images, names, strict=True):
-        Image.fromarray(img[0].numpy(), mode="L").save(path)
+        write_png(path, Image.fromarray(img[0].numpy(), mode="L"))
     if grid is not None:
         g = make_grid(images, nrow=max(1, int(len(images) ** 0.5)), padding=2)
-        Image.fromarray(g[0].numpy(), mode="L").save(grid)
+        write_png(grid, Image.fromarray(g[0].numpy(), mode="L"))

@@ -16,7 +16,7 @@ from usgan.core.train.options import TrainOptions
 _DIRECT = ("stage1", "data", "epochs", "max_steps", "stage2_epochs", "stage2_max_steps",
            "batch_size", "lr", "seed", "loss", "ema", "ema_decay", "precision", "device",
            "sample_every", "checkpoint_every", "keep_checkpoints", "log_every", "threads",
-           "quiet", "stage1_from")
+           "quiet", "stage1_from", "on_nonfinite")
 BUILTIN_STAGE2 = "stack"
 
 
@@ -128,6 +128,9 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto",
               show_default=True, help="auto: bf16 where the hardware has it natively.")
 @click.option("--loss", type=click.Choice(["bce", "hinge"]), default="bce", show_default=True)
+@click.option("--on-nan", "on_nonfinite", type=click.Choice(["stop", "skip"]), default="stop",
+              show_default=True,
+              help="A NaN/inf loss stops training, or skips that step with a warning.")
 @click.option("--diffaugment", default="",
               help="DiffAugment policy, e.g. color,translation,cutout.")
 @click.option("--ema/--no-ema", default=False, help="Keep an EMA copy of G for sampling.")

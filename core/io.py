@@ -1,7 +1,7 @@
 """File plumbing shared by every module that reads or writes: one place for each.
 
-- `write_atomic` / `write_json`: a temporary file in the same folder, fsync, rename; a failed
-  write leaves the old file (if any) as it was and no partial file behind.
+- `write_atomic` / `write_json` / `write_png`: a temporary file in the same folder, fsync,
+  rename; a failed write leaves the old file (if any) as it was and no partial file behind.
 - `read_json`: a JSON document with one clear error line for a missing, non-UTF-8 or invalid
   file.
 - `save_safetensors` / `read_safetensors`: tensors plus string metadata, never pickle. The
@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Mapping
@@ -38,6 +39,17 @@ class FileFormatError(UsganError):
     """A file is missing, unreadable, or not what it should be."""
 
 
+def user_path(text: str, what: str) -> Path:
+    """A path typed by a user: ``~`` expanded where it names a home directory; control
+    characters (NUL included, which no file system takes) are a `FileFormatError`."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise FileFormatError(f"{what} {text!r} contains control characters")
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:  # ~user of no such user
+        return Path(text)
+
+
 def write_atomic(path: PathLike, data: bytes | str) -> Path:
     """Write ``data`` to ``path`` through a temporary file, fsync and rename."""
     path = Path(path)
@@ -60,6 +72,13 @@ def write_atomic(path: PathLike, data: bytes | str) -> Path:
 def write_json(path: PathLike, data: Any) -> Path:
     """``data`` as indented, key-sorted JSON, written atomically."""
     return write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_png(path: PathLike, image: Any) -> Path:
+    """A PIL image as a PNG, written atomically (a failed write leaves no partial PNG)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return write_atomic(path, buffer.getvalue())
 
 
 def read_json(path: PathLike, what: str = "JSON file") -> Any:
@@ -97,12 +116,29 @@ def metadata_json(path: PathLike, metadata: Mapping[str, str], key: str, what: s
         raise FileFormatError(f"{path}: its {what} metadata is not JSON") from None
 
 
+PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle"})
+_NO_PICKLE = ("usgan loads only safetensors, because unpickling a file can run any code in "
+              "it; convert it to safetensors where you trust it")
+
+
+def refuse_pickle(path: PathLike) -> None:
+    """A `FileFormatError` for a file whose name says it is a pickle (.pt, .pth, .bin, ...)."""
+    if Path(path).suffix.lower() in PICKLE_SUFFIXES:
+        raise FileFormatError(f"{path} is a PyTorch/pickle file; {_NO_PICKLE}")
+
+
 def _open(path: Path) -> Any:
+    refuse_pickle(path)
     if not path.is_file():
         raise FileFormatError(f"{path}: no such file")
     try:
         return safe_open(str(path), framework="pt")
     except (SafetensorError, OSError, ValueError) as err:
+        with open(path, "rb") as f:
+            head = f.read(2)
+        if head in (b"PK", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05"):
+            raise FileFormatError(f"{path} holds a PyTorch/pickle file, not safetensors; "
+                                  f"{_NO_PICKLE}") from None
         raise FileFormatError(f"{path}: not a readable safetensors file ({err})") from None
 
 

@@ -24,7 +24,9 @@ from typing import Any
 
 from .errors import UsganError
 from .io import FileFormatError, read_json, write_json
+from .names import safe_name
 from .stage import Stage
+from .train.options import TrainOptions
 
 CONFIG = "config.json"
 PROGRESS = "progress.json"
@@ -69,12 +71,14 @@ class RunDir:
         return self.root / SAMPLES
 
     def weights(self, cls: str, stage: Stage | int | str, role: str = "generator") -> Path:
-        """``<class>/stage<N>/<role>.safetensors``."""
-        return self.root / cls / str(Stage.parse(stage)) / f"{role}.safetensors"
+        """``<class>/stage<N>/<role>.safetensors`` (a class name that would leave the run
+        directory is refused)."""
+        return self.root / safe_name(cls, "class") / str(Stage.parse(stage)) / \
+            f"{safe_name(role, 'role')}.safetensors"
 
     def checkpoints(self, cls: str, stage: Stage | int | str) -> Path:
         """``checkpoints/<class>/stage<N>/``."""
-        return self.root / CHECKPOINTS / cls / str(Stage.parse(stage))
+        return self.root / CHECKPOINTS / safe_name(cls, "class") / str(Stage.parse(stage))
 
     def generator_path(self, cls: str, stage: Stage | int | str, ema: bool = True) -> Path:
         """The generator to sample from: the EMA copy when ``ema`` and it exists, else the
@@ -102,6 +106,18 @@ class RunDir:
         if not isinstance(config, dict) or not isinstance(config.get("options"), dict):
             raise FileFormatError(f"{self.config_path} is not a usgan run config "
                                   "(expected a JSON object with 'options')")
+        fmt = config.get("usgan_run", FORMAT)
+        if not isinstance(fmt, int) or isinstance(fmt, bool) or fmt > FORMAT:
+            made_by = (config.get("versions") or {}).get("usgan", "a newer usgan")
+            raise FileFormatError(f"{self.root} was written by usgan {made_by} (run format "
+                                  f"{fmt!r}); this usgan reads format {FORMAT}: upgrade usgan")
+        TrainOptions.from_json(config["options"], where=str(self.config_path))
+        for stage in ("stage1", "stage2"):
+            entry = config.get(stage)
+            if (stage == "stage1" or entry is not None) and not (
+                    isinstance(entry, dict) and isinstance(entry.get("name"), str)):
+                raise FileFormatError(f"{self.config_path}: {stage!r} must be an object with "
+                                      "the network's 'name'")
         return config
 
     def write_config(self, config: dict[str, Any]) -> None:
@@ -113,6 +129,11 @@ class RunDir:
         classes = self.read_config().get("classes") or []
         if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
             raise FileFormatError(f"{self.config_path}: 'classes' is not a list of names")
+        for c in classes:
+            try:
+                safe_name(c, "class")
+            except UsganError as err:
+                raise FileFormatError(f"{self.config_path}: {err}") from None
         return classes
 
     def stages(self) -> list[Stage]:

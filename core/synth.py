@@ -13,6 +13,7 @@ from torch import nn
 
 from .errors import UnknownNameError, UsganError
 from .noise import noise_for
+from .plugin_manager import get_registry
 from .registry import Registry
 from .run import RunDir
 from .serialization import load_network
@@ -33,6 +34,20 @@ class Synthesizer:
         self.use_ema = bool(self.config["options"].get("ema"))
         self.device = torch.device(device)
         self._cache: dict[tuple[str, Stage], nn.Module] = {}
+        self._check_installed(self.registry or get_registry())
+
+    def _check_installed(self, registry: Registry) -> None:
+        """Every network of the run is registered, else name the plugin to install."""
+        for stage in self.stages:
+            entry = self.config[str(stage)]
+            if entry["name"] in registry:
+                continue
+            made_by = " ".join(str(entry[k]) for k in ("distribution", "version") if entry.get(k))
+            hint = (f"install {made_by}, the plugin that made it" if made_by
+                    else "install the plugin that registers it")
+            raise UsganError(f"{self.run.config_path}: its {stage.label} network "
+                             f"{entry['name']!r} is not registered by any installed plugin; "
+                             f"{hint} ('usgan plugins list' shows what is installed)")
 
     @property
     def has_stage2(self) -> bool:

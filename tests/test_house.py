@@ -97,7 +97,7 @@ def test_read_safetensors_checks_the_header_first(tmp_path: Path) -> None:
         read_safetensors(path, expect={"w": ((2, 3), torch.float32), "b": ((1,), torch.float32)})
     pickle = tmp_path / "model.pt"
     torch.save({"w": torch.ones(1)}, pickle)
-    with pytest.raises(FileFormatError, match="not a readable safetensors file"):
+    with pytest.raises(FileFormatError, match="is a PyTorch/pickle file"):
         read_safetensors(pickle)
 
 

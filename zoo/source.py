@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from usgan.core.errors import UsganError
+from usgan.core.io import FileFormatError, user_path
 from usgan.core.run import RunDir
 
 HUB_PREFIX = "hf-hub:"
@@ -47,8 +48,12 @@ def parse_source(text: str | Path) -> Source:
     raw = str(text).strip()
     if not raw:
         raise SourceError("empty SOURCE; give a run directory, a zoo name or hf-hub:owner/name")
-    if isinstance(text, Path) or Path(raw).expanduser().exists():
-        return Source(raw, "path", path=Path(raw).expanduser())
+    try:
+        path = user_path(raw, "SOURCE")
+    except FileFormatError as err:
+        raise SourceError(str(err)) from None
+    if isinstance(text, Path) or path.exists():
+        return Source(raw, "path", path=path)
     if raw.startswith(HUB_PREFIX):
         repo, _, revision = raw[len(HUB_PREFIX):].partition("@")
         if not _HUB_REPO.match(repo) or (revision and not _REVISION.match(revision)):
@@ -58,7 +63,7 @@ def parse_source(text: str | Path) -> Source:
     if _ZOO_NAME.match(raw):
         name, _, tag = raw.partition(".")
         return Source(raw, "zoo", name=name, tag=tag)
-    return Source(raw, "path", path=Path(raw).expanduser())
+    return Source(raw, "path", path=path)
 
 
 def resolve(text: str | Path) -> Path:

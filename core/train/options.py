@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import types
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from usgan.core.errors import ConfigError
 from usgan.core.stage import Stage
@@ -35,6 +36,7 @@ class TrainOptions:
     betas: tuple[float, float] = (0.5, 0.999)
     seed: int = 0
     loss: str = "bce"
+    on_nonfinite: str = "stop"  # or "skip": drop a step whose loss is NaN/inf, with a warning
     diffaugment: list[str] = field(default_factory=list)
     ema: bool = False
     ema_decay: float = 0.999
@@ -56,6 +58,8 @@ class TrainOptions:
             raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.loss not in ("bce", "hinge"):
             raise ConfigError(f"--loss must be bce or hinge, got {self.loss!r}")
+        if self.on_nonfinite not in ("stop", "skip"):
+            raise ConfigError(f"--on-nan must be stop or skip, got {self.on_nonfinite!r}")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"--precision must be auto, fp32 or bf16, got {self.precision!r}")
         for name in ("epochs", "max_steps", "stage2_epochs", "stage2_max_steps"):
@@ -74,10 +78,58 @@ class TrainOptions:
         return json.loads(json.dumps(asdict(self)))
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TrainOptions:
-        """Rebuild from config.json's ``options`` (unknown keys ignored)."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+    def from_json(cls, data: Any, where: str = "config.json") -> TrainOptions:
+        """Rebuild from config.json's ``options`` (unknown keys ignored); a value of the wrong
+        JSON type is a `ConfigError` naming ``where`` and the option."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: 'options' is not a JSON object")
+        hints = get_type_hints(cls)
+        known = {f.name for f in fields(cls)}
+        for key, value in data.items():
+            if key in known and not _matches(value, hints[key]):
+                raise ConfigError(f"{where}: option {key!r} is {json.dumps(value)}, which is not "
+                                  f"a {_describe(hints[key])}")
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def _matches(value: Any, tp: Any) -> bool:
+    """Whether a JSON value fits the annotation ``tp`` (bool is not a number here)."""
+    origin, args = get_origin(tp), get_args(tp)
+    if tp is Any:
+        return True
+    if origin in (Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if tp is type(None):
+        return value is None
+    if tp in (bool, str):
+        return isinstance(value, tp)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if origin is dict:
+        return isinstance(value, dict) and all(isinstance(k, str) for k in value)
+    if origin is tuple:
+        return isinstance(value, (list, tuple)) and len(value) == len(args) and all(
+            _matches(v, a) for v, a in zip(value, args, strict=True))
+    if origin is list:
+        return isinstance(value, list) and all(_matches(v, args[0]) for v in value)
+    return True
+
+
+def _describe(tp: Any) -> str:
+    names = {int: "whole number", float: "number", bool: "boolean", str: "string",
+             type(None): "null"}
+    origin, args = get_origin(tp), get_args(tp)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args)
+    if origin is tuple:
+        return f"list of {len(args)} numbers"
+    if origin is list:
+        return f"list of {_describe(args[0])}s"
+    if origin is dict:
+        return "JSON object"
+    return names.get(tp, str(tp))
 
 
 def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:

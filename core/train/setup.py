@@ -8,7 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from usgan.core.errors import ConfigError, UsganError
+import torch
+
+from usgan.core.errors import ConfigError, PluginError, UsganError
 from usgan.core.registry import Registry, build
 from usgan.core.run import RunDir
 from usgan.core.runtime import Dist, versions
@@ -19,18 +21,47 @@ from .options import TrainOptions, differences
 
 
 def validate_networks(registry: Registry, opts: TrainOptions) -> None:
-    """Build the networks once so that bad names and shapes fail before any training."""
+    """Build the networks once, on the meta device (no memory), and run them on a batch of
+    two, so that bad names, configs and shapes fail before any training."""
     if opts.stage1_from:
         return
-    g1 = build(registry, opts.stage1, "generator", opts.stage1_config, Stage.ONE)
-    build(registry, opts.stage1, "discriminator", opts.stage1_config, Stage.ONE)
-    if g1.out_channels != 1:
-        raise ConfigError(f"Stage-I {opts.stage1!r} makes {g1.out_channels}-channel "
-                          "images; usgan's data is grayscale (1 channel)")
-    if opts.stage2:
-        g2 = build(registry, opts.stage2, "generator", stage2_config(g1, opts.stage2_config),
-                   Stage.TWO)
-        check_stackable(g1, g2)
+    with torch.device("meta"):
+        g1 = _check_pair(registry, opts.stage1, Stage.ONE, opts.stage1_config)
+        if g1.out_channels != 1:
+            raise ConfigError(f"Stage-I {opts.stage1!r} makes {g1.out_channels}-channel "
+                              "images; usgan's data is grayscale (1 channel)")
+        if opts.stage2:
+            config = stage2_config(g1, opts.stage2_config)
+            g2 = build(registry, opts.stage2, "generator", config, Stage.TWO)
+            check_stackable(g1, g2)
+            _check_pair(registry, opts.stage2, Stage.TWO, config)
+
+
+def _check_pair(registry: Registry, name: str, stage: Stage, config: dict[str, Any]
+                ) -> torch.nn.Module:
+    """G and D of ``name`` give the shapes they declare; else a `PluginError` naming the
+    plugin (run on the meta device: shapes only)."""
+    spec = registry.get(name, stage)
+    g = build(registry, name, "generator", config, stage)
+    d = build(registry, name, "discriminator", config, stage)
+    who = f"{stage.label} {name!r} (plugin {spec.plugin!r})"
+    try:
+        z = torch.empty(2, g.z_dim)
+        x = g(z) if stage == Stage.ONE else g(torch.empty(2, g.in_channels, g.in_size,
+                                                           g.in_size), z)
+        want = (2, g.out_channels, g.out_size, g.out_size)
+        if tuple(x.shape) != want:
+            raise PluginError(f"{who}: its generator gives {list(x.shape)}, but declares "
+                              f"{list(want)}; run 'usgan plugins check {name}'")
+        logits = d(x)
+    except (AttributeError, RuntimeError, TypeError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise PluginError(f"{who} fails on a batch of 2: {first}; run "
+                          f"'usgan plugins check {name}'") from None
+    if tuple(logits.shape) != (2,):
+        raise PluginError(f"{who}: its discriminator gives {list(logits.shape)} for 2 images, "
+                          f"expected [2]; run 'usgan plugins check {name}'")
+    return g
 
 
 def prepare_out(run: RunDir, opts: TrainOptions, resume: bool, force: bool, d: Dist,

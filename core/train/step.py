@@ -69,10 +69,12 @@ class GANStep:
         aug: torch.Generator | None = None,
         autocast: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
         ema: EMA | None = None, ema_of: nn.Module | None = None,
+        guard: Sequence[nn.Module] = (),
     ) -> None:
         self.generate, self.d, self.opt_g, self.opt_d = generate, d, opt_g, opt_d
         self.loss, self.policy, self.aug, self.autocast = loss, list(policy), aug, autocast
         self.ema, self.ema_of = ema, ema_of
+        self.guard = list(guard)
         if policy and aug is None:
             raise ValueError("a DiffAugment policy needs its own torch.Generator (aug=...)")
 
@@ -80,6 +82,21 @@ class GANStep:
         return self.d(diff_augment(images, self.policy, self.aug)).float()  # type: ignore[arg-type]
 
     def __call__(self, real: torch.Tensor, noise: Sequence[torch.Tensor]) -> StepStats:
+        """One step; with ``guard`` modules, a non-finite loss also restores their buffers
+        (BatchNorm statistics, spectral-norm vectors), which the bad forward pass moved."""
+        if not self.guard:
+            return self._step(real, noise)
+        saved = [[b.detach().clone() for b in m.buffers()] for m in self.guard]
+        try:
+            return self._step(real, noise)
+        except NonFiniteLoss:
+            with torch.no_grad():
+                for module, buffers in zip(self.guard, saved, strict=True):
+                    for b, old in zip(module.buffers(), buffers, strict=True):
+                        b.copy_(old)
+            raise
+
+    def _step(self, real: torch.Tensor, noise: Sequence[torch.Tensor]) -> StepStats:
         # Discriminator: real then fake, each its own backward (DDP-friendly).
         with self.autocast():
             fake = self.generate(noise)

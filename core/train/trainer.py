@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from usgan.core.errors import UsganError
+from usgan.core.io import write_png
 from usgan.core.noise import noise_for
 from usgan.core.plugin_manager import get_registry
 from usgan.core.registry import Registry, build
@@ -39,6 +40,8 @@ from .options import TrainOptions
 from .progress import ProgressReporter
 from .state import STREAMS, Schedule, TrainState
 from .step import GANStep, NonFiniteLoss, StepStats, make_optimizers
+
+MAX_SKIPPED = 10  # --on-nan skip: this many non-finite steps in a row stop training
 
 
 class TrainingDiverged(UsganError):
@@ -104,6 +107,7 @@ class Trainer:
         self.resolve_source = resolve_source
         self.on_finish = list(on_finish)
         self._interrupted = False
+        self._skipped = 0  # non-finite steps in a row
 
     # ------------------------------------------------------------------ the run
     def train(self) -> RunDir:
@@ -173,7 +177,8 @@ class Trainer:
                                   rt.device)
                 stats = self._step(gan_step, real, noise, phase, state, ckpt_dir)
                 state.advance()
-                self._log(phase, state, schedule, stats, clock, reporter, rt)
+                if stats is not None:
+                    self._log(phase, state, schedule, stats, clock, reporter, rt)
                 self._grid_and_checkpoint(phase, state, schedule, nets, fixed, ckpt_dir, rt)
         self._save_final(phase, state, ckpt_dir, rt)
 
@@ -229,19 +234,32 @@ class Trainer:
             lambda noise: forward_stack(chain, noise)[-1], d_train, state.opt_g, state.opt_d,
             loss=self.opts.loss, policy=self.opts.diffaugment, aug=state.streams["aug"],
             autocast=rt.autocast, ema=state.ema, ema_of=nets.g,
+            guard=[nets.g, nets.d] if self.opts.on_nonfinite == "skip" else (),
         )
 
     def _step(self, gan_step: GANStep, real: torch.Tensor, noise: Sequence[torch.Tensor],
-              phase: Phase, state: TrainState, ckpt_dir: Path) -> StepStats:
+              phase: Phase, state: TrainState, ckpt_dir: Path) -> StepStats | None:
+        """One GAN step; a non-finite loss stops training, or with ``--on-nan skip`` drops
+        the step (None) unless it happens ``MAX_SKIPPED`` times in a row."""
         try:
-            return gan_step(real, noise)
+            stats = gan_step(real, noise)
         except NonFiniteLoss as err:
+            self._skipped += 1
+            where = (f"{err.who} loss is {err.value} at stage {phase.stage.number}, class "
+                     f"{phase.cls!r}, step {state.step + 1}")
+            if self.opts.on_nonfinite == "skip" and self._skipped < MAX_SKIPPED:
+                state.opt_g.zero_grad(set_to_none=True)
+                state.opt_d.zero_grad(set_to_none=True)
+                self.echo(f"warning: {where}; step skipped (--on-nan skip)")
+                return None
             raise TrainingDiverged(
-                f"training diverged: {err.who} loss is {err.value} at stage "
-                f"{phase.stage.number}, class {phase.cls!r}, step {state.step + 1}; the last "
-                f"good checkpoint is kept in {ckpt_dir}; try a lower --lr, --loss hinge or "
-                "--diffaugment, then --resume --force"
+                f"training diverged: {where}"
+                + (f" ({MAX_SKIPPED} steps in a row)" if self._skipped > 1 else "")
+                + f"; the last good checkpoint is kept in {ckpt_dir}; try a lower --lr, "
+                "--loss hinge or --diffaugment, then --resume --force"
             ) from None
+        self._skipped = 0
+        return stats
 
     # ------------------------------------------------------------ after a step
     def _log(self, phase: Phase, state: TrainState, schedule: Schedule, stats: StepStats,
@@ -283,7 +301,8 @@ class Trainer:
 
     def _sample_grid(self, chain: list[nn.Module], noise: tuple[torch.Tensor, ...],
                      phase: Phase, step: int, rt: Runtime) -> None:
-        from torchvision.utils import save_image
+        from torchvision.transforms.functional import to_pil_image
+        from torchvision.utils import make_grid
 
         top = chain[-1]
         was_training = top.training
@@ -291,12 +310,20 @@ class Trainer:
         with torch.no_grad():
             out = forward_stack(chain, [z.to(rt.device) for z in noise])[-1].float().cpu()
         top.train(was_training)
-        self.run.samples.mkdir(parents=True, exist_ok=True)
-        save_image(out, self.run.samples /
-                   f"{phase.cls}-{phase.stage}-step{step:06d}.png",
-                   nrow=4, normalize=True, value_range=(-1, 1))
+        grid = make_grid(out, nrow=4, normalize=True, value_range=(-1, 1))
+        write_png(self.run.samples / f"{phase.cls}-{phase.stage}-step{step:06d}.png",
+                  to_pil_image(grid))
 
     def _save_final(self, phase: Phase, state: TrainState, ckpt_dir: Path, rt: Runtime) -> None:
+        nets = {"generator": state.g, "discriminator": state.d,
+                "generator_ema": state.ema.shadow if state.ema else None}
+        bad = [role for role, net in nets.items() if net is not None and not all(
+            torch.isfinite(t).all() for t in net.state_dict().values() if t.is_floating_point())]
+        if bad:
+            raise TrainingDiverged(
+                f"the final {' and '.join(bad)} weights of {phase.key} hold NaN or inf; they "
+                f"are not saved; the last good checkpoint is kept in {ckpt_dir}"
+            )
         if not rt.dist.is_main:
             return
         save_network(state.g, self.run.weights(phase.cls, phase.stage, "generator"))
