@@ -10,12 +10,14 @@ from .demo_cmd import demo_cmd
 from .plugins_cmd import plugins_group
 from .sample_cmd import sample_cmd
 from .train_cmd import train_cmd
+from .zoo_cmd import zoo_group
 
 cli.add_command(plugins_group)
 cli.add_command(train_cmd)
 cli.add_command(sample_cmd)
 cli.add_command(data_group)
 cli.add_command(demo_cmd)
+cli.add_command(zoo_group)
 
 
 def _add_plugin_commands() -> None:

@@ -39,3 +39,12 @@ def register_stage2(register: Callable[[Any], None]) -> None:
 @hookspec
 def register_commands(cli: Any) -> None:
     """Add CLI commands: ``cli`` is the root ``click.Group`` of ``usgan``."""
+
+
+@hookspec
+def register_zoo_entries(register: Callable[[Any], None]) -> None:
+    """Add pretrained models to the zoo: call ``register(usgan.zoo.ZooEntry(...))`` for each.
+
+    An entry names a Hub repo laid out as a usgan run, pinned to a revision with the sha256 of
+    every weight file, so that ``usgan zoo pull NAME`` and ``usgan.load(NAME)`` find it.
+    """

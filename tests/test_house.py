@@ -159,12 +159,14 @@ def test_parse_source_kinds(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("source, needle", [
-    ("dcgan-sn-stage2", "zoo name 'dcgan-sn-stage2': the model zoo is not available"),
-    ("hf-hub:owner/name", "Hub repo 'owner/name': the model zoo is not available"),
+    ("dcgan-sn-stage2", "zoo entry 'dcgan-sn-stage2' has not been published yet"),
+    ("dcgan-sn-stage3", "unknown zoo name 'dcgan-sn-stage3'"),
+    ("hf-hub:owner/name", "cannot reach the Hub at http://127.0.0.1:9"),
     ("runs/nope/x", "runs/nope/x: no such run directory"),
 ])
-def test_resolve_errors(source: str, needle: str) -> None:
-    with pytest.raises(SourceError) as err:
+def test_resolve_errors(source: str, needle: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    with pytest.raises(UsganError) as err:
         resolve(source)
     assert needle in str(err.value)
 
@@ -177,7 +179,7 @@ def test_resolve_refuses_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
 def test_cli_sample_of_a_zoo_name_is_one_line(tmp_path: Path) -> None:
     r = run_usgan("sample", "dcgan-sn-stage2", "--class", "healthy", "--out", str(tmp_path))
     assert r.returncode == 2
-    assert r.stderr.startswith("usgan: error: zoo name 'dcgan-sn-stage2'")
+    assert r.stderr.startswith("usgan: error: zoo entry 'dcgan-sn-stage2' has not been published")
     assert len(r.stderr.strip().splitlines()) == 1
 
 

@@ -220,7 +220,8 @@ def test_wheel_entry_points(wheel: Path) -> None:
             sections[current][key] = value
     assert sections.get("console_scripts", {}).get("usgan") == "usgan.cli.main:main"
     assert sections.get("usgan") == {
-        "usgan-dcgan": "usgan.plugins.dcgan", "usgan-stack": "usgan.plugins.stack"}
+        "usgan-dcgan": "usgan.plugins.dcgan", "usgan-stack": "usgan.plugins.stack",
+        "usgan-zoo": "usgan.zoo.entries"}
 
 
 def _hookspecs() -> list[tuple[str, inspect.Signature]]:

@@ -20,6 +20,9 @@ from usgan.core.errors import UsganError
 from usgan.core.io import FileFormatError, user_path
 from usgan.core.run import RunDir
 
+from .hub import HubSettings, pull
+from .index import PUBLISHED, get_index
+
 HUB_PREFIX = "hf-hub:"
 _ZOO_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9_-]*)?$")
 _HUB_REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
@@ -66,8 +69,9 @@ def parse_source(text: str | Path) -> Source:
     return Source(raw, "path", path=path)
 
 
-def resolve(text: str | Path) -> Path:
-    """The local run directory that ``text`` names."""
+def resolve(text: str | Path, settings: HubSettings | None = None) -> Path:
+    """The local run directory that ``text`` names: a zoo entry or a Hub repo is pulled
+    (or found in the Hugging Face cache) first."""
     source = parse_source(text)
     if source.kind == "path":
         assert source.path is not None
@@ -77,9 +81,14 @@ def resolve(text: str | Path) -> Path:
             raise SourceError(f"{source.text} is not a usgan run (no config.json); give a "
                               "folder written by 'usgan train'")
         return source.path
-    what = (f"zoo name {source.text!r}" if source.kind == "zoo"
-            else f"Hub repo {source.repo!r}")
-    raise SourceError(
-        f"{what}: the model zoo is not available in this version of usgan yet; give a run "
-        f"directory (no folder called {source.text!r} exists here)"
-    )
+    settings = settings or HubSettings.resolve()
+    if source.kind == "hub":
+        return pull(source.repo, source.revision, settings)
+    entry = get_index().get(source.text)
+    if entry.status != PUBLISHED:
+        raise SourceError(
+            f"zoo entry {entry.name!r} has not been published yet; build it with 'usgan zoo "
+            f"build --only {entry.name} --data SPEC --out DIR' and publish it with 'usgan zoo "
+            "push' (docs/zoo.md), or give a run directory"
+        )
+    return pull(entry.repo, entry.revision, settings, entry.sha256)
