@@ -1,0 +1,165 @@
+"""``usgan eval``: FID / KID / IS / precision-recall of generated images against real ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from usgan.core.errors import DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def _plain_folder(text: str) -> list[str] | None:
+    """The image files of a folder that holds images directly (no class subfolders, not a
+    run directory), else None."""
+    path = Path(text)
+    if not path.is_dir() or (path / "config.json").is_file():
+        return None
+    files = sorted(str(p) for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    return files or None
+
+
+def _fake_sets(source: str, classes: list[str], n: int, seed: int) -> dict[str, Any]:
+    """Class -> torch-fidelity input for SOURCE: a plain folder as it is, or N images per
+    class generated from a run directory / zoo name (no PNGs written)."""
+    from torch_fidelity.datasets import ImagesPathDataset
+
+    from usgan.core.evaluation import TensorImages
+    from usgan.core.synth import Synthesizer
+    from usgan.zoo.source import resolve
+
+    files = _plain_folder(source)
+    if files is not None:
+        return {"": ImagesPathDataset(files)}
+    synth = Synthesizer(resolve(source))
+    wanted = classes or synth.classes
+    missing = [c for c in wanted if c not in synth.classes]
+    if missing:
+        raise DataError(f"{source} has no GAN for class {missing[0]!r}; it has "
+                        f"{', '.join(synth.classes)}")
+    return {c: TensorImages(synth.sample(n, cls=c, seed=seed)) for c in wanted}
+
+
+def _real_set(real: str, cls: str, size: int) -> tuple[Any, str | None]:
+    """The real images of ``cls`` at ``size`` (and the key of their cached features)."""
+    from torch_fidelity.datasets import ImagesPathDataset
+
+    from usgan.core.data import load_dataset
+    from usgan.core.data.preprocess import VERSION
+    from usgan.core.evaluation import TensorImages
+
+    files = _plain_folder(real)
+    if files is not None:
+        return ImagesPathDataset(files), None
+    ds = load_dataset(real, classes=[cls] if cls else None, min_classes=1)
+    images = ds.images if size == ds.size else ds.at_size(size)
+    return TensorImages(images), f"{ds.fingerprint}|{cls}|{size}|preprocess-v{VERSION}"
+
+
+@click.command("eval")
+@click.option("--real", required=True, help="Data spec or a plain folder of real images.")
+@click.option("--fake", "fakes", multiple=True, required=True, metavar="SOURCE",
+              help="A plain folder of images, a run directory or a zoo name (repeatable).")
+@click.option("--class", "classes", multiple=True, help="Classes to evaluate (default: all).")
+@click.option("--n", "n", type=int, default=400, show_default=True,
+              help="Images generated per class (the paper: 400).")
+@click.option("--metrics", default="fid,kid", show_default=True, help="Of fid,kid,is,prc.")
+@click.option("--inception-weights", default=None, metavar="PATH",
+              help="Offline Inception weights (else $USGAN_INCEPTION_WEIGHTS, else download).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None)
+@click.option("--markdown", type=click.Path(path_type=Path), default=None,
+              help="Also write a Markdown table in the layout of the paper's Table 1.")
+def eval_cmd(real: str, fakes: tuple[str, ...], classes: tuple[str, ...], n: int, metrics: str,
+             inception_weights: str | None, seed: int, json_out: Path | None,
+             markdown: Path | None) -> None:
+    """Image-quality metrics of each --fake against --real, per class (torch-fidelity)."""
+    from usgan.core.evaluation import Extractor, compute, weights_path
+    from usgan.core.io import write_atomic, write_json
+    from usgan.core.run import RunDir
+
+    names = [m.strip() for m in metrics.split(",") if m.strip()]
+    if n < 2:
+        raise DataError(f"--n must be at least 2, got {n}")
+    weights = weights_path(inception_weights)
+    sets = {source: _fake_sets(source, list(classes), n, seed) for source in fakes}
+    extractor = Extractor.create(names, weights=weights)
+    cache = _cache_dir()
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    for source in fakes:
+        results[source] = {}
+        for cls, fake in sets[source].items():
+            size = int(fake[0].shape[-1])
+            real_set, key = _real_set(real, cls, size)
+            got = compute(extractor, fake, real_set, names, key, cache)
+            results[source][cls or "all"] = {k: v.as_json() for k, v in got.items()}
+            results[source][cls or "all"]["n_fake"] = len(fake)
+            results[source][cls or "all"]["n_real"] = len(real_set)
+        _record(RunDir(Path(source)), results[source], extractor, real)
+    _print(results)
+    doc = {"real": real, "extractor": extractor.name,
+           "weights": str(extractor.weights) if extractor.weights else "downloaded",
+           "seed": seed, "results": results}
+    if json_out:
+        write_json(json_out, doc)
+    if markdown:
+        write_atomic(markdown, table1(results))
+
+
+def _cache_dir() -> Path:
+    from usgan.core.data.cache import default_cache_dir
+
+    return default_cache_dir().parent / "features"
+
+
+def _record(run: Any, result: dict[str, Any], extractor: Any, real: str) -> None:
+    """A local run directory keeps its latest evaluation (eval.json) for its model card."""
+    from usgan.core.io import write_json
+
+    if run.exists() and run.root.is_dir() and "huggingface" not in str(run.root):
+        write_json(run.root / "eval.json", {"real": real, "extractor": extractor.name,
+                                            "results": result})
+
+
+def _fmt(m: dict[str, Any]) -> str:
+    if m.get("value") is None:
+        return "n/a"
+    v = f"{m['value']:.4g}"
+    return v + (f" ± {m['std']:.2g}" if m.get("std") is not None else "")
+
+
+def _print(results: dict[str, dict[str, dict[str, Any]]]) -> None:
+    console = Console()
+    for source, per_class in results.items():
+        table = Table(title=f"usgan eval: {source}")
+        table.add_column("class")
+        keys = [k for k in next(iter(per_class.values())) if not k.startswith("n_")]
+        for k in (*keys, "n_fake", "n_real"):
+            table.add_column(k, justify="right")
+        for cls, row in per_class.items():
+            table.add_row(cls, *(_fmt(row[k]) for k in keys), str(row["n_fake"]),
+                          str(row["n_real"]))
+        console.print(table)
+        for cls, row in per_class.items():
+            for k in keys:
+                if row[k].get("unavailable"):
+                    console.print(f"{cls} {k}: unavailable: {row[k]['unavailable']}",
+                                  markup=False)
+
+
+def table1(results: dict[str, dict[str, dict[str, Any]]]) -> str:
+    """Rows = models, columns = each metric per class (the paper's Table 1 layout)."""
+    first = next(iter(results.values()))
+    classes = list(first)
+    keys = [k for k in first[classes[0]] if not k.startswith("n_")]
+    head = ["model", *(f"{k.upper()} {c}" for k in keys for c in classes)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for source, per_class in results.items():
+        cells = [_fmt(per_class.get(c, {}).get(k, {})) for k in keys for c in classes]
+        lines.append("| " + " | ".join([f"`{source}`", *cells]) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,213 @@
+"""Image-quality metrics (FID, KID, IS, precision/recall) through torch-fidelity.
+
+The metrics are torch-fidelity's own (feature extraction, FID statistics, KID, IS, PRC
+functions); usgan only feeds them: grayscale images tiled to 3 channels as uint8, the fakes
+generated in batches (no PNGs), and the real images' features cached as safetensors (keyed by
+data, class, preprocessing, extractor and the sha256 of its weights), so a second evaluation
+against the same real data embeds only the fakes. On the same two folders the numbers equal
+``torch_fidelity.calculate_metrics(input1=FAKE, input2=REAL)`` (tested).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from .errors import ConfigError, DataError, UsganError
+from .io import FileFormatError, read_safetensors, save_safetensors
+
+METRICS = ("fid", "kid", "is", "prc")
+INCEPTION = "inception-v3-compat"
+WEIGHTS_ENV = "USGAN_INCEPTION_WEIGHTS"
+MIN_IMAGES = {"fid": 2, "kid": 2, "is": 2, "prc": 4}  # prc: more than its 3 neighbours
+
+
+class MetricsError(UsganError):
+    """The metrics cannot be computed as asked."""
+
+
+class TensorImages(Dataset):
+    """uint8 ``[N, 1 or 3, H, W]`` as torch-fidelity input: 3-channel uint8 per item."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] not in (1, 3):
+            raise DataError(f"images must be uint8 [N, 1 or 3, H, W], got {images.dtype} "
+                            f"{list(images.shape)}")
+        self.images = images
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        x = self.images[i]
+        return x.expand(3, -1, -1).contiguous() if x.shape[0] == 1 else x
+
+
+@dataclass
+class Metric:
+    """One number (with its spread where the metric has one), or why there is none."""
+
+    value: float | None
+    std: float | None = None
+    reason: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"value": self.value, "std": self.std, "unavailable": self.reason}
+
+    def __str__(self) -> str:
+        if self.value is None:
+            return f"n/a ({self.reason})"
+        return f"{self.value:.4g}" + (f" ± {self.std:.2g}" if self.std is not None else "")
+
+
+def weights_path(path: str | Path | None) -> Path | None:
+    """``--inception-weights`` or $USGAN_INCEPTION_WEIGHTS, checked to be a plain state dict
+    of tensors (never unpickled beyond tensors); None lets torch-fidelity download."""
+    raw = path or os.environ.get(WEIGHTS_ENV)
+    if not raw:
+        return None
+    p = Path(raw).expanduser()
+    if not p.is_file():
+        raise MetricsError(f"Inception weights {p}: no such file")
+    try:
+        state = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as err:  # the restricted unpickler refuses anything but tensors
+        raise MetricsError(f"Inception weights {p}: not a plain state dict of tensors "
+                           f"({type(err).__name__})") from None
+    if not isinstance(state, dict) or "Conv2d_1a_3x3.conv.weight" not in state:
+        raise MetricsError(f"Inception weights {p}: not an Inception-v3 state dict (torch-"
+                           "fidelity's inception-v3-compat keys are missing)")
+    return p
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class Extractor:
+    """A torch-fidelity feature extractor with the layers the asked metrics need."""
+
+    name: str
+    weights: Path | None
+    layers: dict[str, str]
+    module: Any
+    kwargs: dict[str, Any]
+
+    @classmethod
+    def create(cls, metrics: Sequence[str], name: str = INCEPTION,
+               weights: Path | None = None) -> Extractor:
+        from torch_fidelity.utils import create_feature_extractor, resolve_feature_layer_for_metric
+
+        cuda = torch.cuda.is_available()
+        kw: dict[str, Any] = {"feature_extractor": name, "cuda": cuda, "verbose": False,
+                              "feature_extractor_weights_path": str(weights) if weights else None}
+        layers = {m: resolve_feature_layer_for_metric("isc" if m == "is" else m, **kw)
+                  for m in metrics}
+        try:
+            module = create_feature_extractor(name, sorted(set(layers.values())), **kw)
+        except (OSError, RuntimeError) as err:  # the download fails offline
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise MetricsError(
+                f"could not load the {name} weights ({first}); without internet pass "
+                f"--inception-weights PATH or set {WEIGHTS_ENV} (docs/evaluation.md)") from None
+        return cls(name, weights, layers, module, kw)
+
+    def key(self) -> str:
+        """What identifies this extractor's features: name, layers and weights' sha256."""
+        digest = _sha256(self.weights) if self.weights else "downloaded"
+        return f"{self.name}|{sorted(set(self.layers.values()))}|{digest}"
+
+    def features(self, data: Dataset) -> dict[str, torch.Tensor]:
+        from torch_fidelity.utils import get_featuresdict_from_dataset
+
+        return get_featuresdict_from_dataset(data, self.module, 64, self.kwargs["cuda"],
+                                             True, False)
+
+
+def real_features(extractor: Extractor, data: Dataset, key: str | None,
+                  cache_dir: Path | None) -> dict[str, torch.Tensor]:
+    """Features of the real images, from the cache when ``key`` was seen with this
+    extractor (safetensors, no pickle), else computed and cached."""
+    if key is None or cache_dir is None:
+        return extractor.features(data)
+    name = hashlib.blake2b(f"{key}|{extractor.key()}".encode(), digest_size=16).hexdigest()
+    path = cache_dir / f"{name}.safetensors"
+    if path.is_file():
+        try:
+            return read_safetensors(path)[0]
+        except FileFormatError:
+            pass  # a damaged cache file is recomputed
+    feats = extractor.features(data)
+    try:
+        save_safetensors(path, feats, {"key": key, "extractor": extractor.key()})
+    except FileFormatError:
+        pass  # a read-only cache costs time, not correctness
+    return feats
+
+
+def compute(extractor: Extractor, fake: Dataset, real: Dataset | None, metrics: Sequence[str],
+            real_key: str | None = None, cache_dir: Path | None = None,
+            kid_subset_size: int = 1000) -> dict[str, Metric]:
+    """The asked metrics of ``fake`` against ``real`` (IS needs only ``fake``)."""
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise ConfigError(f"unknown metric {unknown[0]!r}; known: {', '.join(METRICS)}")
+    for m in metrics:
+        for what, data in (("generated", fake), ("real", real)):
+            if data is not None and len(data) < MIN_IMAGES[m]:
+                raise DataError(f"{m.upper()} needs at least {MIN_IMAGES[m]} {what} images; "
+                                f"got {len(data)}")
+    f1 = extractor.features(fake)
+    f2 = (real_features(extractor, real, real_key, cache_dir)
+          if real is not None and set(metrics) - {"is"} else None)
+    n = min(len(fake), len(real) if real is not None else len(fake))
+    kw = {**extractor.kwargs, "kid_subset_size": min(kid_subset_size, n)}
+    return _metrics(extractor, f1, f2, metrics, kw)
+
+
+def _metrics(extractor: Extractor, f1: dict[str, torch.Tensor],
+             f2: dict[str, torch.Tensor] | None, metrics: Sequence[str],
+             kw: dict[str, Any]) -> dict[str, Metric]:
+    from torch_fidelity.metric_fid import fid_featuresdict_to_statistics, fid_statistics_to_metric
+    from torch_fidelity.metric_isc import isc_featuresdict_to_metric
+    from torch_fidelity.metric_kid import kid_featuresdict_to_metric
+    from torch_fidelity.metric_prc import prc_featuresdict_to_metric
+
+    layer, out = extractor.layers, {}
+    if "fid" in metrics:
+        stats = [fid_featuresdict_to_statistics(f, layer["fid"]) for f in (f1, f2)]
+        out["fid"] = _number(fid_statistics_to_metric(*stats, False)["frechet_inception_distance"])
+    if "kid" in metrics:
+        kid = kid_featuresdict_to_metric(f1, f2, layer["kid"], **kw)
+        out["kid"] = _number(kid["kernel_inception_distance_mean"],
+                             kid["kernel_inception_distance_std"])
+    if "is" in metrics:
+        isc = isc_featuresdict_to_metric(f1, layer["is"], **kw)
+        out["is"] = _number(isc["inception_score_mean"], isc["inception_score_std"],
+                            "the classifier head of these Inception weights is NaN "
+                            "(features-only weights); IS needs the full network")
+    if "prc" in metrics:
+        prc = prc_featuresdict_to_metric(f1, f2, layer["prc"], **kw)
+        for key, name in (("precision", "precision"), ("recall", "recall")):
+            out[name] = _number(prc[key])
+    return out
+
+
+def _number(value: Any, std: Any = None, reason: str = "") -> Metric:
+    v = float(value)
+    if not math.isfinite(v):
+        return Metric(None, None, reason or f"the result is {v}")
+    return Metric(v, float(std) if std is not None else None)

@@ -1,0 +1,161 @@
+"""Evaluation: torch-fidelity's metrics fed by usgan (a tiny registered feature extractor for
+speed, the shared Inception weights for the real path), equality with calculate_metrics,
+cached real features, unavailable metrics, bad input."""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch_fidelity
+from conftest import SHARED, run_usgan
+from PIL import Image
+from torch_fidelity.datasets import ImagesPathDataset
+from torch_fidelity.feature_extractor_base import FeatureExtractorBase
+
+from usgan.core.evaluation import Extractor, Metric, MetricsError, TensorImages, _number, compute
+from usgan.core.evaluation import weights_path as check_weights
+
+WEIGHTS = SHARED / "weights" / "inception-fid-2015-12-05-features-only.pth"
+TINY = "usgan-test-tiny"
+
+
+class TinyExtractor(FeatureExtractorBase):
+    """Average-pooled pixels: 3 x 6 x 6 = 108 features, no weights, fast."""
+
+    def __init__(self, name: str, features_list: list[str], **_: object) -> None:
+        super().__init__(name, features_list)
+
+    @staticmethod
+    def get_provided_features_list() -> tuple[str, ...]:
+        return ("pooled",)
+
+    @staticmethod
+    def get_default_feature_layer_for_metric(metric: str) -> str:
+        return "pooled"
+
+    @staticmethod
+    def can_be_compiled() -> bool:
+        return False
+
+    @staticmethod
+    def get_dummy_input_for_compile() -> torch.Tensor:
+        return torch.zeros(1, 3, 8, 8, dtype=torch.uint8)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor]:
+        pooled = torch.nn.functional.adaptive_avg_pool2d(x.float() / 255.0, 6)
+        return (pooled.flatten(1).double(),)
+
+
+torch_fidelity.register_feature_extractor(TINY, TinyExtractor)
+
+
+def _images(n: int, seed: int, size: int = 32) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    base = torch.linspace(0, 255, size).expand(size, size)
+    noise = torch.rand(n, 1, size, size, generator=g) * 80
+    return (base * 0.6 + noise).clamp(0, 255).to(torch.uint8)
+
+
+def _folder(path: Path, images: torch.Tensor) -> Path:
+    path.mkdir(parents=True)
+    for i, img in enumerate(images):
+        Image.fromarray(img[0].numpy(), mode="L").save(path / f"{i:03d}.png")
+    return path
+
+
+def test_fid_of_a_set_against_itself_is_zero_and_grows_with_distortion() -> None:
+    ex = Extractor.create(["fid", "kid"], name=TINY)
+    real = _images(60, 0)
+    fids = []
+    for amount in (0.0, 20.0, 60.0):
+        noisy = (real.float() + amount * torch.randn(real.shape, generator=torch.Generator()
+                                                     .manual_seed(1))).clamp(0, 255)
+        got = compute(ex, TensorImages(noisy.to(torch.uint8)), TensorImages(real), ["fid", "kid"])
+        fids.append(got["fid"].value)
+    assert abs(fids[0]) < 1e-6
+    assert fids[0] < fids[1] < fids[2]
+
+
+def test_equal_to_calculate_metrics_on_the_same_folders(tmp_path: Path) -> None:
+    fake = _folder(tmp_path / "fake", _images(20, 1))
+    real = _folder(tmp_path / "real", _images(24, 2))
+    ex = Extractor.create(["fid", "kid", "prc"], name=TINY)
+    ours = compute(ex, ImagesPathDataset(sorted(glob.glob(f"{fake}/*.png"))),
+                   ImagesPathDataset(sorted(glob.glob(f"{real}/*.png"))), ["fid", "kid", "prc"])
+    ref = torch_fidelity.calculate_metrics(
+        input1=str(fake), input2=str(real), fid=True, kid=True, prc=True, cuda=False,
+        feature_extractor=TINY, kid_subset_size=20, verbose=False, cache=False)
+    assert ours["fid"].value == pytest.approx(ref["frechet_inception_distance"], rel=1e-9)
+    assert ours["kid"].value == pytest.approx(ref["kernel_inception_distance_mean"], rel=1e-9)
+    assert ours["precision"].value == pytest.approx(ref["precision"])
+    assert ours["recall"].value == pytest.approx(ref["recall"])
+
+
+def test_real_features_are_cached_as_safetensors(tmp_path: Path) -> None:
+    ex = Extractor.create(["fid"], name=TINY)
+    real, fake = TensorImages(_images(16, 3)), TensorImages(_images(16, 4))
+    first = compute(ex, fake, real, ["fid"], real_key="data|cls", cache_dir=tmp_path)
+    (cached,) = tmp_path.glob("*.safetensors")
+    second = compute(ex, fake, real, ["fid"], real_key="data|cls", cache_dir=tmp_path)
+    assert first["fid"].value == second["fid"].value
+    assert list(tmp_path.glob("*.safetensors")) == [cached]
+
+
+def test_non_finite_results_are_unavailable_with_the_reason() -> None:
+    m = _number(float("nan"), None, "no classifier head")
+    assert (m.value, m.reason) == (None, "no classifier head") and "n/a" in str(m)
+    assert str(Metric(12.5, 0.25)) == "12.5 ± 0.25"
+
+
+def test_too_few_images_say_the_minimum() -> None:
+    ex = Extractor.create(["fid"], name=TINY)
+    with pytest.raises(Exception, match="FID needs at least 2 generated images; got 1"):
+        compute(ex, TensorImages(_images(1, 0)), TensorImages(_images(8, 1)), ["fid"])
+
+
+def test_bad_weights_are_one_line(tmp_path: Path) -> None:
+    with pytest.raises(MetricsError, match="no such file"):
+        check_weights(tmp_path / "missing.pth")
+    other = tmp_path / "other.pth"
+    torch.save({"w": torch.ones(2)}, other)
+    with pytest.raises(MetricsError, match="not an Inception-v3 state dict"):
+        check_weights(other)
+    pickled = tmp_path / "code.pth"
+    torch.save({"w": np.ones(2)}, pickled)  # not a plain tensor: the safe loader refuses
+    with pytest.raises(MetricsError, match="not a plain state dict of tensors"):
+        check_weights(pickled)
+
+
+@pytest.mark.skipif(not WEIGHTS.is_file(), reason=f"shared Inception weights absent: {WEIGHTS}")
+def test_cli_with_the_shared_inception_weights(tmp_path: Path) -> None:
+    """Plain folders are used as they are: the FID equals calculate_metrics on them."""
+    fake = _folder(tmp_path / "fake", _images(10, 5))
+    real = _folder(tmp_path / "real", _images(10, 6))
+    out = tmp_path / "eval.json"
+    r = run_usgan("eval", "--real", str(real), "--fake", str(fake), "--metrics", "fid,kid,is",
+                  "--inception-weights", str(WEIGHTS), "--json", str(out),
+                  env={"USGAN_CACHE": str(tmp_path / "cache")})
+    assert r.returncode == 0, r.stderr
+    import json
+
+    row = json.loads(out.read_text())["results"][str(fake)]["all"]
+    ref = torch_fidelity.calculate_metrics(
+        input1=str(fake), input2=str(real), fid=True, kid=True, cuda=False, verbose=False,
+        kid_subset_size=10, feature_extractor_weights_path=str(WEIGHTS), cache=False)
+    assert row["fid"]["value"] == pytest.approx(ref["frechet_inception_distance"], rel=1e-6)
+    assert row["kid"]["value"] == pytest.approx(ref["kernel_inception_distance_mean"], rel=1e-6)
+    assert row["is"]["value"] is None and "classifier head" in row["is"]["unavailable"]
+    assert "is: unavailable" in r.stdout
+
+
+def test_cli_errors_are_one_line(tmp_path: Path) -> None:
+    fake = _folder(tmp_path / "fake", _images(4, 5))
+    r = run_usgan("eval", "--real", str(fake), "--fake", str(fake),
+                  "--inception-weights", str(tmp_path / "nope.pth"))
+    assert r.returncode == 2 and "Inception weights" in r.stderr and "no such file" in r.stderr
+    r = run_usgan("eval", "--real", "phantom", "--fake", "dcgan-sn-stage2")
+    assert r.returncode == 2 and "has not been published yet" in r.stderr
