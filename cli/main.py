@@ -7,6 +7,8 @@ from usgan.core.plugin_manager import call_each, get_plugins
 from .app import cli
 from .data_cmd import data_group
 from .demo_cmd import demo_cmd
+from .eval_cmd import eval_cmd
+from .experiment_cmd import experiment_group
 from .plugins_cmd import plugins_group
 from .sample_cmd import sample_cmd
 from .train_cmd import train_cmd
@@ -17,7 +19,9 @@ cli.add_command(train_cmd)
 cli.add_command(sample_cmd)
 cli.add_command(data_group)
 cli.add_command(demo_cmd)
+cli.add_command(eval_cmd)
 cli.add_command(zoo_group)
+cli.add_command(experiment_group)
 
 
 def _add_plugin_commands() -> None:

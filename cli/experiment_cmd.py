@@ -1,0 +1,113 @@
+"""``usgan experiment``: the paper's experiments (``classify``: Table 2, see docs/evaluation.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from usgan.core.errors import ConfigError
+
+
+@click.group("experiment")
+def experiment_group() -> None:
+    """Reproduce the paper's experiments."""
+
+
+@experiment_group.command("classify")
+@click.option("--data", "spec", required=True, help="Data SPEC (e.g. phantom, a folder, a CSV).")
+@click.option("--classes", help="Comma-separated classes to use, in this order.")
+@click.option("--split", "split_file", type=click.Path(path_type=Path),
+              help="Split file from 'usgan data split' (default: make subject-level splits).")
+@click.option("--synthetic", "sources", multiple=True, metavar="SOURCE",
+              help="A run directory or zoo name whose images augment training (repeatable).")
+@click.option("--preset", type=click.Choice(["fast", "paper"]), default="fast", show_default=True)
+@click.option("--backbone", default="efficientnet_b0", show_default=True, help="A timm model.")
+@click.option("--pretrained", is_flag=True, help="Start from ImageNet weights (offline only).")
+@click.option("--backbone-weights", type=click.Path(path_type=Path),
+              help="ImageNet weights as a .safetensors file (implies --pretrained).")
+@click.option("--repeats", type=int, help="Splits to run (default: the preset's, or the file's).")
+@click.option("--test-per-class", type=int,
+              help="Test images per class (default: min(70, 20% of the smallest class)).")
+@click.option("--epochs", type=int, help="Override the preset's epochs.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@click.option("--force", is_flag=True, help="Overwrite an existing report.")
+@click.option("--quiet", is_flag=True, help="Plain progress lines instead of bars.")
+def classify_cmd(spec: str, classes: str | None, split_file: Path | None, sources: tuple[str, ...],
+                 preset: str, backbone: str, pretrained: bool, backbone_weights: Path | None,
+                 repeats: int | None, test_per_class: int | None, epochs: int | None, seed: int,
+                 out: Path, force: bool, quiet: bool) -> None:
+    """Table 2: classify real test images after training on real, real + synthetic,
+    augmented real and synthetic-only images; writes OUT/report.md and OUT/results.json."""
+    from usgan.core.data import load_dataset
+    from usgan.core.experiment import ClassifyOptions, run_classify
+    from usgan.core.experiment.classify import check_backbone
+
+    if (out / "report.md").exists() and not force:
+        raise ConfigError(f"{out / 'report.md'} exists; choose another --out or add --force")
+    check_backbone(backbone)
+    opts = ClassifyOptions(preset=preset, backbone=backbone,
+                           pretrained=pretrained or backbone_weights is not None,
+                           backbone_weights=backbone_weights, seed=seed, repeats=repeats,
+                           test_per_class=test_per_class, split_file=split_file, epochs=epochs)
+    ds = load_dataset(spec, classes=[c for c in (classes or "").split(",") if c.strip()] or None)
+    synth = [_open_source(s) for s in sources]
+    if quiet:
+        res = run_classify(ds, synth, opts, _plain)
+    else:
+        with _bars() as bars:
+            res = run_classify(ds, synth, opts, bars)
+    _write(res, out)
+
+
+def _open_source(text: str):  # type: ignore[no-untyped-def]
+    from usgan.core.experiment import source_from
+    from usgan.core.synth import Synthesizer
+    from usgan.zoo.source import resolve
+
+    return source_from(text, Synthesizer(resolve(text)))
+
+
+def _plain(label: str, done: int, total: int) -> None:
+    if done == total:
+        click.echo(f"done: {label} ({total} steps)", err=True)
+
+
+class _bars:
+    """A rich bar per configuration and split, on stderr."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(),
+                                 console=Console(stderr=True))
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self) -> _bars:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, label: str, done: int, total: int) -> None:
+        if label not in self.tasks:
+            self.tasks[label] = self.progress.add_task(label, total=total)
+        self.progress.update(self.tasks[label], completed=done)
+
+
+def _write(res: dict, out: Path) -> None:  # type: ignore[type-arg]
+    from usgan.core.experiment import render_markdown, report_header
+    from usgan.core.experiment.classify import REAL
+    from usgan.core.experiment.report import table_rows
+    from usgan.core.io import write_atomic
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "results.json", json.dumps(res, indent=1) + "\n")
+    write_atomic(out / "report.md", render_markdown(report_header(res), res["summary"], REAL))
+    for row in table_rows(res["summary"], REAL):
+        click.echo(" | ".join(row))
+    click.echo(f"wrote {out / 'report.md'} and {out / 'results.json'}")

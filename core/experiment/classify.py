@@ -1,0 +1,352 @@
+"""The classification experiment of Che et al. (Table 2): a timm classifier trained on real
+images, on real + synthetic images, with classic augmentation, and on synthetic images only,
+over repeated subject-level splits, tested on the real test images.
+
+Synthetic images come from `SyntheticSource` objects that the caller builds (the CLI opens
+SOURCEs with ``usgan.zoo``; core never imports it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import Dataset, load_split, make_splits
+from ..data.preprocess import resize_batch
+from ..errors import ConfigError, DataError
+from ..io import FileFormatError, read_safetensors, refuse_pickle
+from .report import classification_metrics, summarize
+
+Sampler = Callable[[int, str, int], torch.Tensor]  # (n, class, seed) -> uint8 [n, 1, H, W]
+Progress = Callable[[str, int, int], None]  # (label, done, total)
+REAL, AUG = "real only", "real + classic augmentation"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Training settings; ``per_class`` None: twice the largest real training class."""
+
+    size: int
+    epochs: int
+    batch: int
+    per_class: int | None
+    repeats: int
+    lr: float = 1e-3
+
+
+PRESETS = {
+    "fast": Preset(size=64, epochs=3, batch=32, per_class=None, repeats=2),
+    "paper": Preset(size=224, epochs=30, batch=16, per_class=500, repeats=5),
+}
+
+
+@dataclass
+class SyntheticSource:
+    """A named image generator; ``classes`` None when unknown (then not checked)."""
+
+    name: str
+    sample: Sampler
+    classes: list[str] | None = None
+
+
+@dataclass
+class ClassifyOptions:
+    """What `run_classify` does; ``repeats``/``test_per_class`` None: preset / data decide."""
+
+    preset: str = "fast"
+    backbone: str = "efficientnet_b0"
+    pretrained: bool = False
+    backbone_weights: Path | None = None
+    seed: int = 0
+    repeats: int | None = None
+    test_per_class: int | None = None
+    split_file: Path | None = None
+    epochs: int | None = None
+
+    def settings(self) -> Preset:
+        if self.preset not in PRESETS:
+            raise ConfigError(f"unknown preset {self.preset!r}; one of {', '.join(PRESETS)}")
+        p = PRESETS[self.preset]
+        if self.epochs is not None:
+            p = Preset(p.size, self.epochs, p.batch, p.per_class, p.repeats, p.lr)
+        return p
+
+
+def source_from(name: str, obj: Any) -> SyntheticSource:
+    """A `SyntheticSource` from a Synthesizer-like object (``.sample``, ``.classes``) or a
+    callable ``(n, cls, seed) -> uint8 images``."""
+    if hasattr(obj, "sample") and hasattr(obj, "classes"):
+        return SyntheticSource(name, lambda n, c, s: obj.sample(n, cls=c, seed=s),
+                               list(obj.classes))
+    if callable(obj):
+        return SyntheticSource(name, obj)
+    raise ConfigError(f"synthetic source {name!r} is neither a Synthesizer nor a callable")
+
+
+def check_sources(sources: Sequence[SyntheticSource], classes: Sequence[str]) -> None:
+    """Every source makes every class of the data, else a one-line `ConfigError`."""
+    for src in sources:
+        missing = [c for c in classes if src.classes is not None and c not in src.classes]
+        if missing:
+            raise ConfigError(f"synthetic source {src.name} has no {', '.join(missing)} class "
+                              f"(it has {', '.join(src.classes or [])}); the data needs "
+                              f"{', '.join(classes)}")
+
+
+# ----------------------------------------------------------------------------- model
+
+
+def check_backbone(name: str) -> None:
+    """A `ConfigError` naming a few timm models when ``name`` is not one."""
+    import timm
+
+    if not timm.is_model(name):
+        from difflib import get_close_matches
+
+        near = get_close_matches(name, timm.list_models(), n=5, cutoff=0.5) or [
+            "efficientnet_b0", "resnet18", "mobilenetv3_small_100"]
+        raise ConfigError(f"unknown backbone {name!r}; timm has e.g. {', '.join(near)}")
+
+
+def _cached_weights(backbone: str) -> Path | None:
+    """timm's pretrained safetensors in the local Hugging Face cache, if any (no network)."""
+    try:
+        import timm
+        from huggingface_hub import try_to_load_from_cache
+
+        repo = timm.models.get_pretrained_cfg(backbone).hf_hub_id
+        hit = try_to_load_from_cache(repo, "model.safetensors") if repo else None
+    except Exception:  # any lookup failure just means: not cached
+        return None
+    return Path(hit) if isinstance(hit, str) else None
+
+
+def _load_imagenet(model: nn.Module, path: Path) -> int:
+    """Load ImageNet weights into a 1-channel model: RGB stem summed over channels, tensors of
+    other shapes (the head) skipped. Returns how many tensors were loaded."""
+    refuse_pickle(path)
+    tensors, _ = read_safetensors(path)
+    own = model.state_dict()
+    keep = {}
+    for k, v in tensors.items():
+        if k in own and v.ndim == 4 and v.shape[1] == 3 and own[k].shape[1] == 1:
+            v = v.sum(dim=1, keepdim=True)
+        if k in own and own[k].shape == v.shape:
+            keep[k] = v
+    if not keep:
+        raise ConfigError(f"{path}: no tensor matches the backbone's parameters")
+    model.load_state_dict(keep, strict=False)
+    return len(keep)
+
+
+def _check_weights(path: Path) -> None:
+    """``--backbone-weights`` is an existing safetensors file (never a pickle)."""
+    try:
+        refuse_pickle(path)
+    except FileFormatError as err:
+        raise ConfigError(str(err)) from None
+    if not path.is_file():
+        raise ConfigError(f"--backbone-weights {path} does not exist")
+
+
+def make_model(opts: ClassifyOptions, n_classes: int, seed: int) -> tuple[nn.Module, str]:
+    """The classifier (seeded) and a description of its initialization."""
+    import timm
+
+    torch.manual_seed(seed)
+    model = timm.create_model(opts.backbone, pretrained=False, num_classes=n_classes, in_chans=1)
+    if not opts.pretrained:
+        return model, "random init"
+    path = opts.backbone_weights or _cached_weights(opts.backbone)
+    if path is None:
+        return model, "random init (ImageNet weights unavailable offline)"
+    try:
+        n = _load_imagenet(model, Path(path))
+    except FileFormatError as err:
+        raise ConfigError(str(err).splitlines()[0]) from None
+    return model, f"ImageNet weights from {path} ({n} tensors)"
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Classic augmentation of a float batch in [-1, 1]: horizontal flip, rotation up to 10°,
+    translation up to 5%, brightness ±0.1 and contrast ×[0.9, 1.1]."""
+    n = x.shape[0]
+    u = torch.rand(n, 6, generator=gen)
+    x = torch.where((u[:, 0] < 0.5).view(n, 1, 1, 1), x.flip(-1), x)
+    ang = (u[:, 1] - 0.5) * 2 * math.radians(10)
+    cos, sin = ang.cos(), ang.sin()
+    theta = torch.stack([torch.stack([cos, -sin, (u[:, 2] - 0.5) * 0.1], 1),
+                         torch.stack([sin, cos, (u[:, 3] - 0.5) * 0.1], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x + 1, grid, align_corners=False, padding_mode="zeros") - 1
+    contrast = 0.9 + 0.2 * u[:, 4].view(n, 1, 1, 1)
+    bright = (u[:, 5] - 0.5).view(n, 1, 1, 1) * 0.2
+    return ((x - x.mean(dim=(1, 2, 3), keepdim=True)) * contrast
+            + x.mean(dim=(1, 2, 3), keepdim=True) + bright).clamp(-1, 1)
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [N, 1, H, W] -> float in [-1, 1]."""
+    return images.float().div(127.5).sub(1)
+
+
+def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, p: Preset,
+                     seed: int, use_aug: bool, tick: Callable[[], None]) -> nn.Module:
+    """Adam + cross-entropy for ``p.epochs``; data order and augmentation seeded."""
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=p.lr)
+    model.train()
+    for _ in range(p.epochs):
+        order = torch.randperm(len(labels), generator=gen)
+        for i in range(0, len(order), p.batch):
+            idx = order[i:i + p.batch]
+            if len(idx) < 2:  # batch norm needs two
+                continue
+            x = to_float(images[idx])
+            loss = F.cross_entropy(model(augment(x, gen) if use_aug else x), labels[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            tick()
+    return model.eval()
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor, batch: int = 64) -> list[int]:
+    """Predicted class indices."""
+    return [int(k) for i in range(0, len(images), batch)
+            for k in model(to_float(images[i:i + batch])).argmax(1)]
+
+
+# ----------------------------------------------------------------------------- protocol
+
+
+def default_test_per_class(ds: Dataset) -> int:
+    """The paper's 70 test images per class, or 20% of the smallest class when that is less."""
+    return max(1, min(70, int(0.2 * min(ds.class_counts().values()))))
+
+
+def build_splits(ds: Dataset, opts: ClassifyOptions,
+                 p: Preset) -> tuple[list[tuple[list[int], list[int]]], dict[str, Any]]:
+    """(train, test) index lists per repeat, and how they were made."""
+    if opts.split_file is not None:
+        from ..data import read_split
+
+        n = len(read_split(opts.split_file)["repeats"])
+        n = min(n, opts.repeats) if opts.repeats else n
+        return ([load_split(opts.split_file, ds, r) for r in range(n)],
+                {"from": str(opts.split_file)})
+    tpc = opts.test_per_class or default_test_per_class(ds)
+    repeats = opts.repeats or p.repeats
+    names = [ds.class_names[k] for k in ds.labels.tolist()]
+    reps = make_splits(ds.ids, names, ds.subjects, ds.class_names, tpc, repeats, opts.seed)
+    pos = {i: k for k, i in enumerate(ds.ids)}
+    splits = [([pos[i] for i in r["train"]], [pos[i] for i in r["test"]]) for r in reps]
+    for train, test in splits:
+        _check_split(ds, train, test, tpc)
+    return splits, {"test_per_class": tpc, "seed": opts.seed}
+
+
+def _check_split(ds: Dataset, train: list[int], test: list[int], tpc: int) -> None:
+    """Every class has training and test images, else a one-line `DataError`."""
+    for k, c in enumerate(ds.class_names):
+        n_train, n_test = (int((ds.labels[idx] == k).sum()) for idx in (train, test))
+        if n_train == 0 or n_test == 0:
+            raise DataError(f"class {c!r}: too few images for the split ({n_train} train, "
+                            f"{n_test} test with --test-per-class {tpc}; whole subjects go to "
+                            "one side); use more data or another --test-per-class")
+
+
+def _synthetic(src: SyntheticSource, counts: Sequence[int], classes: Sequence[str],
+               size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``counts[k]`` images of each class from ``src`` at ``size``, with their labels."""
+    imgs, labs = [], []
+    for k, (c, n) in enumerate(zip(classes, counts, strict=True)):
+        if n > 0:
+            imgs.append(resize_batch(src.sample(n, c, seed * 1000 + k), size))
+            labs.append(torch.full((n,), k, dtype=torch.long))
+    if not imgs:
+        return torch.zeros(0, 1, size, size, dtype=torch.uint8), torch.zeros(0, dtype=torch.long)
+    return torch.cat(imgs), torch.cat(labs)
+
+
+def training_sets(ds: Dataset, train: list[int], sources: Sequence[SyntheticSource], p: Preset,
+                  seed: int) -> dict[str, tuple[torch.Tensor, torch.Tensor, bool]]:
+    """Configuration -> (uint8 images, labels, augment?) for one split."""
+    x, y = ds.at_size(p.size)[train], ds.labels[train]
+    have = [int((y == k).sum()) for k in range(len(ds.class_names))]
+    per_class = p.per_class or 2 * max(have)
+    sets = {REAL: (x, y, False), AUG: (x, y, True)}
+    for src in sources:
+        sx, sy = _synthetic(src, [max(0, per_class - h) for h in have], ds.class_names,
+                            p.size, seed)
+        sets[f"real + synthetic ({src.name})"] = (torch.cat([x, sx]), torch.cat([y, sy]), False)
+        ox, oy = _synthetic(src, [per_class] * len(have), ds.class_names, p.size, seed + 7919)
+        sets[f"synthetic only ({src.name})"] = (ox, oy, False)
+    return sets
+
+
+def run_classify(ds: Dataset, sources: Sequence[SyntheticSource], opts: ClassifyOptions,
+                 progress: Progress | None = None) -> dict[str, Any]:
+    """Run every configuration on every split; returns the JSON-able results."""
+    p = opts.settings()
+    check_backbone(opts.backbone)
+    check_sources(sources, ds.class_names)
+    if opts.backbone_weights is not None:
+        _check_weights(Path(opts.backbone_weights))
+    splits, split_info = build_splits(ds, opts, p)
+    per_split: dict[str, list[dict[str, Any]]] = {}
+    init = ""
+    for r, (train, test) in enumerate(splits):
+        seed = opts.seed * 100 + r
+        for name, (x, y, aug) in training_sets(ds, train, sources, p, seed).items():
+            label = f"{name} · split {r + 1}/{len(splits)}"
+            model, init = make_model(opts, len(ds.class_names), seed)
+            tick = _ticker(progress, label, p.epochs * math.ceil(len(y) / p.batch))
+            train_classifier(model, x, y, p, seed, aug, tick)
+            pred = predict(model, ds.at_size(p.size)[test])
+            m = classification_metrics(ds.labels[test].tolist(), pred, len(ds.class_names))
+            per_split.setdefault(name, []).append({**m, "split": r, "train_images": len(y),
+                                                   "test_images": len(test)})
+    return _results(ds, opts, p, splits, split_info, per_split, init)
+
+
+def _ticker(progress: Progress | None, label: str, total: int) -> Callable[[], None]:
+    done = [0]
+    if progress:
+        progress(label, 0, total)
+
+    def tick() -> None:
+        done[0] += 1
+        if progress:
+            progress(label, done[0], total)
+    return tick
+
+
+def _results(ds: Dataset, opts: ClassifyOptions, p: Preset, splits: list[Any],
+             split_info: dict[str, Any], per_split: dict[str, list[dict[str, Any]]],
+             init: str) -> dict[str, Any]:
+    test_counts = [int((ds.labels[te] == k).sum()) for k in range(len(ds.class_names))
+                   for te in [splits[0][1]]]
+    return {
+        "data": ds.spec,
+        "classes": ds.class_counts(),
+        "splits": {"count": len(splits), **split_info, "test_images_per_class": test_counts,
+                   "level": "subject" if ds.has_subjects else "image (no subject ids)"},
+        "preset": {"name": opts.preset, **asdict(p)},
+        "backbone": opts.backbone,
+        "init": init,
+        "seed": opts.seed,
+        "per_split": per_split,
+        "summary": summarize(per_split, REAL),
+    }

@@ -1,0 +1,142 @@
+"""`usgan experiment classify` (Table 2): metrics, t-test wiring, report layout, end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import run_usgan
+
+from usgan.core.errors import ConfigError, UsganError
+from usgan.core.experiment import classification_metrics, paired_p, render_markdown
+from usgan.core.experiment.classify import (
+    REAL,
+    SyntheticSource,
+    _check_weights,
+    augment,
+    check_backbone,
+    check_sources,
+)
+from usgan.core.experiment.report import format_p, summarize, table_rows
+
+
+def test_weighted_metrics_by_hand() -> None:
+    # class 0: support 3, predicted 0,0,1 ; class 1: support 1, predicted 1; one pred of 2
+    y_true = [0, 0, 0, 1, 2]
+    y_pred = [0, 0, 1, 1, 1]
+    m = classification_metrics(y_true, y_pred, 3)
+    # precision: c0 2/2=1, c1 1/3, c2 0 (never predicted); recall: c0 2/3, c1 1, c2 0
+    # weights 3/5, 1/5, 1/5
+    assert m["accuracy"] == pytest.approx(3 / 5)
+    assert m["precision"] == pytest.approx(3 / 5 * 1 + 1 / 5 * 1 / 3)
+    assert m["recall"] == pytest.approx(3 / 5 * 2 / 3 + 1 / 5 * 1)
+    f1_0, f1_1 = 2 * 1 * (2 / 3) / (1 + 2 / 3), 2 * (1 / 3) * 1 / (1 / 3 + 1)
+    assert m["f1"] == pytest.approx(3 / 5 * f1_0 + 1 / 5 * f1_1)
+
+
+def test_perfect_and_single_class_predictions() -> None:
+    assert classification_metrics([0, 1, 1], [0, 1, 1], 2) == {
+        "accuracy": 1.0, "precision": 1.0, "recall": 1.0, "f1": 1.0}
+    m = classification_metrics([0, 0, 1, 1], [0, 0, 0, 0], 2)
+    assert (m["accuracy"], m["precision"], m["recall"]) == (0.5, 0.25, 0.5)
+
+
+def test_ttest_wiring() -> None:
+    from scipy.stats import ttest_rel
+
+    a, b = [0.8, 0.7, 0.9, 0.85], [0.6, 0.65, 0.7, 0.6]
+    assert paired_p(a, b) == pytest.approx(ttest_rel(a, b).pvalue)
+    assert math.isnan(paired_p([0.8], [0.7]))  # one split
+    assert math.isnan(paired_p(b, b))  # identical
+    per_split = {REAL: [{"accuracy": x, "precision": x, "recall": x, "f1": x} for x in b],
+                 "other": [{"accuracy": x, "precision": x, "recall": x, "f1": x} for x in a]}
+    s = summarize(per_split, REAL)
+    assert s[REAL]["p_value"] is None
+    assert s["other"]["p_value"] == pytest.approx(ttest_rel(a, b).pvalue)
+    assert s["other"]["accuracy"]["mean"] == pytest.approx(sum(a) / 4)
+    assert format_p(None) == "n/a" and format_p(0.0001) == "<0.001" and format_p(0.25) == "0.250"
+
+
+def test_report_layout() -> None:
+    row = {m: {"mean": 0.5, "std": 0.1} for m in ("accuracy", "precision", "recall", "f1")}
+    summary = {REAL: {**row, "p_value": None}, "synthetic only (x)": {**row, "p_value": None}}
+    text = render_markdown({"Data": "`phantom`"}, summary, REAL)
+    lines = text.splitlines()
+    head = next(i for i, ln in enumerate(lines) if ln.startswith("| Configuration"))
+    assert "Accuracy (%) | Precision (%) | Recall (%) | F1 (%) | p vs real only" in lines[head]
+    assert lines[head + 2] == "| real only | 50.0 ± 10.0 | 50.0 ± 10.0 | 50.0 ± 10.0 | " \
+                              "50.0 ± 10.0 | — |"
+    assert lines[head + 3].endswith("| n/a |")
+    assert table_rows(summary, REAL)[1][0] == "synthetic only (x)"
+
+
+def test_errors_are_one_line() -> None:
+    with pytest.raises(ConfigError, match=r"unknown backbone 'efficientnet_zz'.*efficientnet"):
+        check_backbone("efficientnet_zz")
+    src = SyntheticSource("runs/a", lambda n, c, s: torch.zeros(n, 1, 8, 8), ["healthy"])
+    with pytest.raises(ConfigError, match="runs/a has no steatosis class"):
+        check_sources([src], ["healthy", "steatosis"])
+    with pytest.raises(UsganError, match="pickle") as err:
+        _check_weights(Path("w.pth"))
+    assert "\n" not in str(err.value)
+
+
+def test_augment_is_seeded_and_bounded() -> None:
+    x = torch.rand(4, 1, 16, 16) * 2 - 1
+    a = augment(x, torch.Generator().manual_seed(1))
+    b = augment(x, torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and a.shape == x.shape and a.abs().max() <= 1
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Stage-I-only run (64 px, one step) to draw synthetic images from."""
+    from usgan.core.train.options import TrainOptions
+    from usgan.core.train.trainer import Trainer
+
+    root = tmp_path_factory.mktemp("synth")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("USGAN_CACHE", str(root / "cache"))
+    out = root / "run"
+    Trainer(TrainOptions(data="phantom:n=8", stage2=None, max_steps=1, batch_size=4, quiet=True,
+                         stage1_config={"g_width": 4, "d_width": 4}), out).train()
+    mp.undo()
+    return out
+
+
+def test_cli_end_to_end(tmp_path: Path, tiny_run: Path) -> None:
+    env = {"USGAN_CACHE": str(tmp_path / "cache")}
+    out = tmp_path / "exp"
+    args = ["experiment", "classify", "--data", "phantom:n=20", "--preset", "fast",
+            "--repeats", "2", "--test-per-class", "10", "--epochs", "1",
+            "--backbone", "mobilenetv3_small_050", "--synthetic", str(tiny_run),
+            "--out", str(out), "--quiet"]
+    r = run_usgan(*args, env=env)
+    assert r.returncode == 0, r.stderr
+    res = json.loads((out / "results.json").read_text())
+    names = [REAL, "real + classic augmentation", f"real + synthetic ({tiny_run})",
+             f"synthetic only ({tiny_run})"]
+    assert list(res["per_split"]) == names
+    assert all(len(v) == 2 for v in res["per_split"].values())
+    assert res["splits"]["test_images_per_class"] == [10, 10]
+    assert res["per_split"][names[2]][0]["train_images"] == 40  # 2 x 10 real, topped up
+    report = (out / "report.md").read_text()
+    assert all(f"| {n} |" in report for n in names)
+    assert "random init" in report and "subject-level" in report
+
+    again = run_usgan(*args, env=env)
+    assert again.returncode == 2
+    assert again.stderr.strip().count("\n") == 0 and "--force" in again.stderr
+
+
+def test_cli_user_errors(tmp_path: Path) -> None:
+    env = {"USGAN_CACHE": str(tmp_path / "cache")}
+    base = ["experiment", "classify", "--data", "phantom:n=20", "--out", str(tmp_path / "o")]
+    r = run_usgan(*base, "--backbone", "nope_net", env=env)
+    assert r.returncode == 2 and "unknown backbone 'nope_net'" in r.stderr
+    r = run_usgan(*base, "--test-per-class", "4", env=env)
+    assert r.returncode == 2 and "too few images for the split" in r.stderr
+    assert r.stderr.strip().count("\n") == 0
