@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .errors import ConfigError, DataError, UsganError
-from .io import FileFormatError, read_safetensors, save_safetensors
+from .io import FileFormatError, read_safetensors, save_safetensors, sha256_file
 
 METRICS = ("fid", "kid", "is", "prc")
 INCEPTION = "inception-v3-compat"
@@ -88,14 +88,6 @@ def weights_path(path: str | Path | None) -> Path | None:
     return p
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 @dataclass
 class Extractor:
     """A torch-fidelity feature extractor with the layers the asked metrics need."""
@@ -127,7 +119,7 @@ class Extractor:
 
     def key(self) -> str:
         """What identifies this extractor's features: name, layers and weights' sha256."""
-        digest = _sha256(self.weights) if self.weights else "downloaded"
+        digest = sha256_file(self.weights) if self.weights else "downloaded"
         return f"{self.name}|{sorted(set(self.layers.values()))}|{digest}"
 
     def features(self, data: Dataset) -> dict[str, torch.Tensor]:

@@ -9,7 +9,6 @@ variables only once, at import.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import socket
 from collections.abc import Iterator, Mapping
@@ -27,7 +26,7 @@ from huggingface_hub.errors import (
 )
 
 from usgan.core.errors import UsganError
-from usgan.core.io import PICKLE_SUFFIXES
+from usgan.core.io import PICKLE_SUFFIXES, sha256_file
 from usgan.core.run import CHECKPOINTS, RunDir
 
 PUBLIC_HUB = "https://huggingface.co"
@@ -82,18 +81,9 @@ def check_reachable(settings: HubSettings, timeout: float = 5.0) -> None:
         ) from None
 
 
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def weight_digests(run: RunDir) -> dict[str, str]:
     """sha256 of every weight file of a run, by path inside it."""
-    return {p.relative_to(run.root).as_posix(): sha256_of(p)
+    return {p.relative_to(run.root).as_posix(): sha256_file(p)
             for p in sorted(run.root.glob("*/stage*/*.safetensors"))}
 
 
@@ -168,7 +158,7 @@ def _verify(local: Path, where: str, sha256: Mapping[str, str]) -> None:
         path = local / rel
         if not path.is_file():
             raise HubError(f"{where}: {rel} is missing; the zoo index lists it")
-        got = sha256_of(path)
+        got = sha256_file(path)
         if got != want:
             raise HubError(
                 f"{where}: {rel} has sha256 {got[:16]}..., the zoo index says {want[:16]}...: "
