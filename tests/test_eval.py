@@ -159,3 +159,27 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     assert r.returncode == 2 and "Inception weights" in r.stderr and "no such file" in r.stderr
     r = run_usgan("eval", "--real", "phantom", "--fake", "dcgan-sn-stage2")
     assert r.returncode == 2 and "has not been published yet" in r.stderr
+
+
+def test_an_evaluated_run_puts_its_metrics_on_the_model_card(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    import json
+
+    from usgan.core.train.options import TrainOptions
+    from usgan.core.train.trainer import Trainer
+    from usgan.zoo.card import card_for
+
+    monkeypatch.setenv("USGAN_CACHE", str(tmp_path / "cache"))
+    run = Trainer(TrainOptions(data="phantom:n=8", classes=["healthy"], stage2=None,
+                               max_steps=1, batch_size=4, quiet=True,
+                               stage1_config={"g_width": 4, "d_width": 4}),
+                  tmp_path / "run").train()
+    (run.root / "eval.json").write_text(json.dumps({
+        "real": "phantom", "extractor": "inception-v3-compat",
+        "results": {"healthy": {"fid": {"value": 87.5, "std": None, "unavailable": None},
+                                "is": {"value": None, "std": None, "unavailable": "no head"},
+                                "n_fake": 400, "n_real": 80}}}))
+    card = str(card_for(run))
+    assert "model-index:" in card and "type: fid" in card and "value: 87.5" in card
+    assert "type: is" not in card  # unavailable metrics are not numbers on the card

@@ -6,23 +6,48 @@ the YAML metadata (library, tags, license, datasets) is what the Hub expects.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from huggingface_hub import ModelCard, ModelCardData
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from usgan.core.io import write_atomic
+from usgan.core.errors import UsganError
+from usgan.core.io import read_json, write_atomic
 from usgan.core.run import RunDir
+
+EVAL = "eval.json"  # written by `usgan eval` into a local run directory
 
 TAGS = ["usgan", "gan", "ultrasound", "medical-imaging", "unconditional-image-generation"]
 
 
-def card_data(config: dict[str, Any]) -> ModelCardData:
-    """The card's YAML metadata."""
+def card_data(config: dict[str, Any], evaluation: dict[str, Any] | None = None
+              ) -> ModelCardData:
+    """The card's YAML metadata; with the run's eval.json, a model-index of its metrics."""
     stage1 = (config.get("stage1") or {}).get("name", "")
     stage2 = (config.get("stage2") or {}).get("name")
     tags = [*TAGS, stage1, *([stage2] if stage2 else [])]
+    results = _eval_results(evaluation) if evaluation else []
     return ModelCardData(library_name="usgan", license="apache-2.0", tags=tags,
-                         pipeline_tag="unconditional-image-generation")
+                         pipeline_tag="unconditional-image-generation",
+                         model_name=(stage1 + (f"-{stage2}" if stage2 else "")) if results
+                         else None, eval_results=results or None)
+
+
+def _eval_results(evaluation: dict[str, Any]) -> list[EvalResult]:
+    """One EvalResult per class and available metric of ``usgan eval``'s eval.json."""
+    data = Path(str(evaluation.get("real", "data"))).name or "data"
+    extractor = evaluation.get("extractor", "")
+    out = []
+    for cls, row in (evaluation.get("results") or {}).items():
+        for metric, value in row.items():
+            if not isinstance(value, dict) or value.get("value") is None:
+                continue
+            out.append(EvalResult(
+                task_type="unconditional-image-generation", dataset_type=data,
+                dataset_name=f"{data} ({cls})", metric_type=metric,
+                metric_value=float(value["value"]),
+                metric_name=f"{metric.upper()} {cls} (N={row.get('n_fake')}, {extractor})"))
+    return out
 
 
 def _network_line(label: str, entry: dict[str, Any] | None) -> str:
@@ -68,7 +93,13 @@ usgan sample RUN_DIR --class {classes[0] if classes else "CLASS"} -n 16 --out sa
 
 All options: `config.json`.
 """
-    return ModelCard(f"---\n{card_data(config).to_yaml()}\n---\n{body}")
+    evaluation = None
+    if (run.root / EVAL).is_file():
+        try:
+            evaluation = read_json(run.root / EVAL, "evaluation")
+        except UsganError:
+            evaluation = None  # a damaged eval.json costs the metrics on the card, not the card
+    return ModelCard(f"---\n{card_data(config, evaluation).to_yaml()}\n---\n{body}")
 
 
 def write_card(run: RunDir) -> None:

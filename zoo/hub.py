@@ -31,8 +31,8 @@ from usgan.core.run import CHECKPOINTS, RunDir
 
 PUBLIC_HUB = "https://huggingface.co"
 # What a published run holds (checkpoints and training state stay home).
-PUBLISHED = ["config.json", "README.md", "metrics.jsonl", "curves.png", "samples/*.png",
-             "*/stage1/*.safetensors", "*/stage2/*.safetensors"]
+PUBLISHED = ["config.json", "README.md", "eval.json", "metrics.jsonl", "curves.png",
+             "samples/*.png", "*/stage1/*.safetensors", "*/stage2/*.safetensors"]
 NOT_PUBLISHED = [f"{CHECKPOINTS}/**", ".*", "**/.*", "*.tmp-*"]
 
 
