@@ -163,3 +163,58 @@ def table1(results: dict[str, dict[str, dict[str, Any]]]) -> str:
         cells = [_fmt(per_class.get(c, {}).get(k, {})) for k in keys for c in classes]
         lines.append("| " + " | ".join([f"`{source}`", *cells]) + " |")
     return "\n".join(lines) + "\n"
+
+
+@click.command("audit")
+@click.option("--real", required=True, help="The training data (spec) the GAN was trained on.")
+@click.option("--fake", required=True, metavar="SOURCE",
+              help="A run directory, a zoo name or a plain folder of generated images.")
+@click.option("--class", "cls", required=True, help="The class to audit.")
+@click.option("--n", "n", type=int, default=400, show_default=True)
+@click.option("--size", type=int, default=64, show_default=True, help="Pixel-space size.")
+@click.option("--inception-weights", default=None, metavar="PATH",
+              help="Also audit in Inception feature space (offline weights).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Folder for audit.json and closest-pairs.png (created; never overwritten).")
+def audit_cmd(real: str, fake: str, cls: str, n: int, size: int,
+              inception_weights: str | None, seed: int, out: Path) -> None:
+    """Memorization audit: how close is each generated image to its nearest training image?"""
+    from PIL import Image
+
+    from usgan.core.audit import audit_space, pairs_image, pixels
+    from usgan.core.evaluation import Extractor, TensorImages, weights_path
+    from usgan.core.io import write_json, write_png
+
+    if out.exists() and any(out.iterdir()):
+        raise DataError(f"{out} exists and is not empty; choose a new --out")
+    fake_set = _fake_sets(fake, [cls], n, seed)
+    fakes = _stack(next(iter(fake_set.values())))
+    reals = _stack(_real_set(real, cls, int(fakes.shape[-1]))[0])
+    reports = [audit_space(pixels(fakes, size), pixels(reals, size), f"pixels {size}x{size}")]
+    weights = weights_path(inception_weights)
+    if weights is not None:
+        ex = Extractor.create(["fid"], weights=weights)
+        layer = ex.layers["fid"]
+        feats = [ex.features(TensorImages(x))[layer] for x in (fakes, reals)]
+        reports.append(audit_space(*feats, f"{ex.name} {layer}"))
+    write_json(out / "audit.json", {"real": real, "fake": fake, "class": cls,
+                                    "n_fake": len(fakes), "n_real": len(reals),
+                                    "spaces": [r.as_json() for r in reports]})
+    grid = pairs_image(fakes, reals, reports[-1])
+    write_png(out / "closest-pairs.png", Image.fromarray(grid[0].numpy(), mode="L"))
+    for r in reports:
+        click.echo(f"{r.space}: copy rate {r.copy_rate:.1%} (threshold {r.threshold:.4g}, the "
+                   f"5% quantile of training-vs-training distances); median distance to the "
+                   f"nearest training image {r.median_distance:.4g} (training-vs-training "
+                   f"{r.real_median_distance:.4g})")
+    click.echo(f"wrote {out / 'audit.json'} and {out / 'closest-pairs.png'}")
+
+
+def _stack(data: Any) -> Any:
+    """All images of a torch-fidelity input as one uint8 tensor (1 channel where gray)."""
+    import torch
+
+    images = torch.stack([data[i] for i in range(len(data))])
+    gray = (images[:, :1] == images[:, 1:2]).all() and (images[:, :1] == images[:, 2:]).all()
+    return images[:, :1] if gray else images

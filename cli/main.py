@@ -7,7 +7,7 @@ from usgan.core.plugin_manager import call_each, get_plugins
 from .app import cli
 from .data_cmd import data_group
 from .demo_cmd import demo_cmd
-from .eval_cmd import eval_cmd
+from .eval_cmd import audit_cmd, eval_cmd
 from .experiment_cmd import experiment_group
 from .plugins_cmd import plugins_group
 from .sample_cmd import sample_cmd
@@ -20,6 +20,7 @@ cli.add_command(sample_cmd)
 cli.add_command(data_group)
 cli.add_command(demo_cmd)
 cli.add_command(eval_cmd)
+cli.add_command(audit_cmd)
 cli.add_command(zoo_group)
 cli.add_command(experiment_group)
 
