@@ -16,12 +16,32 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 def _plain_folder(text: str) -> list[str] | None:
     """The image files of a folder that holds images directly (no class subfolders, not a
-    run directory), else None."""
+    run directory), else None; images of different sizes are refused, saying which."""
+    from collections import Counter
+
+    from PIL import Image
+
     path = Path(text)
     if not path.is_dir() or (path / "config.json").is_file():
         return None
     files = sorted(str(p) for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    return files or None
+    if not files:
+        if not any(p.is_dir() for p in path.iterdir()):
+            found = len(list(path.iterdir()))
+            raise DataError(f"{path} holds no PNG/JPEG images and no usgan run ({found} other "
+                            "entries); give a folder of images, a run directory or a zoo name")
+        return None
+    sizes: Counter[str] = Counter()
+    for f in files:
+        try:
+            with Image.open(f) as img:
+                sizes[f"{img.width}x{img.height}"] += 1
+        except OSError as err:
+            raise DataError(f"{f} is not a readable image ({err})") from None
+    if len(sizes) > 1:
+        found = ", ".join(f"{s} ({n})" for s, n in sizes.most_common())
+        raise DataError(f"{path}: the images must all have one size; found {found}")
+    return files
 
 
 def _fake_sets(source: str, classes: list[str], n: int, seed: int) -> dict[str, Any]:
@@ -35,7 +55,9 @@ def _fake_sets(source: str, classes: list[str], n: int, seed: int) -> dict[str, 
 
     files = _plain_folder(source)
     if files is not None:
-        return {"": ImagesPathDataset(files)}
+        if len(classes) > 1:
+            raise DataError(f"{source} is a folder of images of one class; give one --class")
+        return {classes[0] if classes else "": ImagesPathDataset(files)}
     synth = Synthesizer(resolve(source))
     wanted = classes or synth.classes
     missing = [c for c in wanted if c not in synth.classes]
@@ -88,14 +110,15 @@ def eval_cmd(real: str, fakes: tuple[str, ...], classes: tuple[str, ...], n: int
         raise DataError(f"--n must be at least 2, got {n}")
     weights = weights_path(inception_weights)
     sets = {source: _fake_sets(source, list(classes), n, seed) for source in fakes}
-    extractor = Extractor.create(names, weights=weights)
+    reals = {(source, cls): _real_set(real, cls, int(fake[0].shape[-1]))
+             for source, per_class in sets.items() for cls, fake in per_class.items()}
+    extractor = Extractor.create(names, weights=weights)  # after the inputs are known good
     cache = _cache_dir()
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for source in fakes:
         results[source] = {}
         for cls, fake in sets[source].items():
-            size = int(fake[0].shape[-1])
-            real_set, key = _real_set(real, cls, size)
+            real_set, key = reals[(source, cls)]
             got = compute(extractor, fake, real_set, names, key, cache)
             results[source][cls or "all"] = {k: v.as_json() for k, v in got.items()}
             results[source][cls or "all"]["n_fake"] = len(fake)

@@ -183,3 +183,18 @@ def test_an_evaluated_run_puts_its_metrics_on_the_model_card(tmp_path: Path,
     card = str(card_for(run))
     assert "model-index:" in card and "type: fid" in card and "value: 87.5" in card
     assert "type: is" not in card  # unavailable metrics are not numbers on the card
+
+
+def test_bad_fake_folders_say_what_was_found(tmp_path: Path) -> None:
+    real = _folder(tmp_path / "real", _images(4, 1))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("x")
+    r = run_usgan("eval", "--real", str(real), "--fake", str(empty))
+    assert r.returncode == 2 and "holds no PNG/JPEG images and no usgan run" in r.stderr
+    mixed = _folder(tmp_path / "mixed", _images(3, 2))
+    Image.fromarray(np.zeros((16, 16), dtype=np.uint8)).save(mixed / "small.png")
+    r = run_usgan("eval", "--real", str(real), "--fake", str(mixed))
+    assert r.returncode == 2 and "found 32x32 (3), 16x16 (1)" in r.stderr
+    r = run_usgan("eval", "--real", "phantom:n=4", "--fake", str(real), "--class", "nope")
+    assert r.returncode == 2 and "unknown class" in r.stderr and "'nope'" in r.stderr
