@@ -141,10 +141,11 @@ def _cache_dir() -> Path:
 
 
 def _record(run: Any, result: dict[str, Any], extractor: Any, real: str) -> None:
-    """A local run directory keeps its latest evaluation (eval.json) for its model card."""
+    """A run directory given as a path keeps its latest evaluation (eval.json) for its model
+    card (zoo names and hf-hub: sources are not paths, so a pulled copy is never written)."""
     from usgan.core.io import write_json
 
-    if run.exists() and run.root.is_dir() and "huggingface" not in str(run.root):
+    if run.exists():
         write_json(run.root / "eval.json", {"real": real, "extractor": extractor.name,
                                             "results": result})
 
