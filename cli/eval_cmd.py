@@ -97,11 +97,13 @@ def _real_set(real: str, cls: str, size: int) -> tuple[Any, str | None]:
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None)
 @click.option("--markdown", type=click.Path(path_type=Path), default=None,
               help="Also write a Markdown table in the layout of the paper's Table 1.")
+@click.option("--audit", is_flag=True,
+              help="Add the memorization audit (pixels and Inception features) per class.")
 def eval_cmd(real: str, fakes: tuple[str, ...], classes: tuple[str, ...], n: int, metrics: str,
              inception_weights: str | None, seed: int, json_out: Path | None,
-             markdown: Path | None) -> None:
+             markdown: Path | None, audit: bool) -> None:
     """Image-quality metrics of each --fake against --real, per class (torch-fidelity)."""
-    from usgan.core.evaluation import Extractor, compute, weights_path
+    from usgan.core.evaluation import Extractor, check_counts, weights_path
     from usgan.core.io import write_atomic, write_json
     from usgan.core.run import RunDir
 
@@ -112,17 +114,15 @@ def eval_cmd(real: str, fakes: tuple[str, ...], classes: tuple[str, ...], n: int
     sets = {source: _fake_sets(source, list(classes), n, seed) for source in fakes}
     reals = {(source, cls): _real_set(real, cls, int(fake[0].shape[-1]))
              for source, per_class in sets.items() for cls, fake in per_class.items()}
-    extractor = Extractor.create(names, weights=weights)  # after the inputs are known good
-    cache = _cache_dir()
+    for (source, cls), (real_set, _) in reals.items():
+        check_counts(names, sets[source][cls], real_set)
+    # after the inputs are known good; the audit's feature space is FID's layer
+    extractor = Extractor.create([*names, "fid"] if audit else names, weights=weights)
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for source in fakes:
-        results[source] = {}
-        for cls, fake in sets[source].items():
-            real_set, key = reals[(source, cls)]
-            got = compute(extractor, fake, real_set, names, key, cache)
-            results[source][cls or "all"] = {k: v.as_json() for k, v in got.items()}
-            results[source][cls or "all"]["n_fake"] = len(fake)
-            results[source][cls or "all"]["n_real"] = len(real_set)
+        results[source] = {cls or "all": _evaluate(extractor, fake, *reals[(source, cls)],
+                                                   names, audit)
+                           for cls, fake in sets[source].items()}
         _record(RunDir(Path(source)), results[source], extractor, real)
     _print(results)
     doc = {"real": real, "extractor": extractor.name,
@@ -132,6 +132,25 @@ def eval_cmd(real: str, fakes: tuple[str, ...], classes: tuple[str, ...], n: int
         write_json(json_out, doc)
     if markdown:
         write_atomic(markdown, table1(results))
+
+
+def _evaluate(extractor: Any, fake: Any, real: Any, key: str | None, names: list[str],
+              audit: bool) -> dict[str, Any]:
+    """One class of one source: its metrics, image counts and (asked) audit as JSON."""
+    from usgan.core.audit import audit_images
+    from usgan.core.evaluation import features_of, from_features
+
+    f1, f2 = features_of(extractor, fake, real, [*names, "fid"] if audit else names, key,
+                         _cache_dir())
+    row: dict[str, Any] = {k: v.as_json() for k, v in
+                           from_features(extractor, f1, f2, names).items()}
+    row.update(n_fake=len(fake), n_real=len(real))
+    if audit:
+        layer = extractor.layers["fid"]
+        reports = audit_images(_stack(fake), _stack(real), 64,
+                               (f1[layer], f2[layer], f"{extractor.name} {layer}"))
+        row["audit"] = [r.as_json() for r in reports]
+    return row
 
 
 def _cache_dir() -> Path:
@@ -150,6 +169,11 @@ def _record(run: Any, result: dict[str, Any], extractor: Any, real: str) -> None
                                             "results": result})
 
 
+def _metric_keys(row: dict[str, Any]) -> list[str]:
+    """The metric columns of a result row (not the counts, not the audit)."""
+    return [k for k, v in row.items() if isinstance(v, dict) and "value" in v]
+
+
 def _fmt(m: dict[str, Any]) -> str:
     if m.get("value") is None:
         return "n/a"
@@ -162,7 +186,7 @@ def _print(results: dict[str, dict[str, dict[str, Any]]]) -> None:
     for source, per_class in results.items():
         table = Table(title=f"usgan eval: {source}")
         table.add_column("class")
-        keys = [k for k in next(iter(per_class.values())) if not k.startswith("n_")]
+        keys = _metric_keys(next(iter(per_class.values())))
         for k in (*keys, "n_fake", "n_real"):
             table.add_column(k, justify="right")
         for cls, row in per_class.items():
@@ -174,13 +198,16 @@ def _print(results: dict[str, dict[str, dict[str, Any]]]) -> None:
                 if row[k].get("unavailable"):
                     console.print(f"{cls} {k}: unavailable: {row[k]['unavailable']}",
                                   markup=False)
+            for r in row.get("audit", []):
+                console.print(f"{cls} audit, {r['space']}: copy rate {r['copy_rate']:.1%}",
+                              markup=False)
 
 
 def table1(results: dict[str, dict[str, dict[str, Any]]]) -> str:
     """Rows = models, columns = each metric per class (the paper's Table 1 layout)."""
     first = next(iter(results.values()))
     classes = list(first)
-    keys = [k for k in first[classes[0]] if not k.startswith("n_")]
+    keys = _metric_keys(first[classes[0]])
     head = ["model", *(f"{k.upper()} {c}" for k in keys for c in classes)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for source, per_class in results.items():
@@ -206,7 +233,7 @@ def audit_cmd(real: str, fake: str, cls: str, n: int, size: int,
     """Memorization audit: how close is each generated image to its nearest training image?"""
     from PIL import Image
 
-    from usgan.core.audit import audit_space, pairs_image, pixels
+    from usgan.core.audit import audit_images, pairs_image
     from usgan.core.evaluation import Extractor, TensorImages, weights_path
     from usgan.core.io import write_json, write_png
 
@@ -215,13 +242,14 @@ def audit_cmd(real: str, fake: str, cls: str, n: int, size: int,
     fake_set = _fake_sets(fake, [cls], n, seed)
     fakes = _stack(next(iter(fake_set.values())))
     reals = _stack(_real_set(real, cls, int(fakes.shape[-1]))[0])
-    reports = [audit_space(pixels(fakes, size), pixels(reals, size), f"pixels {size}x{size}")]
     weights = weights_path(inception_weights)
+    feats = None
     if weights is not None:
         ex = Extractor.create(["fid"], weights=weights)
         layer = ex.layers["fid"]
-        feats = [ex.features(TensorImages(x))[layer] for x in (fakes, reals)]
-        reports.append(audit_space(*feats, f"{ex.name} {layer}"))
+        f, r = (ex.features(TensorImages(x))[layer] for x in (fakes, reals))
+        feats = (f, r, f"{ex.name} {layer}")
+    reports = audit_images(fakes, reals, size, feats)
     write_json(out / "audit.json", {"real": real, "fake": fake, "class": cls,
                                     "n_fake": len(fakes), "n_real": len(reals),
                                     "spaces": [r.as_json() for r in reports]})

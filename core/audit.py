@@ -74,6 +74,17 @@ def audit_space(fake: torch.Tensor, real: torch.Tensor, space: str, quantile: fl
     )
 
 
+def audit_images(fake: torch.Tensor, real: torch.Tensor, size: int = 64,
+                 features: tuple[torch.Tensor, torch.Tensor, str] | None = None,
+                 ) -> list[SpaceReport]:
+    """The audit of uint8 ``fake`` against uint8 ``real`` images in pixel space at ``size``,
+    and in a feature space when ``features`` gives (fake rows, real rows, its name)."""
+    reports = [audit_space(pixels(fake, size), pixels(real, size), f"pixels {size}x{size}")]
+    if features is not None:
+        reports.append(audit_space(*features))
+    return reports
+
+
 def pairs_image(fake: torch.Tensor, real: torch.Tensor, report: SpaceReport) -> torch.Tensor:
     """The closest pairs side by side: a uint8 grid, one row per pair (generated | training)."""
     from torchvision.utils import make_grid

@@ -150,10 +150,8 @@ def real_features(extractor: Extractor, data: Dataset, key: str | None,
     return feats
 
 
-def compute(extractor: Extractor, fake: Dataset, real: Dataset | None, metrics: Sequence[str],
-            real_key: str | None = None, cache_dir: Path | None = None,
-            kid_subset_size: int = 1000) -> dict[str, Metric]:
-    """The asked metrics of ``fake`` against ``real`` (IS needs only ``fake``)."""
+def check_counts(metrics: Sequence[str], fake: Dataset, real: Dataset | None) -> None:
+    """Known metrics and enough images for each, else a one-line error."""
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise ConfigError(f"unknown metric {unknown[0]!r}; known: {', '.join(METRICS)}")
@@ -162,10 +160,34 @@ def compute(extractor: Extractor, fake: Dataset, real: Dataset | None, metrics: 
             if data is not None and len(data) < MIN_IMAGES[m]:
                 raise DataError(f"{m.upper()} needs at least {MIN_IMAGES[m]} {what} images; "
                                 f"got {len(data)}")
+
+
+def features_of(extractor: Extractor, fake: Dataset, real: Dataset | None,
+                metrics: Sequence[str], real_key: str | None = None,
+                cache_dir: Path | None = None) -> tuple[dict[str, torch.Tensor],
+                                                        dict[str, torch.Tensor] | None]:
+    """Features of the fakes and (cached) of the reals; no reals when only IS is asked."""
     f1 = extractor.features(fake)
     f2 = (real_features(extractor, real, real_key, cache_dir)
           if real is not None and set(metrics) - {"is"} else None)
-    n = min(len(fake), len(real) if real is not None else len(fake))
+    return f1, f2
+
+
+def compute(extractor: Extractor, fake: Dataset, real: Dataset | None, metrics: Sequence[str],
+            real_key: str | None = None, cache_dir: Path | None = None,
+            kid_subset_size: int = 1000) -> dict[str, Metric]:
+    """The asked metrics of ``fake`` against ``real`` (IS needs only ``fake``)."""
+    check_counts(metrics, fake, real)
+    f1, f2 = features_of(extractor, fake, real, metrics, real_key, cache_dir)
+    return from_features(extractor, f1, f2, metrics, kid_subset_size)
+
+
+def from_features(extractor: Extractor, f1: dict[str, torch.Tensor],
+                  f2: dict[str, torch.Tensor] | None, metrics: Sequence[str],
+                  kid_subset_size: int = 1000) -> dict[str, Metric]:
+    """The metrics from features already extracted (fake ``f1``, real ``f2``), e.g. when the
+    same features also feed the memorization audit."""
+    n = min(len(t) for f in (f1, f2) if f is not None for t in f.values())
     kw = {**extractor.kwargs, "kid_subset_size": min(kid_subset_size, n)}
     return _metrics(extractor, f1, f2, metrics, kw)
 

@@ -132,12 +132,14 @@ def test_bad_weights_are_one_line(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not WEIGHTS.is_file(), reason=f"shared Inception weights absent: {WEIGHTS}")
 def test_cli_with_the_shared_inception_weights(tmp_path: Path) -> None:
-    """Plain folders are used as they are: the FID equals calculate_metrics on them."""
-    fake = _folder(tmp_path / "fake", _images(10, 5))
-    real = _folder(tmp_path / "real", _images(10, 6))
+    """Plain folders are used as they are: the FID equals calculate_metrics on them; the
+    audit (asked) finds the fakes that are copies of real images."""
+    reals = _images(10, 6)
+    fake = _folder(tmp_path / "fake", torch.cat([reals[:4], _images(6, 5)]))  # 4 copies
+    real = _folder(tmp_path / "real", reals)
     out = tmp_path / "eval.json"
     r = run_usgan("eval", "--real", str(real), "--fake", str(fake), "--metrics", "fid,kid,is",
-                  "--inception-weights", str(WEIGHTS), "--json", str(out),
+                  "--inception-weights", str(WEIGHTS), "--json", str(out), "--audit",
                   env={"USGAN_CACHE": str(tmp_path / "cache")})
     assert r.returncode == 0, r.stderr
     import json
@@ -150,6 +152,12 @@ def test_cli_with_the_shared_inception_weights(tmp_path: Path) -> None:
     assert row["kid"]["value"] == pytest.approx(ref["kernel_inception_distance_mean"], rel=1e-6)
     assert row["is"]["value"] is None and "classifier head" in row["is"]["unavailable"]
     assert "is: unavailable" in r.stdout
+    pixel, feature = row["audit"]
+    assert pixel["space"] == "pixels 64x64" and "inception" in feature["space"]
+    for space in (pixel, feature):
+        assert space["copy_rate"] >= 0.4 and space["closest"][0][2] == pytest.approx(0, abs=1e-3)
+        assert sorted(pair[:2] for pair in space["closest"][:4]) == [[i, i] for i in range(4)]
+    assert "audit, pixels 64x64: copy rate" in r.stdout
 
 
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:
