@@ -140,3 +140,17 @@ def test_cli_user_errors(tmp_path: Path) -> None:
     r = run_usgan(*base, "--test-per-class", "4", env=env)
     assert r.returncode == 2 and "too few images for the split" in r.stderr
     assert r.stderr.strip().count("\n") == 0
+
+
+def test_a_split_file_from_other_data_is_one_line(tmp_path: Path) -> None:
+    env = {"USGAN_CACHE": str(tmp_path / "cache")}
+    split = tmp_path / "split.json"
+    r = run_usgan("data", "split", "phantom:n=40", "--test-per-class", "5", "--repeats", "2",
+                  "--out", str(split), env=env)
+    assert r.returncode == 0, r.stderr
+    r = run_usgan("experiment", "classify", "--data", "phantom:n=20", "--split", str(split),
+                  "--backbone", "mobilenetv3_small_050", "--out", str(tmp_path / "o"), env=env)
+    assert r.returncode == 2, r.stderr
+    assert "does not match the data" in r.stderr and "usgan data split" in r.stderr
+    assert r.stderr.strip().count("\n") == 0
+    assert not (tmp_path / "o" / "report.md").exists()

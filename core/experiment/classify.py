@@ -42,7 +42,7 @@ class Preset:
 
 
 PRESETS = {
-    "fast": Preset(size=64, epochs=3, batch=32, per_class=None, repeats=2),
+    "fast": Preset(size=64, epochs=15, batch=32, per_class=None, repeats=2),
     "paper": Preset(size=224, epochs=30, batch=16, per_class=500, repeats=5),
 }
 
