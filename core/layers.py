@@ -3,7 +3,7 @@
     from usgan.core.layers import dcgan_init, apply_spectral_norm, SelfAttention, up_block
 
 - `dcgan_init`: the DCGAN weight init; `apply_spectral_norm` / `has_spectral_norm`;
-- `SelfAttention`: the SAGAN block;
+- `SelfAttention`: the SAGAN block; `MinibatchStd`: ProGAN's batch-diversity feature map;
 - `dcgan_width`: the DCGAN channel schedule; `log2_int`: power-of-two sizes with a clear error;
   `check_refinement_sizes`: a Stage-II's input and output sizes;
 - `up_block` / `down_block`: one doubling / halving step as a list of layers (so they can be
@@ -72,6 +72,34 @@ class SelfAttention(nn.Module):
         v = self.value(x).flatten(2).transpose(1, 2)  # [B, N, C]
         out = F.scaled_dot_product_attention(q, k, v, scale=1.0)  # [B, N, C]
         return x + self.gamma * out.transpose(1, 2).reshape(b, c, h, w)
+
+
+class MinibatchStd(nn.Module):
+    """Minibatch standard deviation (Karras et al. 2018, ProGAN): [N, C, H, W] -> [N, C+1, H, W].
+
+    The batch is split into groups of ``g`` samples, ``g`` the largest divisor of N that is
+    <= ``group_size`` (sample n is in group ``n mod N/g``). Per group, the std over the group of
+    every feature (``sqrt(var + eps)``), averaged over C, H, W, is appended to the group's
+    samples as one constant channel, so D can see how diverse a batch is (against mode
+    collapse). Computed in float32 and cast back to ``x.dtype`` (safe under bf16 autocast).
+    """
+
+    def __init__(self, group_size: int = 4, eps: float = 1e-8) -> None:
+        super().__init__()
+        if group_size < 1:
+            raise ConfigError(f"group_size must be at least 1, got {group_size}")
+        self.group_size, self.eps = group_size, eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        g = max((d for d in range(1, min(self.group_size, n) + 1) if n % d == 0), default=1)
+        y = x.float().reshape(g, n // g, c * h * w)  # [g, N/g, CHW]
+        std = (y.var(dim=0, unbiased=False) + self.eps).sqrt().mean(dim=1)  # [N/g]
+        feat = std.to(x.dtype).repeat(g).view(n, 1, 1, 1).expand(n, 1, h, w)
+        return torch.cat([x, feat], dim=1)
+
+    def extra_repr(self) -> str:
+        return f"group_size={self.group_size}"
 
 
 def log2_int(n: int, what: str) -> int:

@@ -14,6 +14,7 @@ from usgan.core import GANSpec, hookimpl
 from usgan.core.errors import ConfigError
 from usgan.core.interfaces import Discriminator, Stage1Generator
 from usgan.core.layers import (
+    MinibatchStd,
     SelfAttention,
     apply_spectral_norm,
     dcgan_init,
@@ -72,11 +73,13 @@ class DCGANDiscriminator(Discriminator):
     """size x size -> ... -> 4x4 (strided convs, LeakyReLU 0.2) -> one logit.
 
     BatchNorm on every layer but the first (``d_batchnorm``); the Sigmoid is in the loss.
+    ``d_mbstd``: a `MinibatchStd` channel before the final 4x4 conv (ProGAN).
     """
 
     def __init__(
         self, channels: int = 1, size: int = 64, d_width: int = 64, spectral_norm: bool = False,
-        attention: bool = False, attn_res: int = 32, d_batchnorm: bool = True, **_: object,
+        attention: bool = False, attn_res: int = 32, d_batchnorm: bool = True,
+        d_mbstd: bool = False, **_: object,
     ) -> None:
         super().__init__()
         log2_int(size, "size")
@@ -96,7 +99,9 @@ class DCGANDiscriminator(Discriminator):
             c, res = c_next, res // 2
             if attention and res == attn_res:
                 layers.append(SelfAttention(c))
-        layers.append(nn.Conv2d(c, 1, 4, 1, 0))
+        if d_mbstd:  # only when on: the default layer indices (state_dict keys) stay
+            layers.append(MinibatchStd())
+        layers.append(nn.Conv2d(c + int(d_mbstd), 1, 4, 1, 0))
         self.net = nn.Sequential(*layers)
         dcgan_init(self)
         if spectral_norm:
@@ -116,14 +121,16 @@ def register_stage1(register):  # type: ignore[no-untyped-def]
         name="dcgan",
         generator=DCGANGenerator,
         discriminator=DCGANDiscriminator,
-        defaults={**_BASE, "spectral_norm": False, "attention": False, "d_batchnorm": True},
+        defaults={**_BASE, "spectral_norm": False, "attention": False, "d_batchnorm": True,
+                  "d_mbstd": False},
         description="DCGAN (Radford et al. 2015), 64x64 grayscale",
     ))
     register(GANSpec(
         name="dcgan-sn",
         generator=DCGANGenerator,
         discriminator=DCGANDiscriminator,
-        defaults={**_BASE, "spectral_norm": True, "attention": False, "d_batchnorm": False},
+        defaults={**_BASE, "spectral_norm": True, "attention": False, "d_batchnorm": False,
+                  "d_mbstd": False},
         description="DCGAN with spectral normalization in G and D (Miyato et al. 2018)",
     ))
     register(GANSpec(
@@ -132,7 +139,7 @@ def register_stage1(register):  # type: ignore[no-untyped-def]
         discriminator=DCGANDiscriminator,
         defaults={
             **_BASE, "spectral_norm": True, "attention": True, "attn_res": 32,
-            "d_batchnorm": False,
+            "d_batchnorm": False, "d_mbstd": False,
         },
         description="DCGAN + spectral norm + SAGAN self-attention at 32x32 (Zhang et al. 2019)",
     ))

@@ -14,7 +14,13 @@ from torch import nn
 from usgan.core import GANSpec, hookimpl
 from usgan.core.errors import ConfigError
 from usgan.core.interfaces import Stage2Generator
-from usgan.core.layers import apply_spectral_norm, check_refinement_sizes, dcgan_init, up_block
+from usgan.core.layers import (
+    UP_MODES,
+    apply_spectral_norm,
+    check_refinement_sizes,
+    dcgan_init,
+    up_block,
+)
 
 from .dcgan import DCGANDiscriminator
 
@@ -30,18 +36,24 @@ def _dec_width(width: int, max_width: int, in_size: int, res: int, min_width: in
 
 
 class EncoderDecoderGenerator(Stage2Generator):
-    """(Stage-I image, z) -> out_size image; U-Net-like with z concatenated at the bottleneck."""
+    """(Stage-I image, z) -> out_size image; U-Net-like with z concatenated at the bottleneck.
+
+    ``upsample``: the decoder's doubling, one of `UP_MODES` (``"transposed"``: ConvTranspose
+    4x4; ``"nearest"`` / ``"bilinear"``: resize + Conv 3x3, no checkerboard).
+    """
 
     def __init__(
         self, in_channels: int = 1, in_size: int = 64, out_channels: int = 1,
         out_size: int = 256, z_dim: int = 100, width: int = 64, max_width: int = 512,
         z_join: str = "tile", spectral_norm: bool = False, residual: bool = False,
-        **_: object,
+        upsample: str = "transposed", **_: object,
     ) -> None:
         super().__init__()
         check_refinement_sizes(in_size, out_size)
         if z_join not in Z_JOINS:
             raise ConfigError(f"z_join must be one of {Z_JOINS}, got {z_join!r}")
+        if upsample not in UP_MODES:
+            raise ConfigError(f"upsample must be one of {UP_MODES}, got {upsample!r}")
         self.in_channels, self.in_size = in_channels, in_size
         self.out_channels, self.out_size, self.z_dim = out_channels, out_size, z_dim
         self.z_join = z_join
@@ -68,8 +80,8 @@ class EncoderDecoderGenerator(Stage2Generator):
         else:
             self.z_proj = nn.Identity()
 
-        # Decoder: transposed conv x2 + BN + ReLU; at the sizes the encoder saw, the encoder
-        # features are concatenated (skip connections); beyond in_size, plain upsampling.
+        # Decoder: x2 up_block (`upsample`) + BN + ReLU; at the sizes the encoder saw, the
+        # encoder features are concatenated (skip connections); beyond in_size, plain upsampling.
         self.decoder = nn.ModuleList()
         c, res = c_bottleneck + z_dim, 4
         skips = list(reversed(skip_widths))
@@ -79,7 +91,7 @@ class EncoderDecoderGenerator(Stage2Generator):
                 _enc_width(width, max_width, in_size, res) if res <= in_size
                 else _dec_width(width, max_width, in_size, res)
             )
-            self.decoder.append(nn.Sequential(*up_block(c, c_out)))
+            self.decoder.append(nn.Sequential(*up_block(c, c_out, mode=upsample)))
             c = c_out + (skips.pop(0) if res <= in_size else 0)
         self.to_image = nn.Conv2d(c, out_channels, 3, 1, 1)
         dcgan_init(self)
@@ -114,12 +126,12 @@ class EncoderDecoderGenerator(Stage2Generator):
 
 def _discriminator(
     out_channels: int = 1, out_size: int = 256, d_width: int = 64, spectral_norm: bool = False,
-    d_batchnorm: bool = True, **_: object,
+    d_batchnorm: bool = True, d_mbstd: bool = False, **_: object,
 ) -> DCGANDiscriminator:
     """The DCGAN discriminator extended to ``out_size`` input."""
     return DCGANDiscriminator(
         channels=out_channels, size=out_size, d_width=d_width, spectral_norm=spectral_norm,
-        d_batchnorm=d_batchnorm,
+        d_batchnorm=d_batchnorm, d_mbstd=d_mbstd,
     )
 
 
@@ -133,7 +145,8 @@ def register_stage2(register):  # type: ignore[no-untyped-def]
         defaults={
             "in_channels": 1, "in_size": 64, "out_channels": 1, "out_size": 256,
             "z_dim": 100, "width": 64, "max_width": 512, "z_join": "tile",
-            "spectral_norm": False, "residual": False, "d_width": 64, "d_batchnorm": True,
+            "spectral_norm": False, "residual": False, "upsample": "transposed",
+            "d_width": 64, "d_batchnorm": True, "d_mbstd": False,
         },
         description="Stage-II encoder-decoder (conv+maxpool encoder, skips, z at bottleneck)",
     ))

@@ -13,7 +13,7 @@ from torch.nn.utils import parametrize
 
 from usgan.core import ConfigError, ShapeMismatchError, UsganError
 from usgan.core.factory import create_discriminator, create_generator, get_spec, list_models
-from usgan.core.layers import SelfAttention
+from usgan.core.layers import UP_MODES, MinibatchStd, SelfAttention
 from usgan.core.serialization import META_KEY, load_network, read_arch, save_network
 from usgan.core.stacking import StackedGenerator, check_stackable
 from usgan.core.testing import check_stage1, check_stage2
@@ -368,6 +368,8 @@ def test_stack_needs_declared_attributes() -> None:
     ("dcgan-sn-sa", "generator", {"size": 32, "attn_res": 8}),
     ("dcgan-sn-sa", "discriminator", {"size": 32, "attn_res": 16}),
     ("stack", "generator", {"in_size": 32, "z_join": "project", "width": 16}),
+    ("dcgan-sn", "discriminator", {"d_mbstd": True, "d_width": 16}),
+    ("stack", "generator", {"in_size": 32, "upsample": "bilinear", "width": 16}),
 ])
 def test_save_load_round_trip(tmp_path, name: str, role: str, config: dict) -> None:
     torch.manual_seed(0)
@@ -450,3 +452,90 @@ def test_stack_residual_refines_the_upsampled_stage1_image() -> None:
     up = torch.nn.functional.interpolate(x, size=256, mode="bilinear", align_corners=False)
     assert y.shape == (2, 1, 256, 256)
     assert torch.allclose(y, up, atol=1e-5)
+
+
+# --- options: minibatch std in D (d_mbstd), resize-convolution in Stage-II (upsample) --------
+
+
+def _mbstd(x: torch.Tensor) -> torch.Tensor:
+    """The extra channel MinibatchStd appends, one value per sample (checked constant)."""
+    out = MinibatchStd()(x)
+    assert tuple(out.shape) == (x.shape[0], x.shape[1] + 1, *x.shape[2:])
+    assert torch.equal(out[:, :-1], x)
+    extra = out[:, -1]
+    assert torch.equal(extra, extra[:, :1, :1].expand_as(extra))  # constant over H, W
+    return extra[:, 0, 0]
+
+
+def test_minibatch_std_values() -> None:
+    x = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    ref = (x.var(0, unbiased=False) + 1e-8).sqrt().mean()  # one group of 4
+    assert torch.allclose(_mbstd(x), ref.expand(4))
+    same = _mbstd(x[:1].expand(4, 3, 8, 8))
+    assert same.max().item() < 1e-3  # identical images: sqrt(eps) = 1e-4, i.e. ~0
+    # N=6, group size 4 -> groups of 3: sample n is in group n mod 2.
+    x6 = torch.randn(6, 2, 4, 4, generator=torch.Generator().manual_seed(1))
+    extra = _mbstd(x6)
+    for j in (0, 1):
+        ref = (x6[j::2].var(0, unbiased=False) + 1e-8).sqrt().mean()
+        assert torch.allclose(extra[j::2], ref.expand(3))
+
+
+@pytest.mark.parametrize("n, diverse", [(1, False), (2, True), (3, True), (5, False), (8, True)])
+def test_minibatch_std_any_batch_size(n: int, diverse: bool) -> None:
+    """No divisor of n in 2..4 (n=1, 5): groups of one, the channel is ~0 (no information)."""
+    extra = _mbstd(torch.randn(n, 2, 4, 4, generator=torch.Generator().manual_seed(n)))
+    assert torch.isfinite(extra).all()
+    assert bool((extra > 0.1).all()) if diverse else extra.max().item() < 1e-3
+
+
+def test_minibatch_std_keeps_bf16() -> None:
+    x = torch.randn(4, 2, 4, 4).bfloat16()
+    out = MinibatchStd()(x)
+    assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()
+
+
+@pytest.mark.parametrize("name", ["dcgan", "dcgan-sn-sa"])
+def test_discriminator_with_minibatch_std(name: str) -> None:
+    torch.manual_seed(0)
+    d = create_discriminator(name, d_mbstd=True, d_width=16).eval()
+    layers = list(d.net)
+    assert isinstance(layers[-2], MinibatchStd) and layers[-1].in_channels == 8 * 16 + 1
+    if get_spec(name).defaults["spectral_norm"]:
+        assert parametrize.is_parametrized(layers[-1], "weight")
+    x = torch.rand(5, 1, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.no_grad():
+        assert tuple(d(x).shape) == (5,)
+        # Sample 0's logit depends on the rest of its group (in eval, nothing else couples
+        # samples: without d_mbstd it would stay bit-identical).
+        x4 = x[:4].clone()
+        before = d(x4)[0]
+        x4[1:] = x4[0]
+        assert not torch.equal(d(x4)[0], before)
+    off = create_discriminator(name, d_width=16)
+    assert not any(isinstance(m, MinibatchStd) for m in off.modules())
+
+
+def test_stack_discriminator_passes_minibatch_std() -> None:
+    d = create_discriminator("stack", d_mbstd=True, d_width=8)
+    assert any(isinstance(m, MinibatchStd) for m in d.modules())
+    with torch.no_grad():
+        assert tuple(d.eval()(_image(1, 256)).shape) == (B,)
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_stack_resize_convolution(mode: str) -> None:
+    g = create_generator("stack", upsample=mode, in_size=32, width=16, max_width=64).eval()
+    with torch.no_grad():
+        y = g(_image(1, 32), _z(B, g.z_dim))
+    assert tuple(y.shape) == (B, 1, 256, 256) and _in_range(y)
+    assert not any(isinstance(m, nn.ConvTranspose2d) for m in g.decoder.modules())
+    assert sum(isinstance(m, nn.Upsample) for m in g.decoder.modules()) == len(g.decoder)
+    assert get_spec("stack").defaults["upsample"] == "transposed"
+
+
+def test_stack_unknown_upsample_is_a_one_line_config_error() -> None:
+    with pytest.raises(ConfigError, match="upsample") as err:
+        create_generator("stack", upsample="pixelshuffle")
+    msg = str(err.value)
+    assert "\n" not in msg and "pixelshuffle" in msg and all(m in msg for m in UP_MODES)
