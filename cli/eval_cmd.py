@@ -72,15 +72,14 @@ def _real_set(real: str, cls: str, size: int) -> tuple[Any, str | None]:
     from torch_fidelity.datasets import ImagesPathDataset
 
     from usgan.core.data import load_dataset
-    from usgan.core.data.preprocess import VERSION
-    from usgan.core.evaluation import TensorImages
+    from usgan.core.evaluation import TensorImages, real_key
 
     files = _plain_folder(real)
     if files is not None:
         return ImagesPathDataset(files), None
     ds = load_dataset(real, classes=[cls] if cls else None, min_classes=1)
     images = ds.images if size == ds.size else ds.at_size(size)
-    return TensorImages(images), f"{ds.fingerprint}|{cls}|{size}|preprocess-v{VERSION}"
+    return TensorImages(images), real_key(ds.fingerprint, cls, size)
 
 
 @click.command("eval")
@@ -145,9 +144,11 @@ def _evaluate(extractor: Any, fake: Any, real: Any, key: str | None, names: list
     row: dict[str, Any] = {k: v.as_json() for k, v in
                            from_features(extractor, f1, f2, names).items()}
     row.update(n_fake=len(fake), n_real=len(real))
+    fakes, reals = _stack(fake), _stack(real)
+    row["diversity"] = [r.as_json() for r in _diversity(extractor, fakes, reals, f1, f2)]
     if audit:
         layer = extractor.layers["fid"]
-        reports = audit_images(_stack(fake), _stack(real), 64,
+        reports = audit_images(fakes, reals, 64,
                                (f1[layer], f2[layer], f"{extractor.name} {layer}"))
         row["audit"] = [r.as_json() for r in reports]
     return row
@@ -167,6 +168,21 @@ def _record(run: Any, result: dict[str, Any], extractor: Any, real: str) -> None
     if run.exists():
         write_json(run.root / "eval.json", {"real": real, "extractor": extractor.name,
                                             "results": result})
+
+
+def _diversity(extractor: Any, fakes: Any, reals: Any, f1: dict[str, Any],
+               f2: dict[str, Any] | None) -> list[Any]:
+    """Diversity relative to the real images in pixel space (64 px) and, where the features
+    were extracted, in the feature space of FID/KID/PRC."""
+    from usgan.core.audit import pixels
+    from usgan.core.diversity import diversity
+
+    out = [diversity(pixels(fakes, 64), pixels(reals, 64), "pixels 64x64")]
+    layer = next((extractor.layers[m] for m in ("fid", "kid", "prc") if m in extractor.layers),
+                 None)
+    if f2 is not None and layer is not None:
+        out.append(diversity(f1[layer], f2[layer], f"{extractor.name} {layer}"))
+    return out
 
 
 def _metric_keys(row: dict[str, Any]) -> list[str]:
@@ -198,6 +214,10 @@ def _print(results: dict[str, dict[str, dict[str, Any]]]) -> None:
                 if row[k].get("unavailable"):
                     console.print(f"{cls} {k}: unavailable: {row[k]['unavailable']}",
                                   markup=False)
+            for r in row.get("diversity", []):
+                console.print(f"{cls} diversity, {r['space']}: {r['ratio']:.2f} of real "
+                              f"(mean pairwise distance {r['fake']:.4g} vs {r['real']:.4g})",
+                              markup=False)
             for r in row.get("audit", []):
                 console.print(f"{cls} audit, {r['space']}: copy rate {r['copy_rate']:.1%}",
                               markup=False)

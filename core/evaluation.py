@@ -129,6 +129,14 @@ class Extractor:
                                              True, False)
 
 
+def real_key(fingerprint: str, cls: str, size: int) -> str:
+    """What identifies a set of real images for the feature cache: the data's fingerprint,
+    the class, the size and the preprocessing version."""
+    from .data.preprocess import VERSION
+
+    return f"{fingerprint}|{cls}|{size}|preprocess-v{VERSION}"
+
+
 def real_features(extractor: Extractor, data: Dataset, key: str | None,
                   cache_dir: Path | None) -> dict[str, torch.Tensor]:
     """Features of the real images, from the cache when ``key`` was seen with this

@@ -158,6 +158,10 @@ def test_cli_with_the_shared_inception_weights(tmp_path: Path) -> None:
         assert space["copy_rate"] >= 0.4 and space["closest"][0][2] == pytest.approx(0, abs=1e-3)
         assert sorted(pair[:2] for pair in space["closest"][:4]) == [[i, i] for i in range(4)]
     assert "audit, pixels 64x64: copy rate" in r.stdout
+    spaces = {d["space"]: d for d in row["diversity"]}
+    assert set(spaces) == {"pixels 64x64", "inception-v3-compat 2048"}
+    assert all(0.5 < d["ratio"] < 2 for d in spaces.values())  # similar noise images
+    assert "diversity, pixels 64x64:" in r.stdout
 
 
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:
