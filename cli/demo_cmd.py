@@ -33,7 +33,7 @@ def demo_cmd(out: Path, stage1: str, steps1: int, steps2: int, quiet: bool) -> N
     import usgan
     from usgan.core.data import load_dataset
     from usgan.core.io import write_png
-    from usgan.core.train.options import TrainOptions
+    from usgan.core.train.recipes import recipe_options
     from usgan.core.train.trainer import Trainer
     from usgan.zoo.card import write_card
 
@@ -42,8 +42,8 @@ def demo_cmd(out: Path, stage1: str, steps1: int, steps2: int, quiet: bool) -> N
     # Stage-II at half width keeps the demo within minutes on a CPU, and residual=True (refine
     # the upsampled Stage-I image) gives it a head start in so few steps; `usgan train` uses
     # the paper's Stage-II.
-    opts = TrainOptions(
-        data="phantom:n=64", stage1=stage1, stage2="stack", batch_size=16, quiet=quiet,
+    opts = recipe_options(
+        "default", data="phantom:n=64", stage1=stage1, stage2="stack", quiet=quiet,
         max_steps=steps1, stage2_max_steps=steps2,
         stage2_config={"width": 32, "d_width": 32, "residual": True},
         sample_every=50, checkpoint_every=50, log_every=10,

@@ -16,7 +16,8 @@ from usgan.core.train.options import TrainOptions
 _DIRECT = ("stage1", "data", "epochs", "max_steps", "stage2_epochs", "stage2_max_steps",
            "batch_size", "lr", "seed", "loss", "ema", "ema_decay", "precision", "device",
            "sample_every", "checkpoint_every", "keep_checkpoints", "log_every", "threads",
-           "quiet", "stage1_from", "on_nonfinite")
+           "quiet", "stage1_from", "on_nonfinite", "lr_d", "label_smoothing", "instance_noise",
+           "r1_gamma", "eval_every", "eval_n", "inception_weights")
 BUILTIN_STAGE2 = "stack"
 
 
@@ -60,14 +61,20 @@ def parse_pair(text: str, what: str) -> tuple[float, float]:
 
 def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions | None
                       ) -> TrainOptions:
-    """Options from the command line; with ``base`` (a resumed run), only the parameters given
-    on the command line override the saved ones."""
+    """Options from the command line over ``base`` (a resumed run's saved options) or, for a
+    new run, over the --recipe; only parameters given on the command line override."""
+    from usgan.core.train.recipes import get_recipe, recipe_options
 
     def given(name: str) -> bool:
-        return base is None or ctx.get_parameter_source(name) in (
+        return ctx.get_parameter_source(name) in (
             ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 
-    opts = base.to_json() if base else TrainOptions().to_json()
+    if base is None:
+        opts = recipe_options(p["recipe"]).to_json()
+    else:  # a resumed run keeps its options; --recipe again re-applies that recipe's values
+        opts = base.to_json()
+        if given("recipe"):
+            opts.update(get_recipe(p["recipe"]).options, recipe=p["recipe"])
     for name in _DIRECT:
         if given(name):
             opts[name] = p[name]
@@ -119,8 +126,14 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
               help="Stage-II epochs (default: --epochs).")
 @click.option("--stage2-max-steps", type=int, default=None,
               help="Stage-II steps (default: --max-steps).")
+@click.option("--recipe", type=click.Choice(["default", "paper"]), default="default",
+              show_default=True,
+              help="Named defaults: paper (Che et al., for reproduction) or default (ours, "
+                   "docs/quality.md); options given here override it.")
 @click.option("--batch-size", type=int, default=16, show_default=True)
 @click.option("--lr", type=float, default=2e-4, show_default=True)
+@click.option("--lr-d", type=float, default=None,
+              help="Discriminator learning rate (two time-scales; default: --lr).")
 @click.option("--betas", default="0.5,0.999", show_default=True, help="Adam betas.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
@@ -131,6 +144,12 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
 @click.option("--on-nan", "on_nonfinite", type=click.Choice(["stop", "skip"]), default="stop",
               show_default=True,
               help="A NaN/inf loss stops training, or skips that step with a warning.")
+@click.option("--label-smoothing", type=float, default=0.0, show_default=True,
+              help="One-sided label smoothing: D's target for real images is 1 - this (bce).")
+@click.option("--instance-noise", type=float, default=0.0, show_default=True,
+              help="Std of Gaussian noise added to every image D sees.")
+@click.option("--r1-gamma", type=float, default=0.0, show_default=True,
+              help="Zero-centred gradient penalty on real images (R1) with this weight.")
 @click.option("--diffaugment", default="",
               help="DiffAugment policy, e.g. color,translation,cutout.")
 @click.option("--ema/--no-ema", default=False, help="Keep an EMA copy of G for sampling.")
@@ -143,6 +162,13 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
               help="Keep them when a stage finishes too (default: only the last one).")
 @click.option("--threads", type=int, default=None, help="CPU threads (default: torch's).")
 @click.option("--log-every", type=int, default=10, show_default=True)
+@click.option("--eval-every", type=int, default=0, show_default=True,
+              help="FID/KID of G against its training data every N steps (0: off).")
+@click.option("--eval-n", type=int, default=400, show_default=True,
+              help="Generated images per --eval-every evaluation.")
+@click.option("--inception-weights", default=None, metavar="PATH",
+              envvar="USGAN_INCEPTION_WEIGHTS",
+              help="Offline Inception weights for --eval-every (docs/evaluation.md).")
 @click.option("--stage1-config", default=None, help="Stage-I config overrides, k=v,k=v.")
 @click.option("--stage2-config", default=None, help="Stage-II config overrides, k=v,k=v.")
 @click.option("--stage1-from", default=None, metavar="SOURCE",

@@ -38,6 +38,12 @@ def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("USGAN_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
+# The yardstick run: the default recipe (EMA, DiffAugment) plus every regularizer, so that
+# resume is proven bit-identical with all of them.
+REF = ("--max-steps", "6", "--r1-gamma", "0.5", "--instance-noise", "0.05",
+       "--label-smoothing", "0.1", "--lr-d", "3e-4")
+
+
 def _train_args(out: Path, *extra: str) -> list[str]:
     return ["train", "--data", "phantom:n=12", "--classes", "healthy", "--out", str(out),
             "--batch-size", "4", "--checkpoint-every", "1", "--quiet", *TINY, *extra]
@@ -77,7 +83,7 @@ def _popen(args: list[str], cmd: list[str] | None = None) -> subprocess.Popen:
 def reference_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An uninterrupted two-stage run, the yardstick for the resume tests."""
     out = tmp_path_factory.mktemp("ref") / "run"
-    r = run_usgan(*_train_args(out, "--max-steps", "6"),
+    r = run_usgan(*_train_args(out, *REF),
                   env={"USGAN_CACHE": str(tmp_path_factory.getbasetemp() / "cache")})
     assert r.returncode == 0, r.stderr
     return out
@@ -105,7 +111,7 @@ def test_run_directory_is_self_describing(reference_run: Path) -> None:
 
 def test_sigkill_and_resume_is_bit_identical(reference_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    args = _train_args(out, "--max-steps", "6")
+    args = _train_args(out, *REF)
     rng = random.Random()
     for pattern in ("checkpoints/healthy/stage1/step-*", "checkpoints/healthy/stage2/step-*"):
         proc = _popen(args if not out.exists() else [*args, "--resume"])
@@ -120,7 +126,7 @@ def test_sigkill_and_resume_is_bit_identical(reference_run: Path, tmp_path: Path
 
 def test_corrupt_checkpoint_falls_back_to_previous(reference_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    args = _train_args(out, "--max-steps", "6")
+    args = _train_args(out, *REF)
     proc = _popen(args)
     _wait_for("checkpoints/healthy/stage2/step-*", out, proc)
     os.killpg(proc.pid, signal.SIGKILL)
@@ -187,7 +193,7 @@ def test_bad_train_input_is_one_line(tmp_path: Path, extra: list[str], needle: s
 
 def test_existing_run_is_never_overwritten(reference_run: Path, tmp_path: Path) -> None:
     before = _weights(reference_run)
-    r = run_usgan(*_train_args(reference_run, "--max-steps", "6"))
+    r = run_usgan(*_train_args(reference_run, *REF))
     assert r.returncode == 2 and "holds a finished run" in r.stderr
     r = run_usgan("train", "--resume", str(reference_run), "--lr", "0.001")
     assert r.returncode == 2 and "lr: 0.0002 -> 0.001" in r.stderr

@@ -14,6 +14,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from usgan.core.errors import UsganError
 from usgan.core.io import read_json, write_atomic
 from usgan.core.run import RunDir
+from usgan.core.train.curves import best_eval
 
 EVAL = "eval.json"  # written by `usgan eval` into a local run directory
 
@@ -50,6 +51,25 @@ def _eval_results(evaluation: dict[str, Any]) -> list[EvalResult]:
     return out
 
 
+def _watch_section(run: RunDir) -> str:
+    """The ``--eval-every`` numbers: final and best FID/KID of each phase (empty: none)."""
+    records = [r for r in run.read_metrics() if r.get("fid") is not None]
+    phases = sorted({(r["class"], r["stage"]) for r in records})
+    if not phases:
+        return ""
+    lines = ["## Quality during training (`--eval-every`, against the training images)", "",
+             "| class | stage | final step | FID | KID | best step | best FID |",
+             "|---|---|---|---|---|---|---|"]
+    for cls, stage in phases:
+        last = max((r for r in records if (r["class"], r["stage"]) == (cls, stage)),
+                   key=lambda r: r["step"])
+        best = best_eval(records, cls, stage) or last
+        kid = f"{last['kid']:.4f}" if last.get("kid") is not None else "n/a"
+        lines.append(f"| {cls} | {stage} | {last['step']} | {last['fid']:.1f} | {kid} | "
+                     f"{best['step']} | {best['fid']:.1f} |")
+    return "\n".join(lines) + f"\n\n{last.get('eval_n', '?')} generated images per row.\n"
+
+
 def _network_line(label: str, entry: dict[str, Any] | None) -> str:
     if not entry:
         return f"- {label}: none"
@@ -78,8 +98,9 @@ Stacked GAN for ultrasound image synthesis (Che et al.), one GAN per class, trai
 {_network_line("Stage-II", config.get("stage2"))}
 - classes: {", ".join(classes)}
 - data: `{config.get("data", {}).get("spec", opts.get("data"))}`
-- loss {opts.get("loss")}, Adam lr {opts.get("lr")}, betas {tuple(opts.get("betas") or ())},
-  batch {opts.get("batch_size")}, seed {opts.get("seed")}{extras}
+- recipe `{opts.get("recipe", "paper")}`: loss {opts.get("loss")}, Adam lr {opts.get("lr")},
+  betas {tuple(opts.get("betas") or ())}, batch {opts.get("batch_size")},
+  seed {opts.get("seed")}{extras}
 
 ## Weights
 
@@ -92,7 +113,8 @@ usgan sample RUN_DIR --class {classes[0] if classes else "CLASS"} -n 16 --out sa
 ```
 
 All options: `config.json`.
-"""
+
+{_watch_section(run)}"""
     evaluation = None
     if (run.root / EVAL).is_file():
         try:

@@ -10,9 +10,12 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 from usgan.core.errors import ConfigError
 from usgan.core.stage import Stage
 
+from .step import Regularizers
+
 # Options that do not change what a run computes: they may differ on --resume.
 VOLATILE = {"device", "quiet", "sample_every", "checkpoint_every", "keep_checkpoints",
-            "log_every", "threads", "prune_checkpoints"}
+            "log_every", "threads", "prune_checkpoints", "eval_every", "eval_n",
+            "inception_weights"}
 
 
 @dataclass
@@ -33,9 +36,14 @@ class TrainOptions:
     stage2_max_steps: int | None = None
     batch_size: int = 16
     lr: float = 2e-4
+    lr_d: float | None = None  # None: lr (two time-scales when set)
     betas: tuple[float, float] = (0.5, 0.999)
     seed: int = 0
+    recipe: str = "paper"  # the named defaults these options started from (recipes.py)
     loss: str = "bce"
+    label_smoothing: float = 0.0
+    instance_noise: float = 0.0
+    r1_gamma: float = 0.0
     on_nonfinite: str = "stop"  # or "skip": drop a step whose loss is NaN/inf, with a warning
     diffaugment: list[str] = field(default_factory=list)
     ema: bool = False
@@ -48,6 +56,9 @@ class TrainOptions:
     log_every: int = 10
     prune_checkpoints: bool = True  # a finished phase keeps only its last checkpoint
     threads: int | None = None
+    eval_every: int = 0  # 0: off; else FID/KID of G every N steps (watch.py)
+    eval_n: int = 400
+    inception_weights: str | None = None
     quiet: bool = False
 
     DEFAULT_EPOCHS = 100
@@ -62,6 +73,15 @@ class TrainOptions:
             raise ConfigError(f"--on-nan must be stop or skip, got {self.on_nonfinite!r}")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"--precision must be auto, fp32 or bf16, got {self.precision!r}")
+        if self.label_smoothing and self.loss != "bce":
+            raise ConfigError("--label-smoothing works with --loss bce only")
+        for name in ("label_smoothing", "instance_noise", "r1_gamma", "eval_every"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must not be negative")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.eval_every and self.eval_n < 2:
+            raise ConfigError(f"--eval-n must be at least 2, got {self.eval_n}")
         for name in ("epochs", "max_steps", "stage2_epochs", "stage2_max_steps"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -72,6 +92,10 @@ class TrainOptions:
         if stage == Stage.TWO and (self.stage2_epochs or self.stage2_max_steps):
             return self.stage2_epochs, self.stage2_max_steps
         return self.epochs, self.max_steps
+
+    def regularizers(self) -> Regularizers:
+        """What the discriminator step adds (step.Regularizers)."""
+        return Regularizers(self.label_smoothing, self.instance_noise, self.r1_gamma)
 
     def to_json(self) -> dict[str, Any]:
         """A plain dict (lists for tuples) for config.json."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -57,3 +58,16 @@ class ProgressReporter:
             self._progress.update(self._task, completed=step, stats=text)
         elif ips is not None:
             self.echo(f"{self.title} step {step}/{self.total} {text}")
+
+
+class RateClock:
+    """Images per second between two log lines."""
+
+    def __init__(self) -> None:
+        self.t0, self.steps = time.perf_counter(), 0
+
+    def rate(self, batch_size: int) -> float:
+        dt = time.perf_counter() - self.t0
+        ips = self.steps * batch_size / dt if dt > 0 else 0.0
+        self.t0, self.steps = time.perf_counter(), 0
+        return ips

@@ -3,6 +3,7 @@ write the run's config.json (options, data, provenance of every network, version
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ import torch
 
 from usgan.core.errors import ConfigError, PluginError, UsganError
 from usgan.core.registry import Registry, build
-from usgan.core.run import RunDir
+from usgan.core.run import ROLES, RunDir
 from usgan.core.runtime import Dist, versions
 from usgan.core.stacking import check_stackable, stage2_config
 from usgan.core.stage import Stage
@@ -148,3 +149,24 @@ def source_run(resolve: Callable[[str], Path], source: str) -> RunDir:
     if not run.exists():
         raise UsganError(f"--stage1-from {source}: not a usgan run directory")
     return run
+
+
+def copy_stage1(source: RunDir, run: RunDir, cls: str, is_main: bool) -> None:
+    """Take the Stage-I weights of ``source`` for ``cls`` as they are (copied, not re-saved)."""
+    for role in ROLES:
+        path = source.weights(cls, Stage.ONE, role)
+        if role == "generator" and not path.is_file():
+            raise UsganError(f"--stage1-from {source.root}: it has no Stage-I generator "
+                             f"for class {cls!r} ({path})")
+        if path.is_file() and is_main:
+            dest = run.weights(cls, Stage.ONE, role)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, dest)
+
+
+def validate_eval(opts: TrainOptions) -> None:
+    """``--eval-every`` has usable Inception weights (checked before anything is written)."""
+    if opts.eval_every:
+        from usgan.core.evaluation import weights_path
+
+        weights_path(opts.inception_weights)

@@ -46,13 +46,24 @@ class StepStats:
 
 
 def make_optimizers(
-    g: nn.Module, d: nn.Module, lr: float = 2e-4, betas: Sequence[float] = (0.5, 0.999)
+    g: nn.Module, d: nn.Module, lr: float = 2e-4, betas: Sequence[float] = (0.5, 0.999),
+    lr_d: float | None = None,
 ) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
-    """Adam for G (its trainable parameters) and for D, as in the paper."""
+    """Adam for G (its trainable parameters) and for D, as in the paper; ``lr_d`` gives D its
+    own learning rate (two time-scale update rule, Heusel et al. 2017)."""
     trainable = [p for p in g.parameters() if p.requires_grad]
     b = (float(betas[0]), float(betas[1]))
-    return torch.optim.Adam(trainable, lr=lr, betas=b), torch.optim.Adam(d.parameters(), lr=lr,
-                                                                        betas=b)
+    return (torch.optim.Adam(trainable, lr=lr, betas=b),
+            torch.optim.Adam(d.parameters(), lr=lr if lr_d is None else lr_d, betas=b))
+
+
+@dataclass(frozen=True)
+class Regularizers:
+    """What the discriminator step adds to the plain GAN loss (all off by default)."""
+
+    label_smoothing: float = 0.0  # one-sided: real target 1 - s (BCE)
+    instance_noise: float = 0.0  # std of Gaussian noise on every D input
+    r1_gamma: float = 0.0  # zero-centred gradient penalty on real images
 
 
 class GANStep:
@@ -69,17 +80,23 @@ class GANStep:
         aug: torch.Generator | None = None,
         autocast: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
         ema: EMA | None = None, ema_of: nn.Module | None = None,
-        guard: Sequence[nn.Module] = (),
+        guard: Sequence[nn.Module] = (), reg: Regularizers = Regularizers(),
     ) -> None:
         self.generate, self.d, self.opt_g, self.opt_d = generate, d, opt_g, opt_d
+        self.reg = reg
         self.loss, self.policy, self.aug, self.autocast = loss, list(policy), aug, autocast
         self.ema, self.ema_of = ema, ema_of
         self.guard = list(guard)
-        if policy and aug is None:
-            raise ValueError("a DiffAugment policy needs its own torch.Generator (aug=...)")
+        if (policy or reg.instance_noise) and aug is None:
+            raise ValueError("DiffAugment and instance noise need their own torch.Generator "
+                             "(aug=...)")
 
     def _d(self, images: torch.Tensor) -> torch.Tensor:
-        return self.d(diff_augment(images, self.policy, self.aug)).float()  # type: ignore[arg-type]
+        x = diff_augment(images, self.policy, self.aug)  # type: ignore[arg-type]
+        if self.reg.instance_noise:
+            noise = torch.randn(x.shape, generator=self.aug, device=self.aug.device)  # type: ignore[union-attr]
+            x = x + self.reg.instance_noise * noise.to(x.device, x.dtype)
+        return self.d(x).float()
 
     def __call__(self, real: torch.Tensor, noise: Sequence[torch.Tensor]) -> StepStats:
         """One step; with ``guard`` modules, a non-finite loss also restores their buffers
@@ -98,12 +115,16 @@ class GANStep:
 
     def _step(self, real: torch.Tensor, noise: Sequence[torch.Tensor]) -> StepStats:
         # Discriminator: real then fake, each its own backward (DDP-friendly).
+        reg = self.reg
+        if reg.r1_gamma:
+            real = real.detach().requires_grad_(True)
         with self.autocast():
             fake = self.generate(noise)
             logit_real = self._d(real)
-            loss_real = losses.d_loss_real(logit_real, self.loss)
+            loss_real = losses.d_loss_real(logit_real, self.loss, reg.label_smoothing)
+        penalty = losses.r1_penalty(logit_real, real, reg.r1_gamma) if reg.r1_gamma else 0.0
         self.opt_d.zero_grad(set_to_none=True)
-        loss_real.backward()
+        (loss_real + penalty).backward()
         with self.autocast():
             logit_fake = self._d(fake.detach())
             loss_fake = losses.d_loss_fake(logit_fake, self.loss)

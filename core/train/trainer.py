@@ -9,10 +9,8 @@ bit-identical (CPU) to an uninterrupted one. One step is `step.GANStep`; the fol
 from __future__ import annotations
 
 import contextlib
-import shutil
 import signal
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +24,7 @@ from usgan.core.io import write_png
 from usgan.core.noise import noise_for
 from usgan.core.plugin_manager import get_registry
 from usgan.core.registry import Registry, build
-from usgan.core.run import ROLES, RunDir
+from usgan.core.run import RunDir
 from usgan.core.runtime import Runtime, init_distributed, seed_for, set_threads, shutdown
 from usgan.core.serialization import load_network, save_network
 from usgan.core.stacking import StackedGenerator, forward_stack, stage2_config
@@ -37,7 +35,7 @@ from .checkpoint import load_latest, prune, save_checkpoint
 from .curves import write_curves
 from .ema import EMA
 from .options import TrainOptions
-from .progress import ProgressReporter
+from .progress import ProgressReporter, RateClock
 from .state import STREAMS, Schedule, TrainState
 from .step import GANStep, NonFiniteLoss, StepStats, make_optimizers
 
@@ -114,6 +112,7 @@ class Trainer:
         """Train every phase not yet done; returns the run directory."""
         opts = self.opts
         setup.validate_networks(self.registry, opts)
+        setup.validate_eval(opts)
         set_threads(opts.threads)
         d = init_distributed(opts.device)
         try:
@@ -137,7 +136,7 @@ class Trainer:
                     if phase.key in self.run.progress()["done"]:
                         continue
                     if phase.stage == Stage.ONE and source is not None:
-                        self._copy_stage1(source, phase, rt)
+                        setup.copy_stage1(source, self.run, phase.cls, d.is_main)
                     else:
                         self._train_phase(phase, ds.of_class(phase.cls), rt)
                     if d.is_main:
@@ -164,9 +163,12 @@ class Trainer:
             seed_for(self.opts.seed, phase.index, 9)))
         reporter = ProgressReporter(f"{phase.cls} {phase.stage.label}", schedule.total,
                                     quiet=self.opts.quiet or not rt.dist.is_main, echo=self.echo)
+        watch = self._watch(phase, images, real_all, rt)
+        step_n = max(1, real_all.shape[0] // 4)  # 4 training images head every sample grid
+        self._shown = real_all[::step_n][:4].float().cpu().div(127.5).sub(1)
         nets.g.train()
         nets.d.train()
-        clock = _Clock()
+        clock = RateClock()
         with reporter:
             reporter.advance_to(state.step)
             while state.step < schedule.total:
@@ -179,6 +181,9 @@ class Trainer:
                 state.advance()
                 if stats is not None:
                     self._log(phase, state, schedule, stats, clock, reporter, rt)
+                if watch and (state.step % self.opts.eval_every == 0
+                              or state.step == schedule.total):
+                    self._evaluate(watch, phase, state, nets, rt)
                 self._grid_and_checkpoint(phase, state, schedule, nets, fixed, ckpt_dir, rt)
         self._save_final(phase, state, ckpt_dir, rt)
 
@@ -208,7 +213,7 @@ class Trainer:
     def _new_state(self, phase: Phase, nets: PhaseNets, n: int, rt: Runtime) -> TrainState:
         opts = self.opts
         ema = EMA(nets.g, opts.ema_decay) if opts.ema else None
-        opt_g, opt_d = make_optimizers(nets.g, nets.d, opts.lr, opts.betas)
+        opt_g, opt_d = make_optimizers(nets.g, nets.d, opts.lr, opts.betas, opts.lr_d)
         ranks = {"data": 0, "noise": rt.dist.rank, "aug": rt.dist.rank}
         streams = {name: torch.Generator().manual_seed(
             seed_for(opts.seed, phase.index, i + 1, ranks[name])) for i, name in enumerate(STREAMS)}
@@ -235,6 +240,7 @@ class Trainer:
             loss=self.opts.loss, policy=self.opts.diffaugment, aug=state.streams["aug"],
             autocast=rt.autocast, ema=state.ema, ema_of=nets.g,
             guard=[nets.g, nets.d] if self.opts.on_nonfinite == "skip" else (),
+            reg=self.opts.regularizers(),
         )
 
     def _step(self, gan_step: GANStep, real: torch.Tensor, noise: Sequence[torch.Tensor],
@@ -263,7 +269,7 @@ class Trainer:
 
     # ------------------------------------------------------------ after a step
     def _log(self, phase: Phase, state: TrainState, schedule: Schedule, stats: StepStats,
-             clock: _Clock, reporter: ProgressReporter, rt: Runtime) -> None:
+             clock: RateClock, reporter: ProgressReporter, rt: Runtime) -> None:
         clock.steps += 1
         if state.step % self.opts.log_every and state.step != schedule.total:
             reporter.update(state.step, state.epoch, stats.as_dict(), None)
@@ -274,6 +280,26 @@ class Trainer:
                                   "step": state.step, "epoch": state.epoch,
                                   **stats.as_dict(), "img_per_s": round(ips, 2)})
         reporter.update(state.step, state.epoch, stats.as_dict(), ips)
+
+    def _watch(self, phase: Phase, images: Any, real: torch.Tensor, rt: Runtime) -> Any:
+        """The ``--eval-every`` scorer of this phase (main process only), or None."""
+        if not self.opts.eval_every or not rt.dist.is_main:
+            return None
+        from .watch import QualityWatch
+
+        return QualityWatch(real, images.fingerprint, phase.cls, self.opts.eval_n,
+                            seed_for(self.opts.seed, phase.index, 10),
+                            self.opts.inception_weights)
+
+    def _evaluate(self, watch: Any, phase: Phase, state: TrainState, nets: PhaseNets,
+                  rt: Runtime) -> None:
+        g = state.ema.shadow if state.ema else nets.g
+        got = watch([*nets.frozen, g], rt.device)
+        self.run.log_metrics({"class": phase.cls, "stage": phase.stage.number,
+                              "step": state.step, "eval_n": self.opts.eval_n, **got})
+        shown = ", ".join(f"{k} {v:.4g}" if v is not None else f"{k} n/a"
+                          for k, v in got.items())
+        self.echo(f"{phase.key} step {state.step}: {shown}")
 
     def _grid_and_checkpoint(self, phase: Phase, state: TrainState, schedule: Schedule,
                              nets: PhaseNets, fixed: tuple[torch.Tensor, ...], ckpt_dir: Path,
@@ -310,7 +336,8 @@ class Trainer:
         with torch.no_grad():
             out = forward_stack(chain, [z.to(rt.device) for z in noise])[-1].float().cpu()
         top.train(was_training)
-        grid = make_grid(out, nrow=4, normalize=True, value_range=(-1, 1))
+        shown = torch.nn.functional.interpolate(self._shown, size=out.shape[-2:], mode="area")
+        grid = make_grid(torch.cat([shown, out]), nrow=4, normalize=True, value_range=(-1, 1))
         write_png(self.run.samples / f"{phase.cls}-{phase.stage}-step{step:06d}.png",
                   to_pil_image(grid))
 
@@ -335,18 +362,6 @@ class Trainer:
             prune(ckpt_dir, 1)
 
     # --------------------------------------------------------------- the rest
-    def _copy_stage1(self, source: RunDir, phase: Phase, rt: Runtime) -> None:
-        """Take the Stage-I weights of ``source`` as they are (copied, not re-saved)."""
-        for role in ROLES:
-            path = source.weights(phase.cls, Stage.ONE, role)
-            if role == "generator" and not path.is_file():
-                raise UsganError(f"--stage1-from {source.root}: it has no Stage-I generator "
-                                 f"for class {phase.cls!r} ({path})")
-            if path.is_file() and rt.dist.is_main:
-                dest = self.run.weights(phase.cls, Stage.ONE, role)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, dest)
-
     def _finish(self) -> None:
         note = write_curves(self.run)
         if note:
@@ -372,16 +387,3 @@ class Trainer:
             yield
         finally:
             signal.signal(signal.SIGINT, old)
-
-
-class _Clock:
-    """Images per second between two log lines."""
-
-    def __init__(self) -> None:
-        self.t0, self.steps = time.perf_counter(), 0
-
-    def rate(self, batch_size: int) -> float:
-        dt = time.perf_counter() - self.t0
-        ips = self.steps * batch_size / dt if dt > 0 else 0.0
-        self.t0, self.steps = time.perf_counter(), 0
-        return ips

@@ -1,0 +1,75 @@
+"""``--eval-every``: FID/KID and diversity of the generator while it trains.
+
+Every N steps the sampling generator (the EMA copy when on) draws ``eval_n`` images from a
+fixed noise seed; torch-fidelity embeds them and they are scored against the cached features
+of the class's own training images (`usgan.core.evaluation`). Nothing here touches the
+training's random streams or BatchNorm statistics, so a run with ``--eval-every`` trains the
+same weights as one without.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from usgan.core.audit import pixels
+from usgan.core.data.cache import default_cache_dir
+from usgan.core.diversity import diversity
+from usgan.core.evaluation import (
+    Extractor,
+    TensorImages,
+    from_features,
+    real_features,
+    real_key,
+    weights_path,
+)
+from usgan.core.noise import noise_for
+from usgan.core.stacking import forward_stack
+
+BATCH = 64
+
+
+class QualityWatch:
+    """Scores a generator chain against one class's training images (uint8 ``[N, 1, H, W]``)."""
+
+    def __init__(self, real: torch.Tensor, fingerprint: str, cls: str, n: int, seed: int,
+                 weights: str | None) -> None:
+        self.extractor = Extractor.create(["fid", "kid"], weights=weights_path(weights))
+        self.layer = self.extractor.layers["fid"]
+        self.real = real.cpu()
+        self.real_feats = real_features(
+            self.extractor, TensorImages(self.real),
+            real_key(fingerprint, cls, int(real.shape[-1])),
+            default_cache_dir().parent / "features")
+        self.n, self.seed = n, seed
+
+    @torch.no_grad()
+    def generate(self, chain: Sequence[nn.Module], device: torch.device) -> torch.Tensor:
+        """``n`` uint8 images from a fixed seed, the top network in eval mode."""
+        gen = torch.Generator().manual_seed(self.seed)
+        top, was_training = chain[-1], chain[-1].training
+        top.eval()
+        out = []
+        try:
+            for start in range(0, self.n, BATCH):
+                noise = noise_for(chain, min(BATCH, self.n - start), gen)
+                x = forward_stack(chain, [z.to(device) for z in noise])[-1].float().cpu()
+                out.append(((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8))
+        finally:
+            top.train(was_training)
+        return torch.cat(out)
+
+    def __call__(self, chain: Sequence[nn.Module], device: torch.device) -> dict[str, Any]:
+        """FID, KID and diversity (pixels, features) as plain numbers (None: unavailable)."""
+        fake = self.generate(chain, device)
+        f1 = self.extractor.features(TensorImages(fake))
+        got = from_features(self.extractor, f1, self.real_feats, ["fid", "kid"])
+        return {
+            "fid": got["fid"].value, "kid": got["kid"].value,
+            "diversity_pixels": diversity(pixels(fake), pixels(self.real), "pixels").ratio,
+            "diversity_features": diversity(f1[self.layer], self.real_feats[self.layer],
+                                            "features").ratio,
+        }

@@ -1,0 +1,143 @@
+"""Quality options: recipes, the regularizers of the D step, --eval-every, curves and card."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import SHARED, run_usgan
+from safetensors.torch import load_file
+from torch import nn
+
+from usgan.core.errors import ConfigError, UnknownNameError
+from usgan.core.train import losses
+from usgan.core.train.options import TrainOptions
+from usgan.core.train.recipes import RECIPES, get_recipe, recipe_options
+from usgan.core.train.step import GANStep, Regularizers, make_optimizers
+
+WEIGHTS = SHARED / "weights" / "inception-fid-2015-12-05-features-only.pth"
+TINY = {"stage1_config": {"g_width": 8, "d_width": 8}}
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("USGAN_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def test_paper_recipe_is_the_papers_hyper_parameters() -> None:
+    paper = recipe_options("paper").to_json()
+    assert paper == {**TrainOptions().to_json(), "recipe": "paper"}
+    assert (paper["loss"], paper["lr"], paper["betas"], paper["batch_size"]) == (
+        "bce", 2e-4, [0.5, 0.999], 16)
+    assert not paper["ema"] and not paper["diffaugment"] and not paper["r1_gamma"]
+    default = recipe_options("default", max_steps=3)
+    assert default.recipe == "default" and default.max_steps == 3
+    assert set(get_recipe("default").options) == set(get_recipe("paper").options) | {"ema_decay"}
+    with pytest.raises(UnknownNameError, match=r"unknown recipe 'papr'.*did you mean 'paper'"):
+        get_recipe("papr")
+    assert set(RECIPES) == {"paper", "default"}
+
+
+def test_cli_recipe_with_explicit_options_on_top(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    r = run_usgan("train", "--data", "phantom:n=8", "--classes", "healthy", "--stage2", "off",
+                  "--max-steps", "1", "--batch-size", "4", "--stage1-config",
+                  "g_width=8,d_width=8", "--no-ema", "--r1-gamma", "2", "--quiet",
+                  "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    opts = json.loads((out / "config.json").read_text())["options"]
+    assert opts["recipe"] == "default" and opts["ema"] is False  # --no-ema beats the recipe
+    assert opts["diffaugment"] == get_recipe("default").options["diffaugment"]
+    assert opts["r1_gamma"] == 2.0
+    assert "recipe `default`" in (out / "README.md").read_text()
+    r = run_usgan("train", "--recipe", "nope", "--out", str(tmp_path / "x"))
+    assert r.returncode == 2 and "--recipe" in r.stderr and "nope" in r.stderr
+
+
+def test_option_checks_are_one_line() -> None:
+    with pytest.raises(ConfigError, match="label-smoothing works with --loss bce only"):
+        TrainOptions(loss="hinge", label_smoothing=0.1)
+    with pytest.raises(ConfigError, match="r1-gamma must not be negative"):
+        TrainOptions(r1_gamma=-1)
+    with pytest.raises(ConfigError, match=r"label-smoothing must be in \[0, 1\)"):
+        TrainOptions(label_smoothing=1.0)
+
+
+def test_r1_penalty_by_hand() -> None:
+    w = torch.tensor([[1.0, -2.0], [0.5, 3.0]])
+    x = torch.rand(5, 1, 2, 2, requires_grad=True)
+    logits = (x[:, 0] * w).sum(dim=(1, 2))  # gradient of each logit is w
+    got = losses.r1_penalty(logits, x, gamma=4.0)
+    assert float(got) == pytest.approx(0.5 * 4.0 * float(w.pow(2).sum()))
+    smooth = losses.d_loss_real(torch.zeros(3), "bce", smoothing=0.2)
+    assert float(smooth) == pytest.approx(float(torch.log(torch.tensor(2.0))))  # any target
+    big = torch.full((3,), 20.0)
+    assert float(losses.d_loss_real(big, "bce", 0.1)) > 1.0  # overconfidence now costs
+
+
+def test_ttur_and_the_regularized_step() -> None:
+    torch.manual_seed(0)
+    g = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Unflatten(1, (1, 4, 4)))
+    d = nn.Sequential(nn.Flatten(), nn.Linear(16, 1), nn.Flatten(0))
+    opt_g, opt_d = make_optimizers(g, d, lr=1e-4, lr_d=4e-4)
+    assert opt_g.param_groups[0]["lr"] == 1e-4 and opt_d.param_groups[0]["lr"] == 4e-4
+    real, noise = torch.rand(8, 1, 4, 4) * 2 - 1, [torch.randn(8, 4)]
+
+    def run(reg: Regularizers, seed: int) -> torch.Tensor:
+        torch.manual_seed(0)
+        gg = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Unflatten(1, (1, 4, 4)))
+        dd = nn.Sequential(nn.Flatten(), nn.Linear(16, 1), nn.Flatten(0))
+        step = GANStep(lambda z: gg(z[0]), dd, *make_optimizers(gg, dd), reg=reg,
+                       aug=torch.Generator().manual_seed(seed))
+        step(real, noise)
+        return dd[1].weight.detach().clone()
+
+    plain = run(Regularizers(), 1)
+    for reg in (Regularizers(r1_gamma=1.0), Regularizers(instance_noise=0.5),
+                Regularizers(label_smoothing=0.2)):
+        assert not torch.equal(run(reg, 1), plain), reg  # each one changes D's update
+        assert torch.equal(run(reg, 1), run(reg, 1))  # and is seeded
+    assert not torch.equal(run(Regularizers(instance_noise=0.5), 2),
+                           run(Regularizers(instance_noise=0.5), 1))
+    with pytest.raises(ValueError, match=r"own torch\.Generator"):
+        GANStep(lambda z: g(z[0]), d, opt_g, opt_d, reg=Regularizers(instance_noise=0.1))
+
+
+@pytest.mark.skipif(not WEIGHTS.is_file(), reason=f"shared Inception weights absent: {WEIGHTS}")
+def test_eval_every_logs_quality_and_leaves_the_weights_alone(tmp_path: Path) -> None:
+    from usgan.core.run import RunDir
+    from usgan.core.train.trainer import Trainer
+    from usgan.zoo.card import card_for
+
+    def train(out: Path, **extra: object) -> Path:
+        opts = recipe_options("default", data="phantom:n=8", classes=["healthy"], stage2=None,
+                              max_steps=4, batch_size=4, quiet=True, **TINY, **extra)
+        Trainer(opts, out, echo=lambda m: None).train()
+        return out
+
+    plain = train(tmp_path / "plain")
+    watched = train(tmp_path / "watched", eval_every=2, eval_n=6,
+                    inception_weights=str(WEIGHTS))
+    for name in ("generator.safetensors", "generator_ema.safetensors",
+                 "discriminator.safetensors"):
+        a, b = (load_file(r / "healthy" / "stage1" / name) for r in (plain, watched))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    evals = [r for r in RunDir(watched).read_metrics() if "fid" in r]
+    assert [r["step"] for r in evals] == [2, 4] and all(r["eval_n"] == 6 for r in evals)
+    assert all(r["fid"] > 0 and 0 <= r["diversity_pixels"] for r in evals)
+    card = str(card_for(RunDir(watched)))
+    assert "Quality during training" in card and "| healthy | 1 | 4 |" in card
+    assert "Quality during training" not in str(card_for(RunDir(plain)))
+    assert (watched / "curves.png").is_file()
+
+
+def test_eval_every_with_missing_weights_is_one_line_before_training(tmp_path: Path) -> None:
+    r = run_usgan("train", "--data", "phantom:n=8", "--classes", "healthy", "--stage2", "off",
+                  "--max-steps", "2", "--batch-size", "4", "--eval-every", "1",
+                  "--inception-weights", str(tmp_path / "missing.pth"), "--quiet",
+                  "--out", str(tmp_path / "run"))
+    assert r.returncode == 2 and "Inception weights" in r.stderr and "no such file" in r.stderr
+    assert r.stderr.strip().count("\n") == 0
+    assert not (tmp_path / "run").exists()
