@@ -214,8 +214,10 @@ def _metrics(extractor: Extractor, f1: dict[str, torch.Tensor],
         out["fid"] = _number(fid_statistics_to_metric(*stats, False)["frechet_inception_distance"])
     if "kid" in metrics:
         kid = kid_featuresdict_to_metric(f1, f2, layer["kid"], **kw)
+        whole = kw["kid_subset_size"] >= max(len(t) for f in (f1, f2) for t in f.values())
+        # subsets that take every image of both sets are all alike: their spread says nothing
         out["kid"] = _number(kid["kernel_inception_distance_mean"],
-                             kid["kernel_inception_distance_std"])
+                             None if whole else kid["kernel_inception_distance_std"])
     if "is" in metrics:
         isc = isc_featuresdict_to_metric(f1, layer["is"], **kw)
         out["is"] = _number(isc["inception_score_mean"], isc["inception_score_std"],

@@ -91,8 +91,17 @@ def test_equal_to_calculate_metrics_on_the_same_folders(tmp_path: Path) -> None:
         feature_extractor=TINY, kid_subset_size=20, verbose=False, cache=False)
     assert ours["fid"].value == pytest.approx(ref["frechet_inception_distance"], rel=1e-9)
     assert ours["kid"].value == pytest.approx(ref["kernel_inception_distance_mean"], rel=1e-9)
+    assert ours["kid"].std == pytest.approx(ref["kernel_inception_distance_std"], rel=1e-6)
     assert ours["precision"].value == pytest.approx(ref["precision"])
     assert ours["recall"].value == pytest.approx(ref["recall"])
+
+
+def test_kid_has_no_spread_when_every_subset_is_everything() -> None:
+    ex = Extractor.create(["kid"], name=TINY)
+    same = compute(ex, TensorImages(_images(12, 1)), TensorImages(_images(12, 2)), ["kid"])
+    assert same["kid"].value is not None and same["kid"].std is None
+    more = compute(ex, TensorImages(_images(12, 1)), TensorImages(_images(20, 2)), ["kid"])
+    assert more["kid"].std is not None and more["kid"].std > 0
 
 
 def test_real_features_are_cached_as_safetensors(tmp_path: Path) -> None:
