@@ -5,6 +5,7 @@ from __future__ import annotations
 from usgan.core.plugin_manager import call_each, get_plugins
 
 from .app import cli
+from .bench_cmd import bench_cmd
 from .data_cmd import data_group
 from .demo_cmd import demo_cmd
 from .eval_cmd import audit_cmd, eval_cmd
@@ -23,6 +24,7 @@ cli.add_command(eval_cmd)
 cli.add_command(audit_cmd)
 cli.add_command(zoo_group)
 cli.add_command(experiment_group)
+cli.add_command(bench_cmd)
 
 
 def _add_plugin_commands() -> None:

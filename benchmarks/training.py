@@ -1,0 +1,123 @@
+"""The training-step workloads: a D step then a G step, in two forms.
+
+- reference: the networks (built by the same factory, same seed) in plain fp32 eager,
+  contiguous NCHW, `torch.optim.Adam(lr=2e-4, betas=(0.5, 0.999))`, and the paper's BCE step
+  written out by hand (`PaperStep`): the baseline usgan is compared against.
+- usgan: the trainer's own step, imported (`usgan.core.train.step.GANStep` with
+  `make_optimizers`), under the `Runtime`'s autocast (precision ``auto``: bf16 where the
+  hardware computes it natively) and memory format (channels_last), inputs in that format.
+
+A Stage-II trains on a fixed random Stage-I image (the frozen Stage-I is not timed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from usgan.core.factory import create_discriminator, create_generator, get_spec
+from usgan.core.noise import noise_for
+from usgan.core.runtime import Runtime
+from usgan.core.stacking import forward_stack
+from usgan.core.train.step import GANStep, make_optimizers
+
+from .forms import REFERENCE, USGAN, Form, Plan, Workload
+
+STAGE1_NETS = ("dcgan", "dcgan-sn", "dcgan-sn-sa")
+STAGE2_NET = "stack"
+BATCH = 16
+SEED = 0
+
+
+class PaperStep:
+    """The reference step: the paper's GAN step as plain PyTorch code would write it."""
+
+    def __init__(self, g: nn.Module, d: nn.Module, generate: Callable[[torch.Tensor], Any],
+                 real: torch.Tensor) -> None:
+        self.g, self.d, self.generate, self.real = g, d, generate, real
+        self.opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        self.opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        self.ones = torch.ones(real.shape[0], device=real.device)
+        self.zeros = torch.zeros(real.shape[0], device=real.device)
+
+    def __call__(self) -> None:
+        z = torch.randn(self.real.shape[0], self.g.z_dim, device=self.real.device)
+        fake = self.generate(z)
+        self.opt_d.zero_grad()
+        loss_d = (F.binary_cross_entropy_with_logits(self.d(self.real), self.ones)
+                  + F.binary_cross_entropy_with_logits(self.d(fake.detach()), self.zeros))
+        loss_d.backward()
+        self.opt_d.step()
+        self.opt_g.zero_grad()
+        loss_g = F.binary_cross_entropy_with_logits(self.d(fake), self.ones)
+        loss_g.backward()
+        self.opt_g.step()
+
+
+def _nets(name: str, device: torch.device, fmt: torch.memory_format
+          ) -> tuple[nn.Module, nn.Module]:
+    torch.manual_seed(SEED)
+    g = create_generator(name).to(device).to(memory_format=fmt)
+    d = create_discriminator(name).to(device).to(memory_format=fmt)
+    return g.train(), d.train()
+
+
+def _images(channels: int, size: int, batch: int, device: torch.device, seed: int
+            ) -> torch.Tensor:
+    """A fixed batch in [-1, 1] (the same for both forms)."""
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.rand(batch, channels, size, size, generator=gen) * 2 - 1).to(device)
+
+
+def _inputs(g: nn.Module, batch: int, device: torch.device, fmt: torch.memory_format
+            ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The real batch and, for a Stage-II, the fixed Stage-I image, in ``fmt``."""
+    real = _images(g.out_channels, g.out_size, batch, device, SEED + 1)
+    mid = (_images(g.in_channels, g.in_size, batch, device, SEED + 2)
+           if hasattr(g, "in_size") else None)
+    real = real.contiguous(memory_format=fmt)
+    return real, mid.contiguous(memory_format=fmt) if mid is not None else None
+
+
+def reference_step(name: str, batch: int, device: torch.device) -> Callable[[], Any]:
+    """The reference form's unit of work for network ``name``."""
+    g, d = _nets(name, device, torch.contiguous_format)
+    real, mid = _inputs(g, batch, device, torch.contiguous_format)
+    generate = g if mid is None else (lambda z: g(mid, z))
+    return PaperStep(g, d, generate, real)
+
+
+def usgan_step(name: str, batch: int, rt: Runtime) -> Callable[[], Any]:
+    """usgan's form: the trainer's `GANStep` under the runtime's autocast and layout."""
+    g, d = _nets(name, rt.device, rt.memory_format)
+    real, mid = _inputs(g, batch, rt.device, rt.memory_format)
+    if mid is None:
+        generate = lambda noise: forward_stack([g], noise)[-1]  # noqa: E731 (as the trainer)
+    else:
+        generate = lambda noise: g(mid, noise[0])  # noqa: E731
+    step = GANStep(generate, d, *make_optimizers(g, d), autocast=rt.autocast)
+    gen = torch.Generator().manual_seed(SEED + 3)
+    return lambda: step(real, noise_for([g], batch, gen, rt.device))
+
+
+def layout_name(fmt: torch.memory_format) -> str:
+    return "channels_last" if fmt == torch.channels_last else "NCHW"
+
+
+def train_workload(name: str, stage: int, plan: Plan, rt: Runtime, batch: int = BATCH
+                   ) -> Workload:
+    """The training-step row of network ``name``."""
+    defaults = get_spec(name).defaults
+    size = defaults.get("out_size", defaults.get("size"))
+    work = Workload(f"stage{stage}:{name}", f"Stage-{'I' * stage} step {name} "
+                    f"(batch {batch}, {size}x{size})", "step", plan)
+    work.forms = [
+        Form(REFERENCE, "fp32", "NCHW", batch, lambda: reference_step(name, batch, rt.device)),
+        Form(USGAN, rt.precision, layout_name(rt.memory_format), batch,
+             lambda: usgan_step(name, batch, rt)),
+    ]
+    return work
