@@ -44,9 +44,11 @@ def _plain_folder(text: str) -> list[str] | None:
     return files
 
 
-def _fake_sets(source: str, classes: list[str], n: int, seed: int) -> dict[str, Any]:
+def _fake_sets(source: str, classes: list[str], n: int, seed: int,
+               stage: int | None = None) -> dict[str, Any]:
     """Class -> torch-fidelity input for SOURCE: a plain folder as it is, or N images per
-    class generated from a run directory / zoo name (no PNGs written)."""
+    class generated from a run directory / zoo name (no PNGs written) by its last stage or
+    ``stage``."""
     from torch_fidelity.datasets import ImagesPathDataset
 
     from usgan.core.evaluation import TensorImages
@@ -64,7 +66,7 @@ def _fake_sets(source: str, classes: list[str], n: int, seed: int) -> dict[str, 
     if missing:
         raise DataError(f"{source} has no GAN for class {missing[0]!r}; it has "
                         f"{', '.join(synth.classes)}")
-    return {c: TensorImages(synth.sample(n, cls=c, seed=seed)) for c in wanted}
+    return {c: TensorImages(synth.sample(n, cls=c, seed=seed, stage=stage)) for c in wanted}
 
 
 def _real_set(real: str, cls: str, size: int) -> tuple[Any, str | None]:
@@ -98,9 +100,11 @@ def _real_set(real: str, cls: str, size: int) -> tuple[Any, str | None]:
               help="Also write a Markdown table in the layout of the paper's Table 1.")
 @click.option("--audit", is_flag=True,
               help="Add the memorization audit (pixels and Inception features) per class.")
+@click.option("--stage", type=click.IntRange(1, 2), default=None,
+              help="Generate with this stage of a two-stage run (default: its last).")
 def eval_cmd(real: str, fakes: tuple[str, ...], classes: tuple[str, ...], n: int, metrics: str,
              inception_weights: str | None, seed: int, json_out: Path | None,
-             markdown: Path | None, audit: bool) -> None:
+             markdown: Path | None, audit: bool, stage: int | None) -> None:
     """Image-quality metrics of each --fake against --real, per class (torch-fidelity)."""
     from usgan.core.evaluation import Extractor, check_counts, weights_path
     from usgan.core.io import write_atomic, write_json
@@ -110,7 +114,7 @@ def eval_cmd(real: str, fakes: tuple[str, ...], classes: tuple[str, ...], n: int
     if n < 2:
         raise DataError(f"--n must be at least 2, got {n}")
     weights = weights_path(inception_weights)
-    sets = {source: _fake_sets(source, list(classes), n, seed) for source in fakes}
+    sets = {source: _fake_sets(source, list(classes), n, seed, stage) for source in fakes}
     reals = {(source, cls): _real_set(real, cls, int(fake[0].shape[-1]))
              for source, per_class in sets.items() for cls, fake in per_class.items()}
     for (source, cls), (real_set, _) in reals.items():
@@ -122,7 +126,8 @@ def eval_cmd(real: str, fakes: tuple[str, ...], classes: tuple[str, ...], n: int
         results[source] = {cls or "all": _evaluate(extractor, fake, *reals[(source, cls)],
                                                    names, audit)
                            for cls, fake in sets[source].items()}
-        _record(RunDir(Path(source)), results[source], extractor, real)
+        if stage is None:  # eval.json (the card's numbers) is the run's final model
+            _record(RunDir(Path(source)), results[source], extractor, real)
     _print(results)
     doc = {"real": real, "extractor": extractor.name,
            "weights": str(extractor.weights) if extractor.weights else "downloaded",

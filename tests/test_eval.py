@@ -219,3 +219,26 @@ def test_bad_fake_folders_say_what_was_found(tmp_path: Path) -> None:
     assert r.returncode == 2 and "found 32x32 (3), 16x16 (1)" in r.stderr
     r = run_usgan("eval", "--real", "phantom:n=4", "--fake", str(real), "--class", "nope")
     assert r.returncode == 2 and "unknown class" in r.stderr and "'nope'" in r.stderr
+
+
+@pytest.mark.skipif(not WEIGHTS.is_file(), reason=f"shared Inception weights absent: {WEIGHTS}")
+def test_eval_stage_one_of_a_two_stage_run(tmp_path: Path) -> None:
+    """--stage 1 scores the Stage-I images (64 px) and leaves the run's eval.json alone."""
+    import json
+
+    env = {"USGAN_CACHE": str(tmp_path / "cache")}
+    run = tmp_path / "run"
+    r = run_usgan("train", "--data", "phantom:n=8", "--classes", "healthy", "--max-steps", "1",
+                  "--batch-size", "4", "--stage1-config", "g_width=4,d_width=4",
+                  "--stage2-config", "width=4,d_width=4,max_width=8", "--quiet",
+                  "--out", str(run), env=env)
+    assert r.returncode == 0, r.stderr
+    base = ["eval", "--real", "phantom:n=8", "--fake", str(run), "--n", "4",
+            "--inception-weights", str(WEIGHTS)]
+    r = run_usgan(*base, "--stage", "1", "--json", str(tmp_path / "s1.json"), env=env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "s1.json").read_text())["results"][str(run)]["healthy"]
+    assert not (run / "eval.json").exists()
+    r = run_usgan(*base, env=env)
+    assert r.returncode == 0, r.stderr
+    assert (run / "eval.json").is_file()
