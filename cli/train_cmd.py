@@ -14,10 +14,10 @@ from usgan.core.train.options import TrainOptions
 
 # CLI parameter -> TrainOptions field, for the ones that map one to one.
 _DIRECT = ("stage1", "data", "epochs", "max_steps", "stage2_epochs", "stage2_max_steps",
-           "batch_size", "lr", "seed", "loss", "ema", "ema_decay", "precision", "device",
-           "sample_every", "checkpoint_every", "keep_checkpoints", "log_every", "threads",
-           "quiet", "stage1_from", "on_nonfinite", "lr_d", "label_smoothing", "instance_noise",
-           "r1_gamma", "eval_every", "eval_n", "inception_weights")
+           "batch_size", "lr", "seed", "loss", "ema", "ema_decay", "ema_warmup", "precision",
+           "device", "sample_every", "checkpoint_every", "keep_checkpoints", "log_every",
+           "threads", "quiet", "stage1_from", "on_nonfinite", "lr_d", "label_smoothing",
+           "instance_noise", "r1_gamma", "eval_every", "eval_n", "inception_weights")
 BUILTIN_STAGE2 = "stack"
 
 
@@ -154,6 +154,8 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
               help="DiffAugment policy, e.g. color,translation,cutout.")
 @click.option("--ema/--no-ema", default=False, help="Keep an EMA copy of G for sampling.")
 @click.option("--ema-decay", type=float, default=0.999, show_default=True)
+@click.option("--ema-warmup/--no-ema-warmup", default=False,
+              help="Ramp the EMA decay up as (1+n)/(10+n) (recipe default: on).")
 @click.option("--sample-every", type=int, default=100, show_default=True)
 @click.option("--checkpoint-every", type=int, default=100, show_default=True)
 @click.option("--keep-checkpoints", type=int, default=3, show_default=True,

@@ -141,3 +141,21 @@ def test_eval_every_with_missing_weights_is_one_line_before_training(tmp_path: P
     assert r.returncode == 2 and "Inception weights" in r.stderr and "no such file" in r.stderr
     assert r.stderr.strip().count("\n") == 0
     assert not (tmp_path / "run").exists()
+
+
+def test_ema_warmup_follows_the_schedule_and_resumes() -> None:
+    from usgan.core.train.ema import EMA
+
+    net = nn.Linear(1, 1, bias=False)
+    nn.init.zeros_(net.weight)
+    ema = EMA(net, decay=0.999, warmup=True)
+    expected = 0.0
+    for n in range(30):
+        net.weight.data.fill_(1.0)
+        decay = min(0.999, (1 + n) / (10 + n))
+        assert ema.current_decay() == pytest.approx(decay)
+        ema.update(net)
+        expected = decay * expected + (1 - decay) * 1.0
+    assert float(ema.shadow.weight) == pytest.approx(expected)
+    assert expected > 0.9  # without warm-up: 1 - 0.999**30 = 0.03 of the way
+    assert EMA(net, 0.999).current_decay() == 0.999

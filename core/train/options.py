@@ -48,6 +48,7 @@ class TrainOptions:
     diffaugment: list[str] = field(default_factory=list)
     ema: bool = False
     ema_decay: float = 0.999
+    ema_warmup: bool = False  # decay (1+n)/(10+n) until it reaches ema_decay
     precision: str = "auto"
     device: str = "auto"
     sample_every: int = 100

@@ -28,13 +28,13 @@ class Recipe:
 _PAPER = Recipe("paper", "Che et al.: cross-entropy loss, Adam lr 2e-4, betas (0.5, 0.999), "
                 "batch 16; nothing else", {
                     "loss": "bce", "lr": 2e-4, "lr_d": None, "betas": [0.5, 0.999],
-                    "batch_size": 16, "ema": False, "diffaugment": [],
+                    "batch_size": 16, "ema": False, "ema_warmup": False, "diffaugment": [],
                     "label_smoothing": 0.0, "instance_noise": 0.0, "r1_gamma": 0.0})
 
 _DEFAULT = Recipe("default", "usgan's: the paper's recipe plus DiffAugment (translation, "
                   "cutout) and an EMA of G (docs/quality.md has the measurements)", {
                       **_PAPER.options, "diffaugment": ["translation", "cutout"],
-                      "ema": True, "ema_decay": 0.999})
+                      "ema": True, "ema_decay": 0.999, "ema_warmup": True})
 
 RECIPES = {r.name: r for r in (_PAPER, _DEFAULT)}
 DEFAULT_RECIPE = "default"

@@ -85,7 +85,8 @@ class TrainState:
             "step": self.step, "epoch": self.epoch, "pos": self.pos, "perm": self.perm,
             "g": self.g.state_dict(), "d": self.d.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-            "ema": self.ema.shadow.state_dict() if self.ema else None, "rng": rngs,
+            "ema": self.ema.shadow.state_dict() if self.ema else None,
+            "ema_updates": self.ema.updates if self.ema else None, "rng": rngs,
         }
 
     def restore(self, ckpt: dict[str, Any], rank: int) -> None:
@@ -96,6 +97,7 @@ class TrainState:
         self.opt_d.load_state_dict(ckpt["opt_d"])
         if self.ema is not None and ckpt.get("ema") is not None:
             self.ema.shadow.load_state_dict(ckpt["ema"])
+            self.ema.updates = int(ckpt.get("ema_updates") or ckpt["step"])
         self.step, self.epoch, self.pos = ckpt["step"], ckpt["epoch"], ckpt["pos"]
         self.perm = ckpt["perm"]
         rng = ckpt["rng"][rank]

@@ -33,6 +33,7 @@ STAGE1 = {
     "paper+diffaug-tc": ["--recipe", "paper", "--diffaugment", "translation,cutout"],
     "paper+diffaug-ctc": ["--recipe", "paper", "--diffaugment", "color,translation,cutout"],
     "paper+ema": ["--recipe", "paper", "--ema"],
+    "paper+ema-warmup": ["--recipe", "paper", "--ema", "--ema-warmup"],
     "paper+hinge": ["--recipe", "paper", "--loss", "hinge"],
     "paper+ttur": ["--recipe", "paper", "--lr", "1e-4", "--lr-d", "4e-4"],
     "paper+r1": ["--recipe", "paper", "--r1-gamma", "1"],
