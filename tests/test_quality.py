@@ -34,7 +34,7 @@ def test_paper_recipe_is_the_papers_hyper_parameters() -> None:
     assert not paper["ema"] and not paper["diffaugment"] and not paper["r1_gamma"]
     default = recipe_options("default", max_steps=3)
     assert default.recipe == "default" and default.max_steps == 3
-    assert set(get_recipe("default").options) == set(get_recipe("paper").options) | {"ema_decay"}
+    assert set(get_recipe("default").options) == set(get_recipe("paper").options)
     with pytest.raises(UnknownNameError, match=r"unknown recipe 'papr'.*did you mean 'paper'"):
         get_recipe("papr")
     assert set(RECIPES) == {"paper", "default"}
@@ -44,11 +44,11 @@ def test_cli_recipe_with_explicit_options_on_top(tmp_path: Path) -> None:
     out = tmp_path / "run"
     r = run_usgan("train", "--data", "phantom:n=8", "--classes", "healthy", "--stage2", "off",
                   "--max-steps", "1", "--batch-size", "4", "--stage1-config",
-                  "g_width=8,d_width=8", "--no-ema", "--r1-gamma", "2", "--quiet",
+                  "g_width=8,d_width=8", "--ema", "--r1-gamma", "2", "--quiet",
                   "--out", str(out))
     assert r.returncode == 0, r.stderr
     opts = json.loads((out / "config.json").read_text())["options"]
-    assert opts["recipe"] == "default" and opts["ema"] is False  # --no-ema beats the recipe
+    assert opts["recipe"] == "default" and opts["ema"] is True  # --ema beats the recipe
     assert opts["diffaugment"] == get_recipe("default").options["diffaugment"]
     assert opts["r1_gamma"] == 2.0
     assert "recipe `default`" in (out / "README.md").read_text()
@@ -113,7 +113,8 @@ def test_eval_every_logs_quality_and_leaves_the_weights_alone(tmp_path: Path) ->
 
     def train(out: Path, **extra: object) -> Path:
         opts = recipe_options("default", data="phantom:n=8", classes=["healthy"], stage2=None,
-                              max_steps=4, batch_size=4, quiet=True, **TINY, **extra)
+                              max_steps=4, batch_size=4, quiet=True, ema=True, ema_warmup=True,
+                              **TINY, **extra)
         Trainer(opts, out, echo=lambda m: None).train()
         return out
 

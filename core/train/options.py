@@ -15,7 +15,7 @@ from .step import Regularizers
 # Options that do not change what a run computes: they may differ on --resume.
 VOLATILE = {"device", "quiet", "sample_every", "checkpoint_every", "keep_checkpoints",
             "log_every", "threads", "prune_checkpoints", "eval_every", "eval_n",
-            "inception_weights"}
+            "inception_weights", "recipe"}  # a recipe is a label; its values are compared
 
 
 @dataclass

@@ -40,8 +40,9 @@ STAGE1 = {
     "paper+mbstd": ["--recipe", "paper", "--stage1-config", "d_mbstd=true"],
     "paper+smooth": ["--recipe", "paper", "--label-smoothing", "0.1"],
     "paper+inoise": ["--recipe", "paper", "--instance-noise", "0.1"],
+    "paper+diffaug-tc+ema-warmup": ["--recipe", "paper", "--diffaugment", "translation,cutout",
+                                    "--ema", "--ema-warmup"],
     "default": ["--recipe", "default"],
-    "default+mbstd": ["--recipe", "default", "--stage1-config", "d_mbstd=true"],
 }
 
 
@@ -147,19 +148,20 @@ def train(name: str, base: list[str], steps: int, out: Path) -> Path:
     return run
 
 
-def evaluate(name: str, run: Path, args: argparse.Namespace) -> dict:
+def evaluate(name: str, run: Path, args: argparse.Namespace, cls: str,
+             stage: int | None = None) -> dict:
     path = args.out / f"{name}.eval.json"
     if not path.is_file():
-        usgan("eval", "--real", args.eval_real, "--fake", str(run), "--class", args.cls,
+        usgan("eval", "--real", args.eval_real, "--fake", str(run), "--class", cls,
               "--n", str(args.n), "--inception-weights", str(args.inception_weights),
-              "--json", str(path))
-    return json.loads(path.read_text())["results"][str(run)][args.cls]
+              "--json", str(path), *(["--stage", str(stage)] if stage else []))
+    return json.loads(path.read_text())["results"][str(run)][cls]
 
 
-def floor(args: argparse.Namespace, size: int) -> dict:
+def floor(args: argparse.Namespace, cls: str, size: int) -> dict:
     """Real vs real: ``--floor-real`` images (PNGs at ``size``) against ``--eval-real``."""
-    path = args.out / f"floor-{size}.eval.json"
-    folder = args.out / f"floor-{size}"
+    folder = args.out / f"floor-{cls}-{size}"
+    path = args.out / f"floor-{cls}-{size}.eval.json"
     if not path.is_file():
         import torch
         from PIL import Image
@@ -167,12 +169,31 @@ def floor(args: argparse.Namespace, size: int) -> dict:
         from usgan.core.data import load_dataset
 
         folder.mkdir(exist_ok=True)
-        images = load_dataset(args.floor_real, classes=[args.cls]).at_size(size)
+        images = load_dataset(args.floor_real, classes=[cls]).at_size(size)
         for i, img in enumerate(images.to(torch.uint8)):
             Image.fromarray(img[0].numpy(), mode="L").save(folder / f"{i:04d}.png")
-        usgan("eval", "--real", args.eval_real, "--fake", str(folder), "--class", args.cls,
+        usgan("eval", "--real", args.eval_real, "--fake", str(folder), "--class", cls,
               "--inception-weights", str(args.inception_weights), "--json", str(path))
-    return json.loads(path.read_text())["results"][str(folder)][args.cls]
+    return json.loads(path.read_text())["results"][str(folder)][cls]
+
+
+def demo_table(args: argparse.Namespace) -> list[str]:
+    """``--demo RUN``: per class, the floor and the run's Stage-I and Stage-II against the
+    held-out images, with FID as a multiple of the floor at the same size."""
+    classes = json.loads((args.demo / "config.json").read_text())["classes"]
+    lines = ["| class | images | FID | × floor | KID | diversity (pixels) | "
+             "diversity (Inception) |", "|---|---|---|---|---|---|---|"]
+    for cls in classes:
+        for label, size, stage in (("Stage-I (64 px)", 64, 1), ("Stage-II (256 px)", 256, 2)):
+            base = floor(args, cls, size)
+            res = evaluate(f"demo-{cls}-stage{stage}", args.demo, args, cls, stage)
+            for what, r in ((f"real vs real ({size} px)", base), (label, res)):
+                div = {d["space"].split()[0]: d["ratio"] for d in r["diversity"]}
+                fid = r["fid"]["value"]
+                lines.append(f"| {cls} | {what} | {fid:.1f} | {fid / base['fid']['value']:.1f} "
+                             f"| {r['kid']['value']:.3f} | {div['pixels']:.2f} | "
+                             f"{div['inception-v3-compat']:.2f} |")
+    return lines
 
 
 def row(name: str, steps: int, sps: float, res: dict) -> str:
@@ -185,8 +206,10 @@ def row(name: str, steps: int, sps: float, res: dict) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--class", dest="cls", required=True)
+    ap.add_argument("--data")
+    ap.add_argument("--class", dest="cls")
+    ap.add_argument("--demo", type=Path, default=None, metavar="RUN",
+                    help="Instead: score a two-stage run's Stage-I and Stage-II per class.")
     ap.add_argument("--eval-real", required=True, help="Held-out real images (a data spec).")
     ap.add_argument("--floor-real", default=None,
                     help="A second held-out real set: its row is the real-vs-real floor.")
@@ -200,6 +223,13 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.demo:
+        table = "\n".join(demo_table(args)) + "\n"
+        (args.out / "demo-table.md").write_text(table)
+        print(table)
+        return
+    if not (args.data and args.cls):
+        ap.error("--data and --class are needed (or --demo RUN)")
     if args.stage1_from:
         base = ["--data", args.data, "--classes", args.cls, "--stage1-from", args.stage1_from,
                 "--stage2", "on"]
@@ -213,13 +243,13 @@ def main() -> None:
              "diversity (Inception) |", "|---|---|---|---|---|---|---|"]
     if args.floor_real:
         size = 256 if args.stage1_from else 64
-        lines.append(row(f"real vs real ({size} px)", 0, 0.0, floor(args, size)))
+        lines.append(row(f"real vs real ({size} px)", 0, 0.0, floor(args, args.cls, size)))
     speeds = calibrate(names, base, args.out)
     for name in names:
         sps = speeds[name]
         steps = max(1, int(args.minutes * 60 / sps))
         run = train(name, base, steps, args.out)
-        lines.append(row(name, steps, sps, evaluate(name, run, args)))
+        lines.append(row(name, steps, sps, evaluate(name, run, args, args.cls)))
         print("\n".join(lines), flush=True)
     table = "\n".join(lines) + "\n"
     (args.out / "table.md").write_text(table)
