@@ -1,0 +1,61 @@
+"""Sample grids of the quality ablation for docs/quality.md: one row of real images, then one
+row per configuration (8 samples, seed 0, the generator each run samples with).
+
+    .venv/bin/python docs/scripts/quality_figures.py --runs runs/ablation-phantom \\
+        --real phantom:n=400,seed=1 --class healthy --out docs/figures/quality-phantom.png
+
+Rows are labelled on the left; configurations without a finished run are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw
+
+import usgan
+from usgan.core.data import load_dataset
+
+TILE, LABEL_W, N = 64, 190, 8
+
+
+def row_image(images: torch.Tensor, label: str) -> Image.Image:
+    """A labelled row of uint8 ``[N, 1, H, W]`` images at TILE px."""
+    tiles = F.interpolate(images.float(), size=(TILE, TILE), mode="area").to(torch.uint8)
+    canvas = Image.new("L", (LABEL_W + N * (TILE + 2), TILE + 2), 255)
+    ImageDraw.Draw(canvas).text((4, TILE // 2 - 6), label, fill=0)
+    for i, t in enumerate(tiles[:N]):
+        canvas.paste(Image.fromarray(t[0].numpy(), mode="L"), (LABEL_W + i * (TILE + 2), 1))
+    return canvas
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=Path, required=True)
+    ap.add_argument("--real", required=True)
+    ap.add_argument("--class", dest="cls", required=True)
+    ap.add_argument("--only", default="", help="Comma-separated run names, in this order.")
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    real = load_dataset(args.real, classes=[args.cls]).images
+    rows = [row_image(real[torch.linspace(0, len(real) - 1, N).long()], "real (held-out)")]
+    names = [n for n in args.only.split(",") if n] or sorted(
+        p.name for p in args.runs.iterdir() if (p / "config.json").is_file())
+    for name in names:
+        run = args.runs / name
+        if '"finished": true' not in (run / "progress.json").read_text():
+            continue
+        rows.append(row_image(usgan.load(run).sample(N, cls=args.cls, seed=0), name))
+    sheet = Image.new("L", (rows[0].width, sum(r.height for r in rows)), 255)
+    for i, r in enumerate(rows):
+        sheet.paste(r, (0, i * r.height))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(args.out, optimize=True)
+    print(f"wrote {args.out} ({len(rows) - 1} configurations)")
+
+
+if __name__ == "__main__":
+    main()
