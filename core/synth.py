@@ -98,11 +98,19 @@ class Synthesizer:
             raise UsganError(f"-n must be at least 1, got {n}")
         if batch_size < 1:
             raise UsganError(f"--batch-size must be at least 1, got {batch_size}")
-        chain = self.chain(cls, stage)
-        noise = noise_for(chain, n, torch.Generator().manual_seed(seed))
-        out = []
-        for i in range(0, n, batch_size):
-            batch = [z[i:i + batch_size].to(self.device) for z in noise]
-            img = forward_stack(chain, batch)[-1]
-            out.append(img.float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).cpu())
-        return torch.cat(out)
+        return sample_chain(self.chain(cls, stage), n, seed, self.device, batch_size)
+
+
+@torch.no_grad()
+def sample_chain(chain: list[nn.Module], n: int, seed: int, device: torch.device | str = "cpu",
+                 batch_size: int = 16) -> torch.Tensor:
+    """``n`` uint8 ``[n, C, H, W]`` images from a generator chain (Stage-I[, Stage-II]) as it
+    is (the caller sets eval mode); the noise is drawn at once from ``seed``, so the images do
+    not depend on ``batch_size``."""
+    noise = noise_for(chain, n, torch.Generator().manual_seed(seed))
+    out = []
+    for i in range(0, n, batch_size):
+        batch = [z[i:i + batch_size].to(device) for z in noise]
+        img = forward_stack(chain, batch)[-1]
+        out.append(img.float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).cpu())
+    return torch.cat(out)

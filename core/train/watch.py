@@ -26,8 +26,7 @@ from usgan.core.evaluation import (
     real_key,
     weights_path,
 )
-from usgan.core.noise import noise_for
-from usgan.core.stacking import forward_stack
+from usgan.core.synth import sample_chain
 
 BATCH = 64
 
@@ -46,21 +45,14 @@ class QualityWatch:
             default_cache_dir().parent / "features")
         self.n, self.seed = n, seed
 
-    @torch.no_grad()
     def generate(self, chain: Sequence[nn.Module], device: torch.device) -> torch.Tensor:
         """``n`` uint8 images from a fixed seed, the top network in eval mode."""
-        gen = torch.Generator().manual_seed(self.seed)
         top, was_training = chain[-1], chain[-1].training
         top.eval()
-        out = []
         try:
-            for start in range(0, self.n, BATCH):
-                noise = noise_for(chain, min(BATCH, self.n - start), gen)
-                x = forward_stack(chain, [z.to(device) for z in noise])[-1].float().cpu()
-                out.append(((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8))
+            return sample_chain(list(chain), self.n, self.seed, device, BATCH)
         finally:
             top.train(was_training)
-        return torch.cat(out)
 
     def __call__(self, chain: Sequence[nn.Module], device: torch.device) -> dict[str, Any]:
         """FID, KID and diversity (pixels, features) as plain numbers (None: unavailable)."""
