@@ -6,6 +6,7 @@ device, so a seed gives the same images on every device and whatever the batch s
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 import torch
@@ -27,3 +28,23 @@ def noise_for(
     """One noise tensor per network (each declares ``z_dim``), drawn in order: for a stack,
     ``(z1, z2)`` from ``(stage1, stage2)``."""
     return tuple(latent(n, int(net.z_dim), generator, device) for net in networks)
+
+
+def pixel_noise(z: torch.Tensor, size: int, salt: int = 0) -> torch.Tensor:
+    """Standard-normal maps ``[n, 1, size, size]``, one per sample, seeded by that sample's
+    latent ``z[i]`` (and ``salt``, to tell layers apart).
+
+    Per-pixel noise inside a generator would otherwise be a second, unseeded source of
+    randomness; deriving it from z keeps the rule above: a seed gives the same images on every
+    device, whatever the batch size, and training resumes bit-identically.
+    """
+    if z.device.type == "meta":  # shape-only passes (`usgan plugins check`, stacking checks)
+        return torch.empty(z.shape[0], 1, size, size, device="meta")
+    rows = z.detach().to("cpu", torch.float32).contiguous().numpy()
+    salt_bytes = int(salt).to_bytes(8, "little", signed=True)
+    maps = []
+    for row in rows:
+        digest = hashlib.blake2b(row.tobytes() + salt_bytes, digest_size=8).digest()
+        gen = torch.Generator().manual_seed(int.from_bytes(digest, "little") >> 1)
+        maps.append(torch.randn(1, size, size, generator=gen))
+    return torch.stack(maps).to(z.device)

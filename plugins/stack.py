@@ -21,10 +21,12 @@ from usgan.core.layers import (
     dcgan_init,
     up_block,
 )
+from usgan.core.noise import pixel_noise
 
 from .dcgan import DCGANDiscriminator
 
 Z_JOINS = ("tile", "project")
+NOISE_INIT = 0.1  # starting per-channel strength of the injected noise (``noise=True``)
 
 
 def _enc_width(width: int, max_width: int, in_size: int, res: int) -> int:
@@ -40,13 +42,16 @@ class EncoderDecoderGenerator(Stage2Generator):
 
     ``upsample``: the decoder's doubling, one of `UP_MODES` (``"transposed"``: ConvTranspose
     4x4; ``"nearest"`` / ``"bilinear"``: resize + Conv 3x3, no checkerboard).
+    ``noise``: per-pixel noise maps (seeded by z, `pixel_noise`) added before the BN of each
+    decoder block beyond ``in_size``, scaled per channel by a learned strength that starts at
+    `NOISE_INIT`: the decoder's source of fine random texture (speckle).
     """
 
     def __init__(
         self, in_channels: int = 1, in_size: int = 64, out_channels: int = 1,
         out_size: int = 256, z_dim: int = 100, width: int = 64, max_width: int = 512,
         z_join: str = "tile", spectral_norm: bool = False, residual: bool = False,
-        upsample: str = "transposed", **_: object,
+        upsample: str = "transposed", noise: bool = False, **_: object,
     ) -> None:
         super().__init__()
         check_refinement_sizes(in_size, out_size)
@@ -83,6 +88,7 @@ class EncoderDecoderGenerator(Stage2Generator):
         # Decoder: x2 up_block (`upsample`) + BN + ReLU; at the sizes the encoder saw, the
         # encoder features are concatenated (skip connections); beyond in_size, plain upsampling.
         self.decoder = nn.ModuleList()
+        self.noise_strength = nn.ParameterDict()  # decoder index -> per-channel strength
         c, res = c_bottleneck + z_dim, 4
         skips = list(reversed(skip_widths))
         while res < out_size:
@@ -91,6 +97,9 @@ class EncoderDecoderGenerator(Stage2Generator):
                 _enc_width(width, max_width, in_size, res) if res <= in_size
                 else _dec_width(width, max_width, in_size, res)
             )
+            if noise and res > in_size:
+                self.noise_strength[str(len(self.decoder))] = nn.Parameter(
+                    torch.full((c_out,), NOISE_INIT))
             self.decoder.append(nn.Sequential(*up_block(c, c_out, mode=upsample)))
             c = c_out + (skips.pop(0) if res <= in_size else 0)
         self.to_image = nn.Conv2d(c, out_channels, 3, 1, 1)
@@ -111,8 +120,8 @@ class EncoderDecoderGenerator(Stage2Generator):
         else:
             zmap = z.view(b, self.z_dim, 1, 1).expand(b, self.z_dim, h.shape[2], h.shape[3])
         h = torch.cat([h, zmap], dim=1)
-        for block in self.decoder:
-            h = block(h)
+        for i, block in enumerate(self.decoder):
+            h = self._decode(i, block, h, z)
             skip = feats.get(h.shape[-1])
             if skip is not None:
                 h = torch.cat([h, skip], dim=1)
@@ -122,6 +131,15 @@ class EncoderDecoderGenerator(Stage2Generator):
                                            align_corners=False)
             out = out + torch.atanh(up.clamp(-0.999, 0.999))
         return torch.tanh(out)
+
+    def _decode(self, i: int, block: nn.Sequential, h: torch.Tensor, z: torch.Tensor
+                ) -> torch.Tensor:
+        """Decoder block ``i``; with noise: upsample+conv, + strength x noise map, BN, ReLU."""
+        strength = self.noise_strength[str(i)] if str(i) in self.noise_strength else None
+        if strength is None:
+            return block(h)
+        h = block[:-2](h)
+        return block[-2:](h + strength.view(1, -1, 1, 1) * pixel_noise(z, h.shape[-1], salt=i))
 
 
 def _discriminator(
@@ -145,7 +163,7 @@ def register_stage2(register):  # type: ignore[no-untyped-def]
         defaults={
             "in_channels": 1, "in_size": 64, "out_channels": 1, "out_size": 256,
             "z_dim": 100, "width": 64, "max_width": 512, "z_join": "tile",
-            "spectral_norm": False, "residual": False, "upsample": "transposed",
+            "spectral_norm": False, "residual": False, "upsample": "transposed", "noise": False,
             "d_width": 64, "d_batchnorm": True, "d_mbstd": False,
         },
         description="Stage-II encoder-decoder (conv+maxpool encoder, skips, z at bottleneck)",

@@ -14,9 +14,11 @@ from torch.nn.utils import parametrize
 from usgan.core import ConfigError, ShapeMismatchError, UsganError
 from usgan.core.factory import create_discriminator, create_generator, get_spec, list_models
 from usgan.core.layers import UP_MODES, MinibatchStd, SelfAttention
+from usgan.core.noise import pixel_noise
 from usgan.core.serialization import META_KEY, load_network, read_arch, save_network
 from usgan.core.stacking import StackedGenerator, check_stackable
 from usgan.core.testing import check_stage1, check_stage2
+from usgan.plugins.stack import NOISE_INIT
 
 BUILTIN_STAGE1 = ["dcgan", "dcgan-sn", "dcgan-sn-sa"]
 B = 2
@@ -370,6 +372,7 @@ def test_stack_needs_declared_attributes() -> None:
     ("stack", "generator", {"in_size": 32, "z_join": "project", "width": 16}),
     ("dcgan-sn", "discriminator", {"d_mbstd": True, "d_width": 16}),
     ("stack", "generator", {"in_size": 32, "upsample": "bilinear", "width": 16}),
+    ("stack", "generator", {"in_size": 32, "noise": True, "width": 16}),
 ])
 def test_save_load_round_trip(tmp_path, name: str, role: str, config: dict) -> None:
     torch.manual_seed(0)
@@ -440,6 +443,7 @@ def test_check_stage1_builtin(name: str) -> None:
 
 def test_check_stage2_stack() -> None:
     check_stage2("stack")
+    check_stage2("stack", {"noise": True, "width": 16})
 
 
 def test_stack_residual_refines_the_upsampled_stage1_image() -> None:
@@ -452,6 +456,40 @@ def test_stack_residual_refines_the_upsampled_stage1_image() -> None:
     up = torch.nn.functional.interpolate(x, size=256, mode="bilinear", align_corners=False)
     assert y.shape == (2, 1, 256, 256)
     assert torch.allclose(y, up, atol=1e-5)
+
+
+def test_pixel_noise_is_a_function_of_each_samples_z() -> None:
+    z = torch.randn(5, 16)
+    maps = pixel_noise(z, 32, salt=3)
+    assert maps.shape == (5, 1, 32, 32)
+    assert torch.equal(pixel_noise(z[2:4], 32, salt=3), maps[2:4])  # batch-independent
+    assert not torch.equal(pixel_noise(z, 32, salt=4), maps)  # layers differ
+    assert not torch.equal(maps[0], maps[1])
+    assert abs(float(maps.std()) - 1) < 0.05
+
+
+def test_stack_noise_reaches_the_output_and_stays_seeded() -> None:
+    cfg = {"in_size": 32, "width": 16, "max_width": 64}
+    g = create_generator("stack", noise=True, **cfg).eval()
+    # strengths only beyond in_size (64, 128, 256), one per channel, starting at NOISE_INIT
+    assert sorted(g.noise_strength) == ["3", "4", "5"]
+    assert all(torch.all(p == NOISE_INIT) for p in g.noise_strength.values())
+    x, z = _image(1, 32), _z(B, g.z_dim)
+    with torch.no_grad():
+        y = g(x, z)
+        assert torch.allclose(g(x[:1], z[:1]), y[:1], atol=1e-5)  # whatever the batch
+        for p in g.noise_strength.values():
+            p.zero_()
+        y0 = g(x, z)
+    plain = create_generator("stack", **cfg).eval()
+    plain.load_state_dict({k: v for k, v in g.state_dict().items()
+                           if not k.startswith("noise_strength")})
+    with torch.no_grad():
+        assert torch.equal(plain(x, z), y0)  # zero strength = the network without noise
+    assert not torch.allclose(y, y0)
+    assert not any(k.startswith("noise_strength") for k in plain.state_dict())  # default off
+    meta = pixel_noise(torch.empty(3, 8, device="meta"), 16)  # shape-only passes
+    assert meta.shape == (3, 1, 16, 16) and meta.device.type == "meta"
 
 
 # --- options: minibatch std in D (d_mbstd), resize-convolution in Stage-II (upsample) --------

@@ -28,9 +28,9 @@ from usgan.core.train.setup import validate_networks
 from usgan.core.train.trainer import Trainer, TrainingDiverged
 
 TINY = ["--stage1-config", "g_width=8,d_width=8",
-        "--stage2-config", "width=8,d_width=8,max_width=32"]
+        "--stage2-config", "width=8,d_width=8,max_width=32,noise=true"]
 TINY_OPTS = {"stage1_config": {"g_width": 8, "d_width": 8},
-             "stage2_config": {"width": 8, "d_width": 8, "max_width": 32}}
+             "stage2_config": {"width": 8, "d_width": 8, "max_width": 32, "noise": True}}
 
 
 @pytest.fixture(autouse=True)
