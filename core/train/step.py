@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -19,6 +19,9 @@ from torch import nn
 from . import losses
 from .diffaugment import diff_augment
 from .ema import EMA
+
+if TYPE_CHECKING:
+    from .options import TrainOptions
 
 Generate = Callable[[Sequence[torch.Tensor]], torch.Tensor]
 
@@ -90,6 +93,15 @@ class GANStep:
         if (policy or reg.instance_noise) and aug is None:
             raise ValueError("DiffAugment and instance noise need their own torch.Generator "
                              "(aug=...)")
+
+    @classmethod
+    def for_options(cls, opts: TrainOptions, generate: Generate, d: nn.Module,
+                    opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+                    **kwargs: Any) -> GANStep:
+        """The step that ``opts`` asks for: its loss, DiffAugment policy and regularizers;
+        ``kwargs`` are the run's own parts (aug, autocast, ema, ema_of, guard)."""
+        return cls(generate, d, opt_g, opt_d, loss=opts.loss, policy=opts.diffaugment,
+                   reg=opts.regularizers(), **kwargs)
 
     def _d(self, images: torch.Tensor) -> torch.Tensor:
         x = diff_augment(images, self.policy, self.aug)  # type: ignore[arg-type]

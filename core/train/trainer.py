@@ -235,12 +235,10 @@ class Trainer:
             ids = [rt.device.index] if rt.device.type == "cuda" else None
             g_train, d_train = DDP(nets.g, device_ids=ids), DDP(nets.d, device_ids=ids)
         chain = [*nets.frozen, g_train]
-        return GANStep(
-            lambda noise: forward_stack(chain, noise)[-1], d_train, state.opt_g, state.opt_d,
-            loss=self.opts.loss, policy=self.opts.diffaugment, aug=state.streams["aug"],
-            autocast=rt.autocast, ema=state.ema, ema_of=nets.g,
-            guard=[nets.g, nets.d] if self.opts.on_nonfinite == "skip" else (),
-            reg=self.opts.regularizers(),
+        return GANStep.for_options(
+            self.opts, lambda noise: forward_stack(chain, noise)[-1], d_train, state.opt_g,
+            state.opt_d, aug=state.streams["aug"], autocast=rt.autocast, ema=state.ema,
+            ema_of=nets.g, guard=[nets.g, nets.d] if self.opts.on_nonfinite == "skip" else (),
         )
 
     def _step(self, gan_step: GANStep, real: torch.Tensor, noise: Sequence[torch.Tensor],
