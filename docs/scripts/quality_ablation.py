@@ -55,6 +55,10 @@ STAGE2 = {
     "s2-default+residual": ["--recipe", "default", "--stage2-config", HALF + ",residual=true"],
     "s2-default+resize+residual": ["--recipe", "default", "--stage2-config",
                                    HALF + ",upsample=nearest,residual=true"],
+    "s2-default+residual+noise": ["--recipe", "default", "--stage2-config",
+                                  HALF + ",residual=true,noise=true"],
+    "s2-default+resize+residual+noise": ["--recipe", "default", "--stage2-config",
+                                         HALF + ",upsample=nearest,residual=true,noise=true"],
 }
 
 
@@ -126,11 +130,10 @@ def _stepper(name: str, base: list[str], out: Path):  # type: ignore[no-untyped-
     d = build(reg, name, "discriminator", net_config).to(memory_format=rt.memory_format)
     chain.append(g)
     gen = torch.Generator().manual_seed(0)
-    step = GANStep(lambda z: forward_stack(chain, z)[-1], d,
-                   *make_optimizers(g, d, opts.lr, opts.betas, opts.lr_d), loss=opts.loss,
-                   policy=opts.diffaugment, aug=gen, autocast=rt.autocast,
-                   ema=EMA(g, opts.ema_decay) if opts.ema else None, ema_of=g,
-                   reg=opts.regularizers())
+    step = GANStep.for_options(
+        opts, lambda z: forward_stack(chain, z)[-1], d,
+        *make_optimizers(g, d, opts.lr, opts.betas, opts.lr_d), aug=gen, autocast=rt.autocast,
+        ema=EMA(g, opts.ema_decay) if opts.ema else None, ema_of=g)
     real = torch.rand(opts.batch_size, 1, g.out_size, g.out_size) * 2 - 1
     return step, real, lambda: noise_for(chain, opts.batch_size, gen)
 
@@ -158,23 +161,49 @@ def evaluate(name: str, run: Path, args: argparse.Namespace, cls: str,
     return json.loads(path.read_text())["results"][str(run)][cls]
 
 
-def floor(args: argparse.Namespace, cls: str, size: int) -> dict:
-    """Real vs real: ``--floor-real`` images (PNGs at ``size``) against ``--eval-real``."""
-    folder = args.out / f"floor-{cls}-{size}"
-    path = args.out / f"floor-{cls}-{size}.eval.json"
+def eval_folder(name: str, make_images, args: argparse.Namespace,  # type: ignore[no-untyped-def]
+                cls: str) -> dict:
+    """Score the uint8 ``make_images()`` [n, 1, H, W], written as PNGs to ``out/name``
+    (cached: a scored folder is not made again)."""
+    folder, path = args.out / name, args.out / f"{name}.eval.json"
     if not path.is_file():
-        import torch
         from PIL import Image
 
-        from usgan.core.data import load_dataset
-
         folder.mkdir(exist_ok=True)
-        images = load_dataset(args.floor_real, classes=[cls]).at_size(size)
-        for i, img in enumerate(images.to(torch.uint8)):
+        for i, img in enumerate(make_images()):
             Image.fromarray(img[0].numpy(), mode="L").save(folder / f"{i:04d}.png")
         usgan("eval", "--real", args.eval_real, "--fake", str(folder), "--class", cls,
               "--inception-weights", str(args.inception_weights), "--json", str(path))
     return json.loads(path.read_text())["results"][str(folder)][cls]
+
+
+def floor(args: argparse.Namespace, cls: str, size: int) -> dict:
+    """Real vs real: ``--floor-real`` images at ``size`` against ``--eval-real``."""
+    def images():  # type: ignore[no-untyped-def]
+        import torch
+
+        from usgan.core.data import load_dataset
+
+        return load_dataset(args.floor_real, classes=[cls]).at_size(size).to(torch.uint8)
+
+    return eval_folder(f"floor-{cls}-{size}", images, args, cls)
+
+
+def upsampled_stage1(name: str, run: Path, args: argparse.Namespace, cls: str,
+                     size: int = 256) -> dict:
+    """The run's Stage-I samples (seed 0, as `usgan eval`), bilinearly upsampled to ``size``:
+    what Stage-II has to beat at its own size."""
+    def images():  # type: ignore[no-untyped-def]
+        import torch
+
+        import usgan as api
+
+        small = api.load(run).sample(args.n, cls=cls, seed=0, stage=1).float()
+        up = torch.nn.functional.interpolate(small, size=size, mode="bilinear",
+                                             align_corners=False)
+        return up.round().clamp(0, 255).to(torch.uint8)
+
+    return eval_folder(f"{name}-up{size}", images, args, cls)
 
 
 def demo_table(args: argparse.Namespace) -> list[str]:
@@ -184,10 +213,14 @@ def demo_table(args: argparse.Namespace) -> list[str]:
     lines = ["| class | images | FID | × floor | KID | diversity (pixels) | "
              "diversity (Inception) |", "|---|---|---|---|---|---|---|"]
     for cls in classes:
-        for label, size, stage in (("Stage-I (64 px)", 64, 1), ("Stage-II (256 px)", 256, 2)):
+        tag = f"demo-{cls}"
+        rows = [(64, [("Stage-I (64 px)", evaluate(f"{tag}-stage1", args.demo, args, cls, 1))]),
+                (256, [("Stage-I, bilinear to 256 px",
+                        upsampled_stage1(f"{tag}-stage1", args.demo, args, cls)),
+                       ("Stage-II (256 px)", evaluate(f"{tag}-stage2", args.demo, args, cls, 2))])]
+        for size, scored in rows:
             base = floor(args, cls, size)
-            res = evaluate(f"demo-{cls}-stage{stage}", args.demo, args, cls, stage)
-            for what, r in ((f"real vs real ({size} px)", base), (label, res)):
+            for what, r in [(f"real vs real ({size} px)", base), *scored]:
                 div = {d["space"].split()[0]: d["ratio"] for d in r["diversity"]}
                 fid = r["fid"]["value"]
                 lines.append(f"| {cls} | {what} | {fid:.1f} | {fid / base['fid']['value']:.1f} "
@@ -242,8 +275,14 @@ def main() -> None:
     lines = ["| configuration | steps | s/step | FID | KID | diversity (pixels) | "
              "diversity (Inception) |", "|---|---|---|---|---|---|---|"]
     if args.floor_real:
-        size = 256 if args.stage1_from else 64
-        lines.append(row(f"real vs real ({size} px)", 0, 0.0, floor(args, args.cls, size)))
+        lines.append(row("real vs real (64 px)", 0, 0.0, floor(args, args.cls, 64)))
+    if args.stage1_from:  # the Stage-I being refined, at its own size
+        lines.append(row("its Stage-I (64 px)", 0, 0.0,
+                         evaluate("stage1", Path(args.stage1_from), args, args.cls, stage=1)))
+        if args.floor_real:
+            lines.append(row("real vs real (256 px)", 0, 0.0, floor(args, args.cls, 256)))
+        lines.append(row("its Stage-I, bilinear to 256 px", 0, 0.0,
+                         upsampled_stage1("stage1", Path(args.stage1_from), args, args.cls)))
     speeds = calibrate(names, base, args.out)
     for name in names:
         sps = speeds[name]
