@@ -4,8 +4,9 @@
   contiguous NCHW, `torch.optim.Adam(lr=2e-4, betas=(0.5, 0.999))`, and the paper's BCE step
   written out by hand (`PaperStep`): the baseline usgan is compared against.
 - usgan: the trainer's own step, imported (`usgan.core.train.step.GANStep` with
-  `make_optimizers`), under the `Runtime`'s autocast (precision ``auto``: bf16 where the
-  hardware computes it natively) and memory format (channels_last), inputs in that format.
+  `make_optimizers`) as the default recipe sets it up (DiffAugment included), under the
+  `Runtime`'s autocast (precision ``auto``: bf16 where the hardware computes it natively)
+  and memory format (channels_last), inputs in that format.
 
 A Stage-II trains on a fixed random Stage-I image (the frozen Stage-I is not timed).
 """
@@ -23,6 +24,7 @@ from usgan.core.factory import create_discriminator, create_generator, get_spec
 from usgan.core.noise import noise_for
 from usgan.core.runtime import Runtime
 from usgan.core.stacking import forward_stack
+from usgan.core.train.recipes import recipe_options
 from usgan.core.train.step import GANStep, make_optimizers
 
 from .forms import REFERENCE, USGAN, Form, Plan, Workload
@@ -92,14 +94,19 @@ def reference_step(name: str, batch: int, device: torch.device) -> Callable[[], 
 
 
 def usgan_step(name: str, batch: int, rt: Runtime) -> Callable[[], Any]:
-    """usgan's form: the trainer's `GANStep` under the runtime's autocast and layout."""
+    """usgan's form: the trainer's `GANStep` with the default recipe, under the runtime's
+    autocast and layout."""
     g, d = _nets(name, rt.device, rt.memory_format)
     real, mid = _inputs(g, batch, rt.device, rt.memory_format)
     if mid is None:
         generate = lambda noise: forward_stack([g], noise)[-1]  # noqa: E731 (as the trainer)
     else:
         generate = lambda noise: g(mid, noise[0])  # noqa: E731
-    step = GANStep(generate, d, *make_optimizers(g, d), autocast=rt.autocast)
+    opts = recipe_options()
+    aug = torch.Generator().manual_seed(SEED + 4)  # on the CPU, as the trainer's stream
+    step = GANStep.for_options(opts, generate, d, *make_optimizers(g, d, opts.lr, opts.betas,
+                                                                   opts.lr_d),
+                               aug=aug, autocast=rt.autocast)
     gen = torch.Generator().manual_seed(SEED + 3)
     return lambda: step(real, noise_for([g], batch, gen, rt.device))
 

@@ -19,7 +19,8 @@ def _command() -> str:
 
 @click.command("bench")
 @click.option("--quick", is_flag=True,
-              help="A short run (a few steps, FID on 50 vs 50) that checks the suite works.")
+              help="A short run (a few steps at batch 4, FID on 20 vs 20) that checks the "
+                   "suite works; its numbers are not worth quoting.")
 @click.option("--only", "only", multiple=True, metavar="KEYS",
               help="Workloads to run, comma-separated or repeated: stage1, stage2, sampling, "
                    "metrics, or one row such as stage1:dcgan-sn-sa (default: all).")
@@ -32,7 +33,7 @@ def _command() -> str:
               type=click.Choice(["auto", "fp32", "bf16"]), help="usgan's form's precision.")
 @click.option("--threads", type=int, default=None, help="CPU threads (torch's default).")
 @click.option("--steps", type=int, default=None,
-              help="Timed steps per form (default 20; 2-3 with --quick).")
+              help="Timed steps per form (default 20; 1-2 with --quick).")
 @click.option("--warmup", type=int, default=None, help="Untimed steps before timing.")
 @click.option("--inception-weights", default=None, metavar="PATH",
               help="Inception weights for the metrics row (else $USGAN_INCEPTION_WEIGHTS, "
