@@ -60,7 +60,7 @@ def _fake_sets(source: str, classes: list[str], n: int, seed: int,
         if len(classes) > 1:
             raise DataError(f"{source} is a folder of images of one class; give one --class")
         return {classes[0] if classes else "": ImagesPathDataset(files)}
-    synth = Synthesizer(resolve(source))
+    synth = Synthesizer(resolve(source), precision="fp32")  # scores independent of hardware
     wanted = classes or synth.classes
     missing = [c for c in wanted if c not in synth.classes]
     if missing:

@@ -46,6 +46,19 @@ def test_api_sample_is_uint8_deterministic_and_batch_independent(run: Path) -> N
     assert (run / "healthy/stage1/generator_ema.safetensors").is_file()
 
 
+def test_sample_reports_progress_per_batch_and_runs_the_fast_path(run: Path) -> None:
+    synth = usgan.load(run)
+    calls: list[int] = []
+    a = synth.sample(5, cls="healthy", seed=3, batch_size=2, progress=calls.append)
+    assert calls == [2, 2, 1]
+    g = synth.chain("healthy")[-1]
+    conv = next(p for p in g.parameters() if p.dim() == 4)
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    bf16 = usgan.load(run, precision="bf16").sample(5, cls="healthy", seed=3)
+    diff = (a.float() - bf16.float()).abs()
+    assert diff.mean() < 4 and not torch.equal(a, bf16)  # autocast ran, same images
+
+
 def test_api_errors(run: Path, tmp_path: Path) -> None:
     synth = usgan.load(run)
     with pytest.raises(UnknownNameError, match="did you mean 'healthy'"):
