@@ -19,16 +19,16 @@ from PIL import Image, ImageDraw
 import usgan
 from usgan.core.data import load_dataset
 
-TILE, LABEL_W, N = 64, 190, 8
+LABEL_W, N = 190, 8
 
 
-def row_image(images: torch.Tensor, label: str) -> Image.Image:
-    """A labelled row of uint8 ``[N, 1, H, W]`` images at TILE px."""
-    tiles = F.interpolate(images.float(), size=(TILE, TILE), mode="area").to(torch.uint8)
-    canvas = Image.new("L", (LABEL_W + N * (TILE + 2), TILE + 2), 255)
-    ImageDraw.Draw(canvas).text((4, TILE // 2 - 6), label, fill=0)
+def row_image(images: torch.Tensor, label: str, tile: int = 64) -> Image.Image:
+    """A labelled row of uint8 ``[N, 1, H, W]`` images at ``tile`` px (area-resized)."""
+    tiles = F.interpolate(images.float(), size=(tile, tile), mode="area").to(torch.uint8)
+    canvas = Image.new("L", (LABEL_W + N * (tile + 2), tile + 2), 255)
+    ImageDraw.Draw(canvas).text((4, tile // 2 - 6), label, fill=0)
     for i, t in enumerate(tiles[:N]):
-        canvas.paste(Image.fromarray(t[0].numpy(), mode="L"), (LABEL_W + i * (TILE + 2), 1))
+        canvas.paste(Image.fromarray(t[0].numpy(), mode="L"), (LABEL_W + i * (tile + 2), 1))
     return canvas
 
 
@@ -38,17 +38,26 @@ def main() -> None:
     ap.add_argument("--real", required=True)
     ap.add_argument("--class", dest="cls", required=True)
     ap.add_argument("--only", default="", help="Comma-separated run names, in this order.")
+    ap.add_argument("--tile", type=int, default=64, help="Pixels per image in the sheet.")
+    ap.add_argument("--stage", type=int, default=None, help="1: the Stage-I images of a "
+                    "two-stage run (default: the run's last stage).")
+    ap.add_argument("--stage1-row", action="store_true", help="Add a row of the first run's "
+                    "Stage-I images (for Stage-II runs on one copied Stage-I).")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     real = load_dataset(args.real, classes=[args.cls]).images
-    rows = [row_image(real[torch.linspace(0, len(real) - 1, N).long()], "real (held-out)")]
+    rows = [row_image(real[torch.linspace(0, len(real) - 1, N).long()], "real", args.tile)]
     names = [n for n in args.only.split(",") if n] or sorted(
         p.name for p in args.runs.iterdir() if (p / "config.json").is_file())
     for name in names:
         run = args.runs / name
         if '"finished": true' not in (run / "progress.json").read_text():
             continue
-        rows.append(row_image(usgan.load(run).sample(N, cls=args.cls, seed=0), name))
+        if args.stage1_row and len(rows) == 1:
+            images = usgan.load(run).sample(N, cls=args.cls, seed=0, stage=1)
+            rows.append(row_image(images, "its Stage-I", args.tile))
+        images = usgan.load(run).sample(N, cls=args.cls, seed=0, stage=args.stage)
+        rows.append(row_image(images, name, args.tile))
     sheet = Image.new("L", (rows[0].width, sum(r.height for r in rows)), 255)
     for i, r in enumerate(rows):
         sheet.paste(r, (0, i * r.height))
