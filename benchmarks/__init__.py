@@ -4,6 +4,7 @@ plain reference form and in usgan's form (docs/benchmarks.md).
 - `usgan.benchmarks.suite`: which workloads, how often; ``run(settings, command)`` -> result
 - `usgan.benchmarks.training`, `.sampling`, `.metrics`: the workloads and their two forms
 - `usgan.benchmarks.forms`: how one form is measured; `.measure`: timers, memory, FLOPs, peaks
+- `usgan.benchmarks.profile`: where the time goes (``--profile``: top operators, torch.profiler)
 - `usgan.benchmarks.report`: the table, the Markdown section, the JSON
 
 It imports `usgan.core` only (networks through the public factory), never a plugin module.

@@ -3,7 +3,8 @@
 A `Form` is one way of running a workload (the plain reference or usgan's); its ``build()``
 sets it up (networks, optimizers, inputs) and returns the unit of work: one training step,
 one batch of samples, one whole FID+KID computation. Each form is built just before it is
-measured and dropped after, so the peak-memory readings are its own.
+measured and dropped after, so the peak-memory readings are its own. With ``--profile`` a few
+more calls run under `torch.profiler` after the timing and the memory readings.
 """
 
 from __future__ import annotations
@@ -16,16 +17,19 @@ from typing import Any
 import torch
 
 from .measure import count_flops, cuda_peak_mb, peak_rss_mb, reset_peaks, summarise, timed
+from .profile import profile_unit
 
 REFERENCE, USGAN = "reference", "usgan"
 
 
 @dataclass(frozen=True)
 class Plan:
-    """Untimed warm-up calls (the first one also counts the FLOPs), then timed calls."""
+    """Untimed warm-up calls (the first one also counts the FLOPs), then timed calls, then
+    ``profile`` calls under the profiler (none: not profiled)."""
 
     warmup: int
     steps: int
+    profile: int = 0
 
 
 @dataclass
@@ -54,7 +58,8 @@ class Workload:
 
 def measure(form: Form, plan: Plan, device: torch.device, peaks: dict[str, Any]
             ) -> dict[str, Any]:
-    """Build ``form``, warm it up, time ``plan.steps`` calls; its JSON numbers."""
+    """Build ``form``, warm it up, time ``plan.steps`` calls, read the memory peaks, then
+    profile ``plan.profile`` calls; its JSON numbers."""
     own_peak = reset_peaks(device)
     unit = form.build()
     flops = form.flops() if form.flops else None
@@ -65,9 +70,10 @@ def measure(form: Form, plan: Plan, device: torch.device, peaks: dict[str, Any]
             unit()
     times = summarise([timed(unit, device) for _ in range(plan.steps)])
     rss, gpu = peak_rss_mb(), cuda_peak_mb(device)
+    ops = profile_unit(unit, device, plan.profile) if plan.profile else None
     del unit
     gc.collect()
-    return result(form, times, flops, peaks, rss, gpu, own_peak)
+    return {**result(form, times, flops, peaks, rss, gpu, own_peak), "profile": ops}
 
 
 def result(form: Form, times: Any, flops: int | None, peaks: dict[str, Any], rss: float,
@@ -90,10 +96,12 @@ def run_workload(work: Workload, device: torch.device, peaks: dict[str, Any],
     """Measure both forms of ``work``; the row's JSON, speed-up = reference / usgan time."""
     forms: dict[str, Any] = {}
     for form in work.forms:
+        profiled = f" + {work.plan.profile} profiled" if work.plan.profile else ""
         echo(f"{work.title}: {form.name} ({form.precision}, {form.layout}), "
-             f"{work.plan.warmup} warm-up + {work.plan.steps} timed")
+             f"{work.plan.warmup} warm-up + {work.plan.steps} timed{profiled}")
         forms[form.name] = measure(form, work.plan, device, peaks)
     ref, ours = forms.get(REFERENCE), forms.get(USGAN)
     speedup = ref["seconds"]["median"] / ours["seconds"]["median"] if ref and ours else None
     return {"key": work.key, "title": work.title, "unit": work.unit,
-            "warmup": work.plan.warmup, "forms": forms, "speedup": speedup}
+            "warmup": work.plan.warmup, "profiled": work.plan.profile, "forms": forms,
+            "speedup": speedup}

@@ -1,5 +1,6 @@
 """The result of a run as a rich table, as Markdown (spliced into docs/benchmarks.md between
-the markers, so the hand-written text around it stays) and as JSON."""
+the markers, so the hand-written text around it stays) and as JSON; with ``--profile``, a
+small table of top operators per form, and a "Where the time goes" subsection per workload."""
 
 from __future__ import annotations
 
@@ -49,11 +50,15 @@ def table_rows(result: dict[str, Any], short: bool = False) -> list[list[str]]:
     return lines
 
 
+def _console() -> Console:
+    console = Console()
+    if not console.is_terminal:  # a pipe or a file: do not squeeze the table to 80 columns
+        console = Console(width=max(console.width, 170))
+    return console
+
+
 def print_table(result: dict[str, Any], console: Console | None = None) -> None:
-    if console is None:
-        console = Console()
-        if not console.is_terminal:  # a pipe or a file: do not squeeze the table to 80 columns
-            console = Console(width=max(console.width, 170))
+    console = console or _console()
     table = Table(title=f"usgan bench ({result['device']}, usgan precision "
                         f"{result['precision']}, {result['threads']} threads)")
     for col in COLUMNS:
@@ -77,6 +82,67 @@ def footnotes(result: dict[str, Any]) -> list[str]:
     return notes
 
 
+def self_time(result: dict[str, Any]) -> str:
+    """What the profiles rank by: CPU time, or CUDA (kernel) time on a GPU."""
+    return "CUDA" if result["device"].startswith("cuda") else "CPU"
+
+
+def op_columns(result: dict[str, Any]) -> tuple[str, str, str]:
+    """The columns of a profile after the operator's name."""
+    return f"self {self_time(result)} ms", "% of self time", "calls"
+
+
+def op_rows(ops: list[dict[str, Any]]) -> list[list[str]]:
+    """One line per profiled operator: name, self ms, % of self time, calls per unit."""
+    return [[op["name"], _ms(op["self_ms"]), f"{op['percent']:.1f}", f"{op['calls']:g}"]
+            for op in ops]
+
+
+def _ms(ms: float) -> str:
+    """``1,234.56``, ``0.85``, ``0.0042``: two significant digits at least."""
+    return f"{ms:,.2f}" if ms >= 0.1 else f"{ms:.2g}"
+
+
+def profiled(result: dict[str, Any]) -> list[tuple[dict[str, Any], str, dict[str, Any]]]:
+    """(row, form name, form) for every form that has a profile."""
+    return [(row, name, f) for row in result["rows"] for name, f in row["forms"].items()
+            if f.get("profile") is not None]
+
+
+def print_profiles(result: dict[str, Any], console: Console | None = None) -> None:
+    """One small table per profiled form: its top operators by self time."""
+    console = console or _console()
+    for row, name, f in profiled(result):
+        table = Table(title=f"{row['key']}, {name} ({f['precision']}, {f['layout']}): "
+                            f"per {row['unit']}")
+        table.add_column("top operators")
+        for col in op_columns(result):
+            table.add_column(col, justify="right")
+        for line in op_rows(f["profile"]):
+            table.add_row(*line)
+        console.print(table)
+
+
+def markdown_profiles(result: dict[str, Any]) -> list[str]:
+    """The "Where the time goes" subsections, one per profiled workload (none: no lines)."""
+    lines: list[str] = []
+    for row in result["rows"]:
+        forms = [(n, f) for n, f in row["forms"].items() if f.get("profile") is not None]
+        if not forms:
+            continue
+        count = row["profiled"]
+        lines += ["", f"### Where the time goes: {row['title']}", "",
+                  f"Top operators by self {self_time(result)} time (`torch.profiler`, {count} "
+                  f"profiled call{'' if count == 1 else 's'} per form after the timed ones); "
+                  f"ms and calls per {row['unit']}."]
+        for name, f in forms:
+            lines += ["", f"| {name} ({f['precision']}, {f['layout']}) | "
+                      + " | ".join(op_columns(result)) + " |", "|---|---:|---:|---:|"]
+            lines += [f"| `{op.replace('|', '/')}` | {ms} | {pct} | {calls} |"
+                      for op, ms, pct, calls in op_rows(f["profile"])]
+    return lines
+
+
 def markdown(result: dict[str, Any]) -> str:
     """The generated section (without the markers)."""
     m, v = result["machine"], result["versions"]
@@ -97,7 +163,8 @@ def markdown(result: dict[str, Any]) -> str:
         "|" + "|".join("---" if i < 3 else "---:" for i in range(len(COLUMNS))) + "|",
     ]
     body = ["| " + " | ".join(line) + " |" for line in table_rows(result)]
-    return "\n".join([*head, *body, "", *(f"- {n}" for n in footnotes(result))]) + "\n"
+    notes = [f"- {n}" for n in footnotes(result)]
+    return "\n".join([*head, *body, "", *notes, *markdown_profiles(result)]) + "\n"
 
 
 def splice(text: str | None, section: str) -> str:

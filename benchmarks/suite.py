@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -35,6 +35,7 @@ QUICK = {"stage1": Plan(1, 2), "stage2": Plan(1, 1), "sampling": Plan(1, 2),
 FID_IMAGES = {False: 400, True: 20}
 SAMPLE_BATCH = {False: 64, True: 16}
 TRAIN_BATCH = {False: 16, True: 4}
+PROFILE_CALLS = {False: 2, True: 1}  # calls profiled after the timed ones, with --profile
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class Settings:
     steps: int | None = None
     warmup: int | None = None
     inception_weights: str | None = None
+    profile: bool = False
+    profile_calls: int | None = None
 
 
 def parse_only(items: Sequence[str]) -> tuple[str, ...]:
@@ -65,12 +68,21 @@ def selected(key: str, only: Sequence[str]) -> bool:
     return not only or key in only or key.split(":")[0] in only
 
 
+def profile_calls(settings: Settings) -> int:
+    """How many calls of each form are profiled (0: no ``--profile``)."""
+    if not settings.profile:
+        return 0
+    calls = settings.profile_calls
+    return PROFILE_CALLS[settings.quick] if calls is None else calls
+
+
 def plan_for(workload: str, settings: Settings) -> Plan:
-    base = (QUICK if settings.quick else FULL)[workload]
+    base = replace((QUICK if settings.quick else FULL)[workload],
+                   profile=profile_calls(settings))
     if workload == "metrics":  # a whole FID run per call: --steps/--warmup do not apply
         return base
-    return Plan(base.warmup if settings.warmup is None else settings.warmup,
-                base.steps if settings.steps is None else settings.steps)
+    return replace(base, warmup=base.warmup if settings.warmup is None else settings.warmup,
+                   steps=base.steps if settings.steps is None else settings.steps)
 
 
 def workloads(settings: Settings, rt: Runtime) -> tuple[list[Workload], list[dict[str, str]]]:
@@ -110,6 +122,8 @@ def check(settings: Settings) -> None:
     if settings.warmup is not None and settings.warmup < 1:
         raise ConfigError(f"--warmup must be at least 1 (it counts the FLOPs), got "
                           f"{settings.warmup}")
+    if settings.profile_calls is not None and settings.profile_calls < 1:
+        raise ConfigError(f"profile_calls must be at least 1, got {settings.profile_calls}")
 
 
 def run(settings: Settings, command: str, echo: Callable[[str], None] = print

@@ -38,22 +38,27 @@ def _command() -> str:
 @click.option("--inception-weights", default=None, metavar="PATH",
               help="Inception weights for the metrics row (else $USGAN_INCEPTION_WEIGHTS, "
                    "else ../shared/weights/; without any the row is skipped).")
+@click.option("--profile", is_flag=True,
+              help="After timing, profile each form (torch.profiler, 2 calls; 1 with --quick) "
+                   "and show its top operators by self time.")
 def bench_cmd(quick: bool, only: tuple[str, ...], json_out: Path | None,
               markdown_out: Path | None, device: str, precision: str, threads: int | None,
-              steps: int | None, warmup: int | None, inception_weights: str | None) -> None:
+              steps: int | None, warmup: int | None, inception_weights: str | None,
+              profile: bool) -> None:
     """Benchmark training steps, sampling and metrics against a plain fp32 reference.
 
     Not a test: run it on a quiet machine. The speed-up is reference time / usgan time.
     """
-    from usgan.benchmarks.report import print_table, write_markdown, write_result
+    from usgan.benchmarks.report import print_profiles, print_table, write_markdown, write_result
     from usgan.benchmarks.suite import Settings, parse_only, run
 
     settings = Settings(quick=quick, only=parse_only(only), device=device,
                         precision=precision, threads=threads, steps=steps, warmup=warmup,
-                        inception_weights=inception_weights)
+                        inception_weights=inception_weights, profile=profile)
     err = Console(stderr=True, soft_wrap=True)
     result = run(settings, _command(), lambda msg: err.print(f"[dim]{msg}[/dim]"))
     print_table(result)
+    print_profiles(result)
     if json_out is not None:
         click.echo(f"wrote {write_result(json_out, result)}")
     if markdown_out is not None:

@@ -5,17 +5,23 @@ Speed is never judged here (CI machines are noisy): only structure and arithmeti
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import torch
 from conftest import run_usgan
+from rich.console import Console
+from torch.autograd import DeviceType
 
 from usgan.benchmarks import metrics
 from usgan.benchmarks.measure import count_flops, matmul_peak, summarise
-from usgan.benchmarks.report import BEGIN, END, splice
-from usgan.benchmarks.suite import Settings, parse_only, selected, workloads
+from usgan.benchmarks.profile import profile_unit, top_operators
+from usgan.benchmarks.report import BEGIN, END, markdown, print_profiles, splice
+from usgan.benchmarks.suite import Settings, check, parse_only, plan_for, selected, workloads
 from usgan.core.errors import ConfigError
 from usgan.core.evaluation import WEIGHTS_ENV
 from usgan.core.runtime import Runtime
@@ -90,3 +96,110 @@ def test_bench_quick_json(tmp_path: Path) -> None:
         assert form["images_per_s"] == pytest.approx(4 / s["median"])
     assert ref["flops"] == ours["flops"]  # the same networks, the same arithmetic
     assert row["speedup"] == pytest.approx(ref["seconds"]["median"] / ours["seconds"]["median"])
+
+
+def check_profile(ops: list[dict[str, Any]]) -> None:
+    """Top operators: named, largest self time first, positive, shares of at most 100%."""
+    assert ops and all(op["name"] for op in ops)
+    times = [op["self_ms"] for op in ops]
+    assert times == sorted(times, reverse=True) and times[-1] > 0
+    assert all(op["percent"] > 0 and op["calls"] > 0 for op in ops)
+    assert sum(op["percent"] for op in ops) <= 100 + 1e-9
+
+
+def test_profile_finds_the_matmuls() -> None:
+    a = torch.randn(96, 96)
+
+    def unit() -> torch.Tensor:
+        x = a
+        for _ in range(3):
+            x = torch.tanh(x @ a)
+        return x
+
+    ops = profile_unit(unit, torch.device("cpu"), calls=2, top=4)
+    check_profile(ops)
+    assert len(ops) <= 4
+    mm = [op for op in ops if op["name"] in ("aten::mm", "aten::matmul", "aten::addmm")]
+    assert mm and mm[0]["calls"] == 3  # per call of the unit, not per profile
+
+
+def test_gpu_profile_ranks_operators_by_their_kernels() -> None:
+    def event(key: str, device: DeviceType, cpu: float, gpu: float, count: int = 2,
+              annotation: bool = False) -> SimpleNamespace:
+        return SimpleNamespace(key=key, device_type=device, self_cpu_time_total=cpu,
+                               self_device_time_total=gpu, count=count,
+                               is_user_annotation=annotation)
+
+    cpu, cuda = DeviceType.CPU, DeviceType.CUDA
+    events = [event("aten::mm", cpu, 10, 600), event("aten::add", cpu, 50, 200),
+              event("cudaLaunchKernel", cpu, 90, 0), event("gemm_kernel", cuda, 0, 600),
+              event("Activity Buffer Request", cpu, 80, 600),  # older torch's double count
+              event("add_kernel", cuda, 0, 200), event("idle_kernel", cuda, 0, 200),
+              event("Optimizer.step", cuda, 0, 800, annotation=True)]
+    ops = top_operators(events, gpu=True, calls=2)
+    assert [op["name"] for op in ops] == ["aten::mm", "aten::add"]
+    assert ops[0]["self_ms"] == pytest.approx(0.3) and ops[0]["percent"] == pytest.approx(60)
+    assert ops[0]["calls"] == 1
+    assert top_operators(events, gpu=False, calls=1)[0]["name"] == "cudaLaunchKernel"
+    lost = [event("aten::mm", cpu, 10, 600), event("aten::add", cpu, 50, 200)]  # no kernels
+    assert sum(op["percent"] for op in top_operators(lost, gpu=True, calls=1)) == 100
+
+
+def test_profile_calls_follow_the_settings() -> None:
+    assert plan_for("stage1", Settings()).profile == 0
+    assert plan_for("stage1", Settings(profile=True)).profile == 2
+    assert plan_for("metrics", Settings(quick=True, profile=True)).profile == 1
+    assert plan_for("sampling", Settings(profile=True, profile_calls=3, steps=4)).profile == 3
+    with pytest.raises(ConfigError, match="profile_calls"):
+        check(Settings(profile=True, profile_calls=0))
+
+
+def fake_result(profile: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """A one-row result as `usgan.benchmarks.suite.run` returns it."""
+    seconds = {"median": 0.5, "min": 0.4, "max": 0.6, "n": 3}
+    form = {"precision": "fp32", "layout": "NCHW", "images": 4, "seconds": seconds, "ms": 500,
+            "images_per_s": 8.0, "peak_rss_mb": 900.0, "peak_rss_is_own": True,
+            "cuda_peak_mb": None, "flops": 10**10, "gflops_per_s": 20.0,
+            "peak_percent": 25.0, "profile": profile}
+    row = {"key": "stage1:dcgan", "title": "Stage-I step dcgan", "unit": "step", "warmup": 1,
+           "profiled": 2, "forms": {"reference": form, "usgan": form}, "speedup": 1.0}
+    return {"command": "usgan bench", "date": "2026-01-01T00:00:00", "quick": False,
+            "device": "cpu", "precision": "fp32", "layout": "channels_last", "threads": 2,
+            "machine": {"cpu": "x", "cores": 2, "torch_threads": 2, "gpu": None,
+                        "cpu_flags": [], "platform": "linux"},
+            "versions": {"torch": "2"}, "peaks": {p: {"gflops": 80.0, "size": 512}
+                                                  for p in ("fp32", "bf16")},
+            "rows": [row], "skipped": []}
+
+
+def test_profiles_are_printed_and_written_as_markdown() -> None:
+    ops = [{"name": "aten::convolution_backward", "self_ms": 240.8, "percent": 40.6,
+            "calls": 20.0}, {"name": "aten::copy_", "self_ms": 11.7, "percent": 2.0,
+                             "calls": 122.0}]
+    page = markdown(fake_result(ops))
+    assert page.count("### Where the time goes: Stage-I step dcgan") == 1
+    assert "2 profiled calls per form" in page and "self CPU time" in page
+    assert page.count("| `aten::convolution_backward` | 240.80 | 40.6 | 20 |") == 2
+    assert page.index("| reference (fp32, NCHW) |") < page.index("| usgan (fp32, NCHW) |")
+    assert "Where the time goes" not in markdown(fake_result(None))
+    out = io.StringIO()
+    print_profiles(fake_result(ops), Console(file=out, width=120))
+    text = out.getvalue()
+    assert text.count("stage1:dcgan") == 2 and "self CPU ms" in text
+    assert text.count("aten::copy_") == 2 and "122" in text
+
+
+@pytest.mark.slow
+def test_bench_quick_profile(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = run_usgan("bench", "--quick", "--only", "stage1:dcgan", "--steps", "1",
+                     "--profile", "--json", str(out), timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "self CPU ms" in proc.stdout and "gpuGetDeviceCount" not in proc.stderr
+    result = json.loads(out.read_text())
+    (row,) = result["rows"]
+    assert result["settings"]["profile"] is True and row["profiled"] == 1
+    for form in row["forms"].values():
+        check_profile(form["profile"])
+        assert form["seconds"]["n"] == 1  # the profiled call is not a timed one
+    assert "### Where the time goes: Stage-I step dcgan" in markdown(result)
