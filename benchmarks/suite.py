@@ -52,6 +52,7 @@ class Settings:
     inception_weights: str | None = None
     profile: bool = False
     profile_calls: int | None = None
+    batch: int | None = None  # training rows' batch (default TRAIN_BATCH)
 
 
 def parse_only(items: Sequence[str]) -> tuple[str, ...]:
@@ -76,6 +77,11 @@ def profile_calls(settings: Settings) -> int:
     return PROFILE_CALLS[settings.quick] if calls is None else calls
 
 
+def train_batch(settings: Settings) -> int:
+    """The training rows' batch: ``--batch``, else 16 (4 with ``--quick``)."""
+    return settings.batch if settings.batch is not None else TRAIN_BATCH[settings.quick]
+
+
 def plan_for(workload: str, settings: Settings) -> Plan:
     base = replace((QUICK if settings.quick else FULL)[workload],
                    profile=profile_calls(settings))
@@ -91,10 +97,10 @@ def workloads(settings: Settings, rt: Runtime) -> tuple[list[Workload], list[dic
     for name in STAGE1_NETS:
         if selected(f"stage1:{name}", only):
             out.append(train_workload(name, 1, plan_for("stage1", settings), rt,
-                                      TRAIN_BATCH[settings.quick]))
+                                      train_batch(settings)))
     if selected(f"stage2:{STAGE2_NET}", only):
         out.append(train_workload(STAGE2_NET, 2, plan_for("stage2", settings), rt,
-                                  TRAIN_BATCH[settings.quick]))
+                                  train_batch(settings)))
     if selected("sampling", only):
         out.append(sampling_workload(plan_for("sampling", settings), rt,
                                      SAMPLE_BATCH[settings.quick]))
@@ -122,6 +128,8 @@ def check(settings: Settings) -> None:
     if settings.warmup is not None and settings.warmup < 1:
         raise ConfigError(f"--warmup must be at least 1 (it counts the FLOPs), got "
                           f"{settings.warmup}")
+    if settings.batch is not None and settings.batch < 1:
+        raise ConfigError(f"--batch must be at least 1, got {settings.batch}")
     if settings.profile_calls is not None and settings.profile_calls < 1:
         raise ConfigError(f"profile_calls must be at least 1, got {settings.profile_calls}")
 

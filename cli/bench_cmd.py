@@ -35,6 +35,8 @@ def _command() -> str:
 @click.option("--steps", type=int, default=None,
               help="Timed steps per form (default 20; 1-2 with --quick).")
 @click.option("--warmup", type=int, default=None, help="Untimed steps before timing.")
+@click.option("--batch", type=int, default=None,
+              help="Batch of the training rows (default 16; 4 with --quick).")
 @click.option("--inception-weights", default=None, metavar="PATH",
               help="Inception weights for the metrics row (else $USGAN_INCEPTION_WEIGHTS, "
                    "else ../shared/weights/; without any the row is skipped).")
@@ -44,7 +46,7 @@ def _command() -> str:
 def bench_cmd(quick: bool, only: tuple[str, ...], json_out: Path | None,
               markdown_out: Path | None, device: str, precision: str, threads: int | None,
               steps: int | None, warmup: int | None, inception_weights: str | None,
-              profile: bool) -> None:
+              profile: bool, batch: int | None) -> None:
     """Benchmark training steps, sampling and metrics against a plain fp32 reference.
 
     Not a test: run it on a quiet machine. The speed-up is reference time / usgan time.
@@ -54,7 +56,7 @@ def bench_cmd(quick: bool, only: tuple[str, ...], json_out: Path | None,
 
     settings = Settings(quick=quick, only=parse_only(only), device=device,
                         precision=precision, threads=threads, steps=steps, warmup=warmup,
-                        inception_weights=inception_weights, profile=profile)
+                        inception_weights=inception_weights, profile=profile, batch=batch)
     err = Console(stderr=True, soft_wrap=True)
     result = run(settings, _command(), lambda msg: err.print(f"[dim]{msg}[/dim]"))
     print_table(result)

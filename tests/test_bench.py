@@ -21,7 +21,15 @@ from usgan.benchmarks import metrics
 from usgan.benchmarks.measure import count_flops, matmul_peak, summarise
 from usgan.benchmarks.profile import profile_unit, top_operators
 from usgan.benchmarks.report import BEGIN, END, markdown, print_profiles, splice
-from usgan.benchmarks.suite import Settings, check, parse_only, plan_for, selected, workloads
+from usgan.benchmarks.suite import (
+    Settings,
+    check,
+    parse_only,
+    plan_for,
+    selected,
+    train_batch,
+    workloads,
+)
 from usgan.core.errors import ConfigError
 from usgan.core.evaluation import WEIGHTS_ENV
 from usgan.core.runtime import Runtime
@@ -152,6 +160,13 @@ def test_profile_calls_follow_the_settings() -> None:
     assert plan_for("sampling", Settings(profile=True, profile_calls=3, steps=4)).profile == 3
     with pytest.raises(ConfigError, match="profile_calls"):
         check(Settings(profile=True, profile_calls=0))
+
+
+def test_training_batch_follows_the_settings() -> None:
+    assert train_batch(Settings()) == 16 and train_batch(Settings(quick=True)) == 4
+    assert train_batch(Settings(quick=True, batch=64)) == 64
+    with pytest.raises(ConfigError, match="--batch"):
+        check(Settings(batch=0))
 
 
 def fake_result(profile: list[dict[str, Any]] | None) -> dict[str, Any]:
