@@ -32,28 +32,55 @@ def row_image(images: torch.Tensor, label: str, tile: int = 64) -> Image.Image:
     return canvas
 
 
+def curves_sheet(runs: Path, names: list[str]) -> Image.Image:
+    """The runs' loss curves (``curves.png``, written by the trainer) side by side, labelled."""
+    tiles = [Image.open(runs / n / "curves.png").convert("RGB") for n in names]
+    sheet = Image.new("RGB", (sum(t.width for t in tiles), tiles[0].height + 16), "white")
+    x = 0
+    for name, t in zip(names, tiles, strict=True):
+        ImageDraw.Draw(sheet).text((x + 8, 2), name, fill="black")
+        sheet.paste(t, (x, 16))
+        x += t.width
+    return sheet
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=Path, required=True)
-    ap.add_argument("--real", required=True)
+    ap.add_argument("--real", default=None, help="Data spec of the real row.")
     ap.add_argument("--class", dest="cls", required=True)
     ap.add_argument("--only", default="", help="Comma-separated run names, in this order.")
     ap.add_argument("--tile", type=int, default=64, help="Pixels per image in the sheet.")
     ap.add_argument("--stage", type=int, default=None, help="1: the Stage-I images of a "
                     "two-stage run (default: the run's last stage).")
+    ap.add_argument("--curves", action="store_true", help="Instead: the --only runs' loss "
+                    "curves side by side.")
+    ap.add_argument("--no-real", action="store_true", help="No row of real images (data "
+                    "that may not be redistributed, e.g. ../shared/data, stays out of the docs).")
     ap.add_argument("--stage1-row", action="store_true", help="Add a row of the first run's "
                     "Stage-I images (for Stage-II runs on one copied Stage-I).")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
-    real = load_dataset(args.real, classes=[args.cls]).images
-    rows = [row_image(real[torch.linspace(0, len(real) - 1, N).long()], "real", args.tile)]
+    if args.curves:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        curves_sheet(args.runs, [n for n in args.only.split(",") if n]).save(args.out,
+                                                                            optimize=True)
+        print(f"wrote {args.out}")
+        return
+    if not (args.real or args.no_real):
+        ap.error("give --real DATA or --no-real")
+    rows = []
+    if not args.no_real:
+        real = load_dataset(args.real, classes=[args.cls]).images
+        rows.append(row_image(real[torch.linspace(0, len(real) - 1, N).long()], "real",
+                              args.tile))
     names = [n for n in args.only.split(",") if n] or sorted(
         p.name for p in args.runs.iterdir() if (p / "config.json").is_file())
     for name in names:
         run = args.runs / name
         if '"finished": true' not in (run / "progress.json").read_text():
             continue
-        if args.stage1_row and len(rows) == 1:
+        if args.stage1_row and len(rows) == (0 if args.no_real else 1):
             images = usgan.load(run).sample(N, cls=args.cls, seed=0, stage=1)
             rows.append(row_image(images, "its Stage-I", args.tile))
         images = usgan.load(run).sample(N, cls=args.cls, seed=0, stage=args.stage)
@@ -63,7 +90,7 @@ def main() -> None:
         sheet.paste(r, (0, i * r.height))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(args.out, optimize=True)
-    print(f"wrote {args.out} ({len(rows) - 1} configurations)")
+    print(f"wrote {args.out} ({len(rows)} rows)")
 
 
 if __name__ == "__main__":
