@@ -15,6 +15,7 @@ import time
 
 import torch
 
+from usgan.benchmarks.measure import timed
 from usgan.core.factory import create_discriminator, create_generator
 from usgan.core.noise import noise_for
 from usgan.core.runtime import Runtime
@@ -39,16 +40,6 @@ def step_for(name: str, batch: int, rt: Runtime, mode: str | None,  # type: igno
     real = real.contiguous(memory_format=fmt)
     gen = torch.Generator().manual_seed(2)
     return lambda: step(real, noise_for([g], batch, gen, rt.device))
-
-
-def timed(fn, device: torch.device) -> float:  # type: ignore[no-untyped-def]
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - t
 
 
 def main() -> None:
