@@ -69,8 +69,10 @@ def _fake_sets(source: str, classes: list[str], n: int, seed: int,
     return {c: TensorImages(synth.sample(n, cls=c, seed=seed, stage=stage)) for c in wanted}
 
 
-def _real_set(real: str, cls: str, size: int) -> tuple[Any, str | None]:
-    """The real images of ``cls`` at ``size`` (and the key of their cached features)."""
+def _real_set(real: str, cls: str, size: int, bins: str | None = None
+              ) -> tuple[Any, str | None]:
+    """The real images of ``cls`` at ``size`` (and the key of their cached features);
+    ``bins`` turns graded folders into classes, as in training."""
     from torch_fidelity.datasets import ImagesPathDataset
 
     from usgan.core.data import load_dataset
@@ -79,9 +81,13 @@ def _real_set(real: str, cls: str, size: int) -> tuple[Any, str | None]:
     files = _plain_folder(real)
     if files is not None:
         return ImagesPathDataset(files), None
-    ds = load_dataset(real, classes=[cls] if cls else None, min_classes=1)
+    ds = load_dataset(real, classes=[cls] if cls else None, bins=bins, min_classes=1)
     images = ds.images if size == ds.size else ds.at_size(size)
     return TensorImages(images), real_key(ds.fingerprint, cls, size)
+
+
+BINS = click.option("--bins", default=None,
+                    help="Grade bins of --real, as the run was trained with (docs/data.md).")
 
 
 @click.command("eval")
@@ -102,9 +108,10 @@ def _real_set(real: str, cls: str, size: int) -> tuple[Any, str | None]:
               help="Add the memorization audit (pixels and Inception features) per class.")
 @click.option("--stage", type=click.IntRange(1, 2), default=None,
               help="Generate with this stage of a two-stage run (default: its last).")
+@BINS
 def eval_cmd(real: str, fakes: tuple[str, ...], classes: tuple[str, ...], n: int, metrics: str,
              inception_weights: str | None, seed: int, json_out: Path | None,
-             markdown: Path | None, audit: bool, stage: int | None) -> None:
+             markdown: Path | None, audit: bool, stage: int | None, bins: str | None) -> None:
     """Image-quality metrics of each --fake against --real, per class (torch-fidelity)."""
     from usgan.core.evaluation import Extractor, check_counts, weights_path
     from usgan.core.io import write_atomic, write_json
@@ -115,7 +122,7 @@ def eval_cmd(real: str, fakes: tuple[str, ...], classes: tuple[str, ...], n: int
         raise DataError(f"--n must be at least 2, got {n}")
     weights = weights_path(inception_weights)
     sets = {source: _fake_sets(source, list(classes), n, seed, stage) for source in fakes}
-    reals = {(source, cls): _real_set(real, cls, int(fake[0].shape[-1]))
+    reals = {(source, cls): _real_set(real, cls, int(fake[0].shape[-1]), bins)
              for source, per_class in sets.items() for cls, fake in per_class.items()}
     for (source, cls), (real_set, _) in reals.items():
         check_counts(names, sets[source][cls], real_set)
@@ -253,8 +260,9 @@ def table1(results: dict[str, dict[str, dict[str, Any]]]) -> str:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Folder for audit.json and closest-pairs.png (created; never overwritten).")
+@BINS
 def audit_cmd(real: str, fake: str, cls: str, n: int, size: int,
-              inception_weights: str | None, seed: int, out: Path) -> None:
+              inception_weights: str | None, seed: int, out: Path, bins: str | None) -> None:
     """Memorization audit: how close is each generated image to its nearest training image?"""
     from PIL import Image
 
@@ -266,7 +274,7 @@ def audit_cmd(real: str, fake: str, cls: str, n: int, size: int,
         raise DataError(f"{out} exists and is not empty; choose a new --out")
     fake_set = _fake_sets(fake, [cls], n, seed)
     fakes = _stack(next(iter(fake_set.values())))
-    reals = _stack(_real_set(real, cls, int(fakes.shape[-1]))[0])
+    reals = _stack(_real_set(real, cls, int(fakes.shape[-1]), bins)[0])
     weights = weights_path(inception_weights)
     feats = None
     if weights is not None:

@@ -242,3 +242,27 @@ def test_eval_stage_one_of_a_two_stage_run(tmp_path: Path) -> None:
     r = run_usgan(*base, env=env)
     assert r.returncode == 0, r.stderr
     assert (run / "eval.json").is_file()
+
+
+@pytest.mark.skipif(not WEIGHTS.is_file(), reason=f"shared Inception weights absent: {WEIGHTS}")
+def test_eval_real_grade_folders_with_bins(tmp_path: Path) -> None:
+    """--bins turns grade folders into the classes the run was trained on; without it the
+    class is unknown, in one line."""
+    import json
+
+    dark, bright = _images(10, 1, 64) // 3, 255 - _images(10, 2, 64) // 3
+    _folder(tmp_path / "grades" / "0.5", dark)
+    _folder(tmp_path / "grades" / "2.0", bright)
+    fake = _folder(tmp_path / "fake", 255 - _images(10, 3, 64) // 3)
+    env, out = {"USGAN_CACHE": str(tmp_path / "cache")}, tmp_path / "e.json"
+    fids = {}
+    for cls in ("lt1.0", "ge1.0"):
+        r = run_usgan("eval", "--real", str(tmp_path / "grades"), "--bins", "1.0", "--class",
+                      cls, "--fake", str(fake), "--inception-weights", str(WEIGHTS), "--json",
+                      str(out), env=env)
+        assert r.returncode == 0, r.stderr
+        fids[cls] = json.loads(out.read_text())["results"][str(fake)][cls]["fid"]["value"]
+    assert fids["ge1.0"] < fids["lt1.0"] / 2  # the fakes look like the bright grade
+    r = run_usgan("eval", "--real", str(tmp_path / "grades"), "--class", "ge1.0", "--fake",
+                  str(fake), "--inception-weights", str(WEIGHTS), env=env)
+    assert r.returncode == 2 and "unknown class" in r.stderr and len(r.stderr.splitlines()) == 1
