@@ -28,7 +28,7 @@ def _command() -> str:
               help="Write the result as JSON.")
 @click.option("--markdown", "markdown_out", type=click.Path(path_type=Path), default=None,
               help="Write the generated section of this Markdown page (docs/benchmarks.md).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--precision", default="auto", show_default=True,
               type=click.Choice(["auto", "fp32", "bf16"]), help="usgan's form's precision.")
 @click.option("--threads", type=int, default=None, help="CPU threads (torch's default).")

@@ -21,7 +21,8 @@ from usgan.core.errors import UsganError
               help="1: the Stage-I size; 2: 256x256 (default when the run has Stage-II).")
 @click.option("--batch-size", type=int, default=16, show_default=True)
 @click.option("--grid", is_flag=True, help="Also write grid.png.")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="cpu", show_default=True,
+              help="auto, cpu, cuda or cuda:N (GPU N).")
 @click.option("--precision", default="auto", show_default=True,
               type=click.Choice(["auto", "fp32", "bf16"]),
               help="auto: bf16 where the hardware computes it natively, else fp32.")

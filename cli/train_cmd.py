@@ -136,8 +136,8 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
               help="Discriminator learning rate (two time-scales; default: --lr).")
 @click.option("--betas", default="0.5,0.999", show_default=True, help="Adam betas.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              show_default=True)
+@click.option("--device", default="auto", show_default=True,
+              help="auto, cpu, cuda or cuda:N (GPU N).")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto",
               show_default=True, help="auto: bf16 where the hardware has it natively.")
 @click.option("--loss", type=click.Choice(["bce", "hinge"]), default="bce", show_default=True)

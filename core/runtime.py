@@ -83,16 +83,26 @@ def shutdown(d: Dist) -> None:
 
 
 def resolve_device(name: str, d: Dist | None = None) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` is GPU 0 (under torchrun, the
+    process's local rank); ``cuda:N`` is GPU N. A GPU that is not there is an error."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError("--device cuda: no CUDA GPU is available; use --device cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    kind, sep, index = name.partition(":")
+    if kind != "cuda" or (sep and not index.isdigit()):
+        raise ConfigError(f"--device must be auto, cpu, cuda or cuda:N, got {name!r}")
+    if sep and d is not None and d.enabled:
+        raise ConfigError(f"--device {name}: under torchrun each process takes the GPU of its "
+                          "local rank; use --device cuda")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: no CUDA GPU is available; use --device cpu")
+    if not sep:
         return torch.device("cuda", d.local_rank if d else 0)
-    if name != "cpu":
-        raise ConfigError(f"--device must be auto, cpu or cuda, got {name!r}")
-    return torch.device("cpu")
+    if int(index) >= torch.cuda.device_count():
+        raise ConfigError(f"--device {name}: this machine has {torch.cuda.device_count()} "
+                          f"CUDA GPU(s), numbered from 0")
+    return torch.device("cuda", int(index))
 
 
 def resolve_precision(name: str, device: torch.device) -> str:

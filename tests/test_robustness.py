@@ -396,3 +396,27 @@ def test_stage_parse_never_crashes(value: object) -> None:
         Stage.parse(value)  # type: ignore[arg-type]
     except UsganError as err:
         assert "\n" not in str(err)
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("gpu", "must be auto, cpu, cuda or cuda:N"),
+    ("cuda:x", "must be auto, cpu, cuda or cuda:N"),
+    ("cuda:1", "no CUDA GPU is available" if not torch.cuda.is_available() else "cuda:1"),
+])
+def test_bad_devices_are_one_line(name: str, message: str) -> None:
+    from usgan.core.errors import ConfigError
+    from usgan.core.runtime import resolve_device
+
+    if name == "cuda:1" and torch.cuda.device_count() > 1:
+        assert resolve_device(name) == torch.device("cuda", 1)
+        return
+    with pytest.raises(ConfigError, match=message):
+        resolve_device(name)
+
+
+def test_cuda_n_is_refused_under_torchrun() -> None:
+    from usgan.core.errors import ConfigError
+    from usgan.core.runtime import Dist, resolve_device
+
+    with pytest.raises(ConfigError, match="takes the GPU of its local rank"):
+        resolve_device("cuda:0", Dist(rank=1, world=2, local_rank=1))
