@@ -17,7 +17,7 @@ _DIRECT = ("stage1", "data", "epochs", "max_steps", "stage2_epochs", "stage2_max
            "batch_size", "lr", "seed", "loss", "ema", "ema_decay", "ema_warmup", "precision",
            "device", "sample_every", "checkpoint_every", "keep_checkpoints", "log_every",
            "threads", "quiet", "stage1_from", "on_nonfinite", "lr_d", "label_smoothing",
-           "instance_noise", "r1_gamma", "eval_every", "eval_n", "inception_weights")
+           "instance_noise", "r1_gamma", "eval_every", "eval_n", "inception_weights", "compile")
 BUILTIN_STAGE2 = "stack"
 
 
@@ -163,6 +163,9 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
 @click.option("--keep-all-checkpoints", is_flag=True,
               help="Keep them when a stage finishes too (default: only the last one).")
 @click.option("--threads", type=int, default=None, help="CPU threads (default: torch's).")
+@click.option("--compile", is_flag=True,
+              help="torch.compile G and D: pays for dcgan-sn-sa on a GPU (docs/benchmarks.md); "
+              "the first steps wait for the compiler.")
 @click.option("--log-every", type=int, default=10, show_default=True)
 @click.option("--eval-every", type=int, default=0, show_default=True,
               help="FID/KID of G against its training data every N steps (0: off).")

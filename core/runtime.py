@@ -161,20 +161,24 @@ class Runtime:
     device: torch.device
     precision: str
     dist: Dist = field(default_factory=Dist)
+    compile: bool = False  # torch.compile the networks that train (--compile)
 
     @classmethod
-    def create(cls, device: str, precision: str, d: Dist | None = None) -> Runtime:
+    def create(cls, device: str, precision: str, d: Dist | None = None,
+               compile: bool = False) -> Runtime:
         """Resolve ``auto`` device and precision for this process."""
         d = d or Dist()
         dev = resolve_device(device, d)
-        return cls(dev, resolve_precision(precision, dev), d)
+        return cls(dev, resolve_precision(precision, dev), d, compile)
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         return autocast(self.precision, self.device)
 
     @property
     def memory_format(self) -> torch.memory_format:
-        """channels_last on CPU and CUDA (faster convolutions), else contiguous."""
-        if self.device.type in ("cpu", "cuda"):
+        """channels_last on CPU and CUDA (faster convolutions), else contiguous; contiguous
+        under ``compile`` too (inductor's backward of a channels_last transposed convolution
+        fails a stride assertion, torch 2.11, docs/benchmarks.md)."""
+        if self.device.type in ("cpu", "cuda") and not self.compile:
             return torch.channels_last
         return torch.contiguous_format

@@ -278,3 +278,33 @@ def test_option_errors() -> None:
         validate_networks(get_registry(), _opts(stage2_config={"in_channels": 3}))
     with pytest.raises(UsganError, match="nothing to resume"):
         Trainer(_opts(), Path("/nonexistent/run"), resume=True).train()
+
+
+def test_compile_trains_the_same_networks_and_saves_plain_weights(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--compile goes through torch.compile (dynamo with its eager backend here, to spare the
+    suite inductor's C++ build): the step runs compiled, the saved weights have the plain
+    network's names, and the run records the option."""
+    calls: list[str] = []
+    real_compile = torch.compile
+
+    def eager_compile(model: torch.nn.Module, **kw: object) -> object:
+        calls.append(type(model).__name__)
+        return real_compile(model, backend="eager", **kw)
+
+    monkeypatch.setattr(torch, "compile", eager_compile)
+    run = Trainer(_opts(max_steps=2, stage2=None, compile=True), tmp_path / "run").train()
+    assert len(calls) == 2  # G and D
+    plain = Trainer(_opts(max_steps=2, stage2=None), tmp_path / "plain").train()
+    assert _weights(run.root).keys() == _weights(plain.root).keys()
+    assert json.loads((run.root / "config.json").read_text())["options"]["compile"] is True
+
+    def broken(model: torch.nn.Module, **kw: object) -> object:
+        def backend(gm: object, example_inputs: object) -> object:
+            raise RuntimeError("no compiler here")
+        return real_compile(model, backend=backend, **kw)
+
+    monkeypatch.setattr(torch, "compile", broken)
+    with pytest.raises(ConfigError, match=r"^--compile: torch.compile failed .*no compiler here"
+                       r".*train without --compile$"):
+        Trainer(_opts(max_steps=1, stage2=None, compile=True), tmp_path / "broken").train()

@@ -14,7 +14,7 @@ from .step import Regularizers
 
 # Options that do not change what a run computes: they may differ on --resume.
 VOLATILE = {"device", "quiet", "sample_every", "checkpoint_every", "keep_checkpoints",
-            "log_every", "threads", "prune_checkpoints", "eval_every", "eval_n",
+            "log_every", "threads", "compile", "prune_checkpoints", "eval_every", "eval_n",
             "inception_weights", "recipe"}  # a recipe is a label; its values are compared
 
 
@@ -57,6 +57,7 @@ class TrainOptions:
     log_every: int = 10
     prune_checkpoints: bool = True  # a finished phase keeps only its last checkpoint
     threads: int | None = None
+    compile: bool = False  # torch.compile G and D for training (docs/benchmarks.md)
     eval_every: int = 0  # 0: off; else FID/KID of G every N steps (watch.py)
     eval_n: int = 400
     inception_weights: str | None = None

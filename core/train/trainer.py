@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from usgan.core.errors import UsganError
+from usgan.core.errors import ConfigError, UsganError
 from usgan.core.io import write_png
 from usgan.core.noise import noise_for
 from usgan.core.plugin_manager import get_registry
@@ -116,7 +116,7 @@ class Trainer:
         set_threads(opts.threads)
         d = init_distributed(opts.device)
         try:
-            rt = Runtime.create(opts.device, opts.precision, d)
+            rt = Runtime.create(opts.device, opts.precision, d, opts.compile)
             setup.prepare_out(self.run, opts, self.resume, self.force, d, self.echo)
             if self.run.is_finished():
                 self.echo(f"{self.run.root} is already finished; nothing to do")
@@ -234,6 +234,8 @@ class Trainer:
 
             ids = [rt.device.index] if rt.device.type == "cuda" else None
             g_train, d_train = DDP(nets.g, device_ids=ids), DDP(nets.d, device_ids=ids)
+        if rt.compile:  # shares the parameters: checkpoints still save nets.g and nets.d
+            g_train, d_train = torch.compile(g_train), torch.compile(d_train)
         chain = [*nets.frozen, g_train]
         return GANStep.for_options(
             self.opts, lambda noise: forward_stack(chain, noise)[-1], d_train, state.opt_g,
@@ -262,6 +264,14 @@ class Trainer:
                 + f"; the last good checkpoint is kept in {ckpt_dir}; try a lower --lr, "
                 "--loss hinge or --diffaugment, then --resume --force"
             ) from None
+        except Exception as err:
+            if self.opts.compile and type(err).__module__.startswith(("torch._dynamo",
+                                                                       "torch._inductor")):
+                inner = getattr(err, "inner_exception", None) or err.__cause__ or err
+                first = (str(inner).strip().splitlines() or [""])[0]
+                raise ConfigError(f"--compile: torch.compile failed ({type(inner).__name__}: "
+                                  f"{first}); train without --compile") from err
+            raise
         self._skipped = 0
         return stats
 
