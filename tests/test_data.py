@@ -351,3 +351,16 @@ def test_bad_mat_and_csv(tmp_path: Path, cache: Path) -> None:
 def test_errors_are_usgan_errors() -> None:
     assert issubclass(DataError, UsganError)
     assert json.loads(json.dumps(load_index("phantom:n=2").class_names)) == ["healthy", "steatosis"]
+
+
+def test_a_class_shares_the_dataset_memory(cache: Path) -> None:
+    """Training takes one class at a time (`of_class`): a view of the loaded images, not a
+    second copy; a scattered subset is a copy with the same items."""
+    ds = load_dataset("phantom:n=4", cache_dir=cache)
+    for name in ds.class_names:
+        part = ds.of_class(name)
+        assert part.images.untyped_storage().data_ptr() == ds.images.untyped_storage().data_ptr()
+        assert part.class_counts()[name] == len(part.ids) == 4 == len(part.images)
+    picked = ds.subset([0, 5])
+    assert picked.images.untyped_storage().data_ptr() != ds.images.untyped_storage().data_ptr()
+    assert torch.equal(picked.images, ds.images[[0, 5]]) and picked.ids == [ds.ids[0], ds.ids[5]]

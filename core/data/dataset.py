@@ -55,15 +55,19 @@ class Dataset:
         return self._sized[size]
 
     def subset(self, indices: Sequence[int] | torch.Tensor) -> Dataset:
-        """The items at ``indices`` (ints or a boolean mask), same class names."""
+        """The items at ``indices`` (ints or a boolean mask), same class names. A contiguous
+        run of indices (a class: loaders keep each class together) shares the images' memory
+        instead of copying them, so training holds one copy of the dataset."""
         idx = torch.as_tensor(indices)
         if idx.dtype == torch.bool:
             idx = idx.nonzero().flatten()
         idx = idx.long()
         keep = idx.tolist()
+        run = bool(keep) and keep == list(range(keep[0], keep[0] + len(keep)))
+        pick = slice(keep[0], keep[0] + len(keep)) if run else idx
         return Dataset(
-            images=self.images[idx],
-            labels=self.labels[idx],
+            images=self.images[pick],
+            labels=self.labels[pick],
             class_names=list(self.class_names),
             subjects=[self.subjects[i] for i in keep],
             ids=[self.ids[i] for i in keep],

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
@@ -30,6 +31,15 @@ def row_image(images: torch.Tensor, label: str, tile: int = 64) -> Image.Image:
     for i, t in enumerate(tiles[:N]):
         canvas.paste(Image.fromarray(t[0].numpy(), mode="L"), (LABEL_W + i * (tile + 2), 1))
     return canvas
+
+
+def run_images(run: Path, args: argparse.Namespace) -> torch.Tensor:
+    """The first ``N`` seed-0 images of ``run``: sampled, or read from ``--samples-dir``."""
+    if args.samples_dir is None:
+        return usgan.load(run).sample(N, cls=args.cls, seed=0, stage=args.stage)
+    files = sorted((run / args.samples_dir).glob("*.png"))[:N]
+    return torch.stack([torch.from_numpy(np.array(Image.open(f).convert("L")))[None]
+                        for f in files])
 
 
 def curves_sheet(runs: Path, names: list[str]) -> Image.Image:
@@ -59,6 +69,9 @@ def main() -> None:
                     "that may not be redistributed, e.g. ../shared/data, stays out of the docs).")
     ap.add_argument("--stage1-row", action="store_true", help="Add a row of the first run's "
                     "Stage-I images (for Stage-II runs on one copied Stage-I).")
+    ap.add_argument("--samples-dir", default=None, metavar="NAME", help="Take each run's "
+                    "images from RUN/NAME/*.png (the first 8, e.g. `usgan sample --seed 0` "
+                    "output of a run whose weights stayed on another machine).")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     if args.curves:
@@ -83,8 +96,7 @@ def main() -> None:
         if args.stage1_row and len(rows) == (0 if args.no_real else 1):
             images = usgan.load(run).sample(N, cls=args.cls, seed=0, stage=1)
             rows.append(row_image(images, "its Stage-I", args.tile))
-        images = usgan.load(run).sample(N, cls=args.cls, seed=0, stage=args.stage)
-        rows.append(row_image(images, name, args.tile))
+        rows.append(row_image(run_images(run, args), name, args.tile))
     sheet = Image.new("L", (rows[0].width, sum(r.height for r in rows)), 255)
     for i, r in enumerate(rows):
         sheet.paste(r, (0, i * r.height))
