@@ -24,6 +24,7 @@ from usgan.core.factory import create_discriminator, create_generator, get_spec
 from usgan.core.noise import noise_for
 from usgan.core.runtime import Runtime
 from usgan.core.stacking import forward_stack
+from usgan.core.stage import Stage
 from usgan.core.train.recipes import recipe_options
 from usgan.core.train.step import GANStep, make_optimizers
 
@@ -94,19 +95,20 @@ def reference_step(name: str, batch: int, device: torch.device) -> Callable[[], 
 
 
 def usgan_step(name: str, batch: int, rt: Runtime) -> Callable[[], Any]:
-    """usgan's form: the trainer's `GANStep` with the default recipe, under the runtime's
-    autocast and layout."""
+    """usgan's form: the trainer's `GANStep` with the default recipe (its values for this
+    Stage-I network, or its Stage-II policy), under the runtime's autocast and layout."""
     g, d = _nets(name, rt.device, rt.memory_format)
     real, mid = _inputs(g, batch, rt.device, rt.memory_format)
     if mid is None:
         generate = lambda noise: forward_stack([g], noise)[-1]  # noqa: E731 (as the trainer)
     else:
         generate = lambda noise: g(mid, noise[0])  # noqa: E731
-    opts = recipe_options()
+    stage = Stage.ONE if mid is None else Stage.TWO
+    opts = recipe_options(**({"stage1": name} if stage == Stage.ONE else {}))
     aug = torch.Generator().manual_seed(SEED + 4)  # on the CPU, as the trainer's stream
     step = GANStep.for_options(opts, generate, d, *make_optimizers(g, d, opts.lr, opts.betas,
                                                                    opts.lr_d),
-                               aug=aug, autocast=rt.autocast)
+                               stage=stage, aug=aug, autocast=rt.autocast)
     gen = torch.Generator().manual_seed(SEED + 3)
     return lambda: step(real, noise_for([g], batch, gen, rt.device))
 

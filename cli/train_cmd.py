@@ -70,11 +70,12 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
             ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 
     if base is None:
-        opts = recipe_options(p["recipe"]).to_json()
+        opts = recipe_options(p["recipe"], stage1=p["stage1"]).to_json()
     else:  # a resumed run keeps its options; --recipe again re-applies that recipe's values
         opts = base.to_json()
         if given("recipe"):
-            opts.update(get_recipe(p["recipe"]).options, recipe=p["recipe"])
+            opts.update(get_recipe(p["recipe"]).options_for(opts["stage1"]),
+                        recipe=p["recipe"])
     for name in _DIRECT:
         if given(name):
             opts[name] = p[name]
@@ -88,6 +89,10 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
         from usgan.core.train.diffaugment import parse_policy
 
         opts["diffaugment"] = parse_policy(p["diffaugment"])
+    if given("stage2_diffaugment"):
+        from usgan.core.train.diffaugment import parse_policy
+
+        opts["stage2_diffaugment"] = parse_policy(p["stage2_diffaugment"])
     if given("stage1_config"):
         opts["stage1_config"] = parse_kv(p["stage1_config"], "--stage1-config")
     if given("stage2_config"):
@@ -151,7 +156,9 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
 @click.option("--r1-gamma", type=float, default=0.0, show_default=True,
               help="Zero-centred gradient penalty on real images (R1) with this weight.")
 @click.option("--diffaugment", default="",
-              help="DiffAugment policy, e.g. color,translation,cutout.")
+              help="DiffAugment policy, e.g. color,translation,cutout ('none': off).")
+@click.option("--stage2-diffaugment", default=None,
+              help="Stage-II's DiffAugment policy (default: --diffaugment's).")
 @click.option("--ema/--no-ema", default=False, help="Keep an EMA copy of G for sampling.")
 @click.option("--ema-decay", type=float, default=0.999, show_default=True)
 @click.option("--ema-warmup/--no-ema-warmup", default=False,

@@ -14,9 +14,12 @@ POLICIES = ("color", "translation", "cutout")
 
 
 def parse_policy(text: str | None) -> list[str]:
-    """``"color,translation"`` -> ``["color", "translation"]``; unknown names are an error."""
+    """``"color,translation"`` -> ``["color", "translation"]``; ``none`` or empty -> ``[]``;
+    unknown names are an error."""
     from usgan.core.errors import UnknownNameError
 
+    if (text or "").strip().lower() == "none":
+        return []
     names = [p.strip() for p in (text or "").split(",") if p.strip()]
     for name in names:
         if name not in POLICIES:

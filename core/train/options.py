@@ -46,6 +46,7 @@ class TrainOptions:
     r1_gamma: float = 0.0
     on_nonfinite: str = "stop"  # or "skip": drop a step whose loss is NaN/inf, with a warning
     diffaugment: list[str] = field(default_factory=list)
+    stage2_diffaugment: list[str] | None = None  # None: as Stage-I
     ema: bool = False
     ema_decay: float = 0.999
     ema_warmup: bool = False  # decay (1+n)/(10+n) until it reaches ema_decay
@@ -94,6 +95,12 @@ class TrainOptions:
         if stage == Stage.TWO and (self.stage2_epochs or self.stage2_max_steps):
             return self.stage2_epochs, self.stage2_max_steps
         return self.epochs, self.max_steps
+
+    def policy(self, stage: Stage) -> list[str]:
+        """The DiffAugment policy of ``stage``: Stage-II's own when given, else Stage-I's."""
+        if stage == Stage.TWO and self.stage2_diffaugment is not None:
+            return self.stage2_diffaugment
+        return self.diffaugment
 
     def regularizers(self) -> Regularizers:
         """What the discriminator step adds (step.Regularizers)."""

@@ -18,22 +18,35 @@ from .options import TrainOptions
 
 @dataclass(frozen=True)
 class Recipe:
-    """A name, one line on where it comes from, and the option values it sets."""
+    """A name, one line on where it comes from, the option values it sets, and the values
+    measured to differ for particular Stage-I networks (by registry name)."""
 
     name: str
     summary: str
     options: dict[str, Any] = field(default_factory=dict)
+    per_stage1: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def options_for(self, stage1: str) -> dict[str, Any]:
+        """The values for a run whose Stage-I is ``stage1``."""
+        return {**self.options, **self.per_stage1.get(stage1, {})}
 
 
 _PAPER = Recipe("paper", "Che et al.: cross-entropy loss, Adam lr 2e-4, betas (0.5, 0.999), "
                 "batch 16; nothing else", {
                     "loss": "bce", "lr": 2e-4, "lr_d": None, "betas": [0.5, 0.999],
                     "batch_size": 16, "ema": False, "ema_warmup": False, "diffaugment": [],
-                    "label_smoothing": 0.0, "instance_noise": 0.0, "r1_gamma": 0.0})
+                    "stage2_diffaugment": None, "label_smoothing": 0.0, "instance_noise": 0.0,
+                    "r1_gamma": 0.0})
+
+_TC = ["translation", "cutout"]
+# Spectral norm already holds D back: with DiffAugment on top, the SN discriminators sit at
+# chance and G learns little (BUSI and SFibAI, docs/quality.md); Stage-II keeps it.
+_SN = {"diffaugment": [], "stage2_diffaugment": _TC}
 
 _DEFAULT = Recipe("default", "usgan's: the paper's recipe plus DiffAugment (translation, "
-                  "cutout), the clear winner of the phantom ablation in docs/quality.md", {
-                      **_PAPER.options, "diffaugment": ["translation", "cutout"]})
+                  "cutout), except in the Stage-I of the spectral-norm networks "
+                  "(docs/quality.md)", {**_PAPER.options, "diffaugment": _TC},
+                  {"dcgan-sn": _SN, "dcgan-sn-sa": _SN})
 
 RECIPES = {r.name: r for r in (_PAPER, _DEFAULT)}
 DEFAULT_RECIPE = "default"
@@ -47,7 +60,8 @@ def get_recipe(name: str) -> Recipe:
 
 
 def recipe_options(name: str = DEFAULT_RECIPE, **given: Any) -> TrainOptions:
-    """`TrainOptions` from recipe ``name`` with ``given`` options on top."""
-    recipe = get_recipe(name)
-    return TrainOptions.from_json({**TrainOptions().to_json(), **recipe.options,
-                                   "recipe": name, **given})
+    """`TrainOptions` from recipe ``name`` (its values for ``given["stage1"]``, else for
+    the default Stage-I) with ``given`` options on top."""
+    base = TrainOptions().to_json()
+    values = get_recipe(name).options_for(given.get("stage1", base["stage1"]))
+    return TrainOptions.from_json({**base, **values, "recipe": name, **given})

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from usgan.core.stage import Stage
+
 from . import losses
 from .diffaugment import diff_augment
 from .ema import EMA
@@ -97,10 +99,10 @@ class GANStep:
     @classmethod
     def for_options(cls, opts: TrainOptions, generate: Generate, d: nn.Module,
                     opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
-                    **kwargs: Any) -> GANStep:
-        """The step that ``opts`` asks for: its loss, DiffAugment policy and regularizers;
-        ``kwargs`` are the run's own parts (aug, autocast, ema, ema_of, guard)."""
-        return cls(generate, d, opt_g, opt_d, loss=opts.loss, policy=opts.diffaugment,
+                    stage: Stage = Stage.ONE, **kwargs: Any) -> GANStep:
+        """The step that ``opts`` asks for in ``stage``: its loss, DiffAugment policy and
+        regularizers; ``kwargs`` are the run's own parts (aug, autocast, ema, ema_of, guard)."""
+        return cls(generate, d, opt_g, opt_d, loss=opts.loss, policy=opts.policy(stage),
                    reg=opts.regularizers(), **kwargs)
 
     def _d(self, images: torch.Tensor) -> torch.Tensor:

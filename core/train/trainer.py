@@ -158,7 +158,7 @@ class Trainer:
         state = self._new_state(phase, nets, real_all.shape[0], rt)
         ckpt_dir = self.run.checkpoints(phase.cls, phase.stage)
         self._resume(phase, state, ckpt_dir, rt)
-        gan_step = self._gan_step(nets, state, rt)
+        gan_step = self._gan_step(phase.stage, nets, state, rt)
         fixed = noise_for(nets.chain, 16, torch.Generator().manual_seed(
             seed_for(self.opts.seed, phase.index, 9)))
         reporter = ProgressReporter(f"{phase.cls} {phase.stage.label}", schedule.total,
@@ -227,7 +227,8 @@ class Trainer:
             if rt.dist.is_main:
                 self.echo(f"resuming {phase.key} from step {state.step}")
 
-    def _gan_step(self, nets: PhaseNets, state: TrainState, rt: Runtime) -> GANStep:
+    def _gan_step(self, stage: Stage, nets: PhaseNets, state: TrainState, rt: Runtime
+                  ) -> GANStep:
         g_train, d_train = nets.g, nets.d
         if rt.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -239,8 +240,9 @@ class Trainer:
         chain = [*nets.frozen, g_train]
         return GANStep.for_options(
             self.opts, lambda noise: forward_stack(chain, noise)[-1], d_train, state.opt_g,
-            state.opt_d, aug=state.streams["aug"], autocast=rt.autocast, ema=state.ema,
-            ema_of=nets.g, guard=[nets.g, nets.d] if self.opts.on_nonfinite == "skip" else (),
+            state.opt_d, stage=stage, aug=state.streams["aug"], autocast=rt.autocast,
+            ema=state.ema, ema_of=nets.g,
+            guard=[nets.g, nets.d] if self.opts.on_nonfinite == "skip" else (),
         )
 
     def _step(self, gan_step: GANStep, real: torch.Tensor, noise: Sequence[torch.Tensor],

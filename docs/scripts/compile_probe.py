@@ -31,7 +31,7 @@ def step_for(name: str, batch: int, rt: Runtime, mode: str | None,  # type: igno
     torch.manual_seed(0)
     g = create_generator(name).to(rt.device, memory_format=fmt).train()
     d = create_discriminator(name).to(rt.device, memory_format=fmt).train()
-    opts = recipe_options()
+    opts = recipe_options(stage1=name)
     opt_g, opt_d = make_optimizers(g, d, opts.lr, opts.betas, opts.lr_d)
     gc, dc = (g, d) if mode is None else (torch.compile(g, mode=mode), torch.compile(d, mode=mode))
     step = GANStep.for_options(opts, lambda z: forward_stack([gc], z)[-1], dc, opt_g, opt_d,

@@ -104,6 +104,7 @@ def _stepper(name: str, base: list[str], out: Path):  # type: ignore[no-untyped-
     from usgan.core.registry import build
     from usgan.core.runtime import Runtime
     from usgan.core.stacking import forward_stack
+    from usgan.core.stage import Stage
     from usgan.core.train.ema import EMA
     from usgan.core.train.options import TrainOptions
     from usgan.core.train.step import GANStep, make_optimizers
@@ -120,7 +121,6 @@ def _stepper(name: str, base: list[str], out: Path):  # type: ignore[no-untyped-
         from usgan.core.run import RunDir
         from usgan.core.serialization import load_network
         from usgan.core.stacking import stage2_config
-        from usgan.core.stage import Stage
 
         cls = config["classes"][0]
         stage1 = load_network(RunDir(run).generator_path(cls, Stage.ONE, ema=opts.ema), reg)
@@ -132,7 +132,8 @@ def _stepper(name: str, base: list[str], out: Path):  # type: ignore[no-untyped-
     gen = torch.Generator().manual_seed(0)
     step = GANStep.for_options(
         opts, lambda z: forward_stack(chain, z)[-1], d,
-        *make_optimizers(g, d, opts.lr, opts.betas, opts.lr_d), aug=gen, autocast=rt.autocast,
+        *make_optimizers(g, d, opts.lr, opts.betas, opts.lr_d),
+        stage=Stage.TWO if opts.stage1_from else Stage.ONE, aug=gen, autocast=rt.autocast,
         ema=EMA(g, opts.ema_decay) if opts.ema else None, ema_of=g)
     real = torch.rand(opts.batch_size, 1, g.out_size, g.out_size) * 2 - 1
     return step, real, lambda: noise_for(chain, opts.batch_size, gen)
