@@ -8,6 +8,7 @@ what a recipe says later.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,8 +28,8 @@ class Recipe:
     per_stage1: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def options_for(self, stage1: str) -> dict[str, Any]:
-        """The values for a run whose Stage-I is ``stage1``."""
-        return {**self.options, **self.per_stage1.get(stage1, {})}
+        """The values for a run whose Stage-I is ``stage1`` (a copy: lists are not shared)."""
+        return copy.deepcopy({**self.options, **self.per_stage1.get(stage1, {})})
 
 
 _PAPER = Recipe("paper", "Che et al.: cross-entropy loss, Adam lr 2e-4, betas (0.5, 0.999), "
@@ -39,8 +40,9 @@ _PAPER = Recipe("paper", "Che et al.: cross-entropy loss, Adam lr 2e-4, betas (0
                     "r1_gamma": 0.0})
 
 _TC = ["translation", "cutout"]
-# Spectral norm already holds D back: with DiffAugment on top, the SN discriminators sit at
-# chance and G learns little (BUSI and SFibAI, docs/quality.md); Stage-II keeps it.
+# Spectral norm already holds D back: with DiffAugment on top, the SN discriminators sat at
+# chance and FID was worse (BUSI for both networks, SFibAI for dcgan-sn-sa; SFibAI favoured
+# it for dcgan-sn: docs/quality.md); Stage-II keeps it.
 _SN = {"diffaugment": [], "stage2_diffaugment": _TC}
 
 _DEFAULT = Recipe("default", "usgan's: the paper's recipe plus DiffAugment (translation, "
