@@ -85,14 +85,11 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
         opts["classes"] = [c.strip() for c in p["classes"].split(",")] if p["classes"] else None
     if given("betas"):
         opts["betas"] = list(parse_pair(p["betas"], "--betas"))
-    if given("diffaugment"):
-        from usgan.core.train.diffaugment import parse_policy
+    from usgan.core.train.diffaugment import parse_policy
 
-        opts["diffaugment"] = parse_policy(p["diffaugment"])
-    if given("stage2_diffaugment"):
-        from usgan.core.train.diffaugment import parse_policy
-
-        opts["stage2_diffaugment"] = parse_policy(p["stage2_diffaugment"])
+    for name in ("diffaugment", "stage2_diffaugment"):
+        if given(name):
+            opts[name] = parse_policy(p[name])
     if given("stage1_config"):
         opts["stage1_config"] = parse_kv(p["stage1_config"], "--stage1-config")
     if given("stage2_config"):
