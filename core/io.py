@@ -8,6 +8,8 @@
   reader checks the header (keys, dtypes, shapes) against what the caller expects *before*
   any tensor is allocated, and refuses anything that is not safetensors; `metadata_json`
   reads a JSON value from the metadata.
+- `write_markdown_section`: the generated part of a Markdown page between two marker lines
+  (`usgan bench --markdown`, `usgan reproduce --report`), the text around it kept.
 """
 
 from __future__ import annotations
@@ -68,6 +70,29 @@ def write_atomic(path: PathLike, data: bytes | str) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def splice_markdown(text: str | None, section: str, begin: str, end: str,
+                    title: str) -> str:
+    """``text`` with the generated section between the ``begin`` and ``end`` marker lines
+    replaced (appended when it has no markers); a new page under ``title`` without text."""
+    block = f"{begin}\n{section}{end}\n"
+    if not text:
+        return f"{title}\n\n{block}"
+    start, stop = text.find(begin), text.find(end)
+    if start < 0 or stop < start:
+        return text.rstrip("\n") + "\n\n" + block
+    rest = text[stop + len(end):]
+    return text[:start] + block + (rest[1:] if rest.startswith("\n") else rest)
+
+
+def write_markdown_section(path: PathLike, section: str, begin: str, end: str,
+                           title: str) -> Path:
+    """Rewrite the generated section of the Markdown page ``path`` (`splice_markdown`),
+    keeping the text around it."""
+    path = Path(path)
+    old = path.read_text() if path.is_file() else None
+    return write_atomic(path, splice_markdown(old, section, begin, end, title))
 
 
 def sha256_file(path: PathLike) -> str:
