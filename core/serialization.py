@@ -78,5 +78,5 @@ def load_network(
     except FileFormatError as err:
         raise UsganError(f"weights do not fit {arch['name']} {arch['role']}: {err}") from None
     module = build(registry, arch["name"], arch["role"], arch["config"])
-    module.load_state_dict(state, strict=True)
-    return module
+    module.load_state_dict(state, strict=True)  # copies into the CPU-built parameters
+    return module.to(map_location)
