@@ -138,14 +138,45 @@ def test_cli_user_errors(tmp_path: Path) -> None:
     r = run_usgan(*base, "--backbone", "nope_net", env=env)
     assert r.returncode == 2 and "unknown backbone 'nope_net'" in r.stderr
     r = run_usgan(*base, "--test-per-class", "4", env=env)
-    assert r.returncode == 2 and "too few images for the split" in r.stderr
+    assert r.returncode == 2 and "no subject fits in --test-per-class 4" in r.stderr
     assert r.stderr.strip().count("\n") == 0
+    r = run_usgan(*base, "--no-baselines", env=env)
+    assert r.returncode == 2 and "nothing to train" in r.stderr
+    r = run_usgan(*base, "--test-data", "phantom", "--split", str(tmp_path), env=env)
+    assert r.returncode == 2 and "--test-data and --split" in r.stderr
+
+
+def test_a_separate_test_set_and_pieces_that_pair_up(tmp_path: Path, tiny_run: Path) -> None:
+    """--test-data: every repeat trains on all of --data and tests on the other set; without
+    baselines and synthetic-only sets only real + synthetic is trained; a split file with one
+    split is cycled for --repeats 2 (pieces of one experiment share splits and seeds)."""
+    env = {"USGAN_CACHE": str(tmp_path / "cache")}
+    common = ["experiment", "classify", "--data", "phantom:n=20", "--epochs", "1",
+              "--repeats", "2", "--backbone", "mobilenetv3_small_050", "--quiet",
+              "--no-baselines", "--no-synthetic-only", "--synthetic", str(tiny_run)]
+    r = run_usgan(*common, "--test-data", "phantom:n=12,seed=5", "--out",
+                  str(tmp_path / "a"), env=env)
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "a" / "results.json").read_text())
+    assert list(res["per_split"]) == [f"real + synthetic ({tiny_run})"]
+    assert res["splits"]["test_data"] == "phantom:n=12,seed=5"
+    assert res["splits"]["test_images_per_class"] == [12, 12]
+    assert [s["test_images"] for s in res["per_split"][f"real + synthetic ({tiny_run})"]] \
+        == [24, 24]
+    split = tmp_path / "split.json"
+    r = run_usgan("data", "split", "phantom:n=20", "--test-per-class", "10", "--repeats", "1",
+                  "--out", str(split), env=env)
+    assert r.returncode == 0, r.stderr
+    r = run_usgan(*common, "--split", str(split), "--out", str(tmp_path / "b"), env=env)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads((tmp_path / "b" / "results.json").read_text())["per_split"]
+    assert [s["split"] for s in next(iter(rows.values()))] == [0, 1]
 
 
 def test_a_split_file_from_other_data_is_one_line(tmp_path: Path) -> None:
     env = {"USGAN_CACHE": str(tmp_path / "cache")}
     split = tmp_path / "split.json"
-    r = run_usgan("data", "split", "phantom:n=40", "--test-per-class", "5", "--repeats", "2",
+    r = run_usgan("data", "split", "phantom:n=40", "--test-per-class", "10", "--repeats", "2",
                   "--out", str(split), env=env)
     assert r.returncode == 0, r.stderr
     r = run_usgan("experiment", "classify", "--data", "phantom:n=20", "--split", str(split),

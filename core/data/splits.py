@@ -75,6 +75,12 @@ def make_splits(
                     f"class {c!r}: every subject went to the test set; use a smaller "
                     "--test-per-class"
                 )
+            if count == 0:
+                smallest = min(sum(1 for i in by_subject[s] if labels[i] == c) for s in subs)
+                raise DataError(
+                    f"class {c!r}: no subject fits in --test-per-class {test_per_class} (the "
+                    f"smallest has {smallest} images of it); use a larger --test-per-class"
+                )
         out.append(
             {
                 "train": [ids[i] for i in range(len(ids)) if subjects[i] not in test],

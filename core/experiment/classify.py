@@ -69,6 +69,9 @@ class ClassifyOptions:
     test_per_class: int | None = None
     split_file: Path | None = None
     epochs: int | None = None
+    device: str = "cpu"  # auto, cpu, cuda or cuda:N
+    baselines: bool = True  # train "real only" and "real + classic augmentation"
+    synthetic_only: bool = True  # and "synthetic only" per source
 
     def settings(self) -> Preset:
         if self.preset not in PRESETS:
@@ -202,7 +205,9 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
 
 def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, p: Preset,
                      seed: int, use_aug: bool, tick: Callable[[], None]) -> nn.Module:
-    """Adam + cross-entropy for ``p.epochs``; data order and augmentation seeded."""
+    """Adam + cross-entropy for ``p.epochs`` on the model's device; data order and
+    augmentation seeded (drawn on the CPU, so the same on any device)."""
+    device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=p.lr)
     model.train()
@@ -213,7 +218,8 @@ def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
             if len(idx) < 2:  # batch norm needs two
                 continue
             x = to_float(images[idx])
-            loss = F.cross_entropy(model(augment(x, gen) if use_aug else x), labels[idx])
+            x = (augment(x, gen) if use_aug else x).to(device)
+            loss = F.cross_entropy(model(x), labels[idx].to(device))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -224,8 +230,9 @@ def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, batch: int = 64) -> list[int]:
     """Predicted class indices."""
+    device = next(model.parameters()).device
     return [int(k) for i in range(0, len(images), batch)
-            for k in model(to_float(images[i:i + batch])).argmax(1)]
+            for k in model(to_float(images[i:i + batch]).to(device)).argmax(1).cpu()]
 
 
 # ----------------------------------------------------------------------------- protocol
@@ -236,18 +243,26 @@ def default_test_per_class(ds: Dataset) -> int:
     return max(1, min(70, int(0.2 * min(ds.class_counts().values()))))
 
 
-def build_splits(ds: Dataset, opts: ClassifyOptions,
-                 p: Preset) -> tuple[list[tuple[list[int], list[int]]], dict[str, Any]]:
-    """(train, test) index lists per repeat, and how they were made."""
+def build_splits(ds: Dataset, opts: ClassifyOptions, p: Preset, test: Dataset | None = None
+                 ) -> tuple[list[tuple[list[int], list[int]]], dict[str, Any]]:
+    """(train, test) index lists per repeat, and how they were made. With a separate ``test``
+    set every repeat trains on all of ``ds`` and tests on all of ``test`` (indices into it);
+    a split file with fewer splits than ``opts.repeats`` is cycled (the seed differs)."""
+    repeats = opts.repeats or p.repeats
+    if test is not None:
+        _check_test_set(ds, test)
+        return ([(list(range(len(ds))), list(range(len(test))))] * repeats,
+                {"test_data": test.spec})
     if opts.split_file is not None:
         from ..data import read_split
 
         n = len(read_split(opts.split_file)["repeats"])
-        n = min(n, opts.repeats) if opts.repeats else n
-        return ([load_split(opts.split_file, ds, r) for r in range(n)],
-                {"from": str(opts.split_file)})
+        made = [load_split(opts.split_file, ds, r) for r in range(n)]
+        for train, held in made:
+            _check_split(ds, train, held, None)
+        count = opts.repeats or n
+        return [made[r % n] for r in range(count)], {"from": str(opts.split_file)}
     tpc = opts.test_per_class or default_test_per_class(ds)
-    repeats = opts.repeats or p.repeats
     names = [ds.class_names[k] for k in ds.labels.tolist()]
     reps = make_splits(ds.ids, names, ds.subjects, ds.class_names, tpc, repeats, opts.seed)
     pos = {i: k for k, i in enumerate(ds.ids)}
@@ -257,14 +272,23 @@ def build_splits(ds: Dataset, opts: ClassifyOptions,
     return splits, {"test_per_class": tpc, "seed": opts.seed}
 
 
-def _check_split(ds: Dataset, train: list[int], test: list[int], tpc: int) -> None:
+def _check_test_set(ds: Dataset, test: Dataset) -> None:
+    """The separate test set has the training data's classes, in the same order."""
+    if list(test.class_names) != list(ds.class_names):
+        raise DataError(f"the test data {test.spec} has classes {', '.join(test.class_names)}; "
+                        f"the training data has {', '.join(ds.class_names)} (give the same "
+                        "--classes/--bins to both)")
+
+
+def _check_split(ds: Dataset, train: list[int], test: list[int], tpc: int | None) -> None:
     """Every class has training and test images, else a one-line `DataError`."""
     for k, c in enumerate(ds.class_names):
         n_train, n_test = (int((ds.labels[idx] == k).sum()) for idx in (train, test))
         if n_train == 0 or n_test == 0:
+            how = f"with --test-per-class {tpc}" if tpc else "in the split file"
             raise DataError(f"class {c!r}: too few images for the split ({n_train} train, "
-                            f"{n_test} test with --test-per-class {tpc}; whole subjects go to "
-                            "one side); use more data or another --test-per-class")
+                            f"{n_test} test {how}; whole subjects go to one side); use more "
+                            "data or another --test-per-class")
 
 
 def _synthetic(src: SyntheticSource, counts: Sequence[int], classes: Sequence[str],
@@ -281,44 +305,57 @@ def _synthetic(src: SyntheticSource, counts: Sequence[int], classes: Sequence[st
 
 
 def training_sets(ds: Dataset, train: list[int], sources: Sequence[SyntheticSource], p: Preset,
-                  seed: int) -> dict[str, tuple[torch.Tensor, torch.Tensor, bool]]:
+                  seed: int, opts: ClassifyOptions | None = None
+                  ) -> dict[str, tuple[torch.Tensor, torch.Tensor, bool]]:
     """Configuration -> (uint8 images, labels, augment?) for one split."""
+    opts = opts or ClassifyOptions()
     x, y = ds.at_size(p.size)[train], ds.labels[train]
     have = [int((y == k).sum()) for k in range(len(ds.class_names))]
     per_class = p.per_class or 2 * max(have)
-    sets = {REAL: (x, y, False), AUG: (x, y, True)}
+    sets = {REAL: (x, y, False), AUG: (x, y, True)} if opts.baselines else {}
     for src in sources:
         sx, sy = _synthetic(src, [max(0, per_class - h) for h in have], ds.class_names,
                             p.size, seed)
         sets[f"real + synthetic ({src.name})"] = (torch.cat([x, sx]), torch.cat([y, sy]), False)
-        ox, oy = _synthetic(src, [per_class] * len(have), ds.class_names, p.size, seed + 7919)
-        sets[f"synthetic only ({src.name})"] = (ox, oy, False)
+        if opts.synthetic_only:
+            ox, oy = _synthetic(src, [per_class] * len(have), ds.class_names, p.size,
+                                seed + 7919)
+            sets[f"synthetic only ({src.name})"] = (ox, oy, False)
     return sets
 
 
 def run_classify(ds: Dataset, sources: Sequence[SyntheticSource], opts: ClassifyOptions,
-                 progress: Progress | None = None) -> dict[str, Any]:
-    """Run every configuration on every split; returns the JSON-able results."""
+                 progress: Progress | None = None, test: Dataset | None = None
+                 ) -> dict[str, Any]:
+    """Run every configuration on every split (tested on ``test`` when given, else on the
+    split's held-out part of ``ds``); returns the JSON-able results."""
     p = opts.settings()
     check_backbone(opts.backbone)
     check_sources(sources, ds.class_names)
+    if not opts.baselines and not sources:
+        raise ConfigError("nothing to train: no baselines and no synthetic source")
     if opts.backbone_weights is not None:
         _check_weights(Path(opts.backbone_weights))
-    splits, split_info = build_splits(ds, opts, p)
+    from ..runtime import resolve_device
+
+    device = resolve_device(opts.device)
+    splits, split_info = build_splits(ds, opts, p, test)
+    tds = test if test is not None else ds
     per_split: dict[str, list[dict[str, Any]]] = {}
     init = ""
-    for r, (train, test) in enumerate(splits):
+    for r, (train, held) in enumerate(splits):
         seed = opts.seed * 100 + r
-        for name, (x, y, aug) in training_sets(ds, train, sources, p, seed).items():
+        for name, (x, y, aug) in training_sets(ds, train, sources, p, seed, opts).items():
             label = f"{name} · split {r + 1}/{len(splits)}"
             model, init = make_model(opts, len(ds.class_names), seed)
+            model.to(device)
             tick = _ticker(progress, label, p.epochs * math.ceil(len(y) / p.batch))
             train_classifier(model, x, y, p, seed, aug, tick)
-            pred = predict(model, ds.at_size(p.size)[test])
-            m = classification_metrics(ds.labels[test].tolist(), pred, len(ds.class_names))
+            pred = predict(model, tds.at_size(p.size)[held])
+            m = classification_metrics(tds.labels[held].tolist(), pred, len(ds.class_names))
             per_split.setdefault(name, []).append({**m, "split": r, "train_images": len(y),
-                                                   "test_images": len(test)})
-    return _results(ds, opts, p, splits, split_info, per_split, init)
+                                                   "test_images": len(held)})
+    return _results(ds, opts, p, splits, split_info, per_split, init, tds)
 
 
 def _ticker(progress: Progress | None, label: str, total: int) -> Callable[[], None]:
@@ -335,8 +372,8 @@ def _ticker(progress: Progress | None, label: str, total: int) -> Callable[[], N
 
 def _results(ds: Dataset, opts: ClassifyOptions, p: Preset, splits: list[Any],
              split_info: dict[str, Any], per_split: dict[str, list[dict[str, Any]]],
-             init: str) -> dict[str, Any]:
-    test_counts = [int((ds.labels[te] == k).sum()) for k in range(len(ds.class_names))
+             init: str, tds: Dataset) -> dict[str, Any]:
+    test_counts = [int((tds.labels[te] == k).sum()) for k in range(len(ds.class_names))
                    for te in [splits[0][1]]]
     return {
         "data": ds.spec,

@@ -60,15 +60,16 @@ def paired_p(values: Sequence[float], baseline: Sequence[float]) -> float:
 def summarize(per_split: Mapping[str, list[dict[str, float]]],
               baseline: str) -> dict[str, dict[str, Any]]:
     """Per configuration: every metric's mean and std over splits, and the accuracy p-value
-    against ``baseline``."""
-    base_acc = [s["accuracy"] for s in per_split[baseline]]
+    against ``baseline`` (None where the baseline was not run)."""
+    base_acc = [s["accuracy"] for s in per_split.get(baseline, [])]
     out: dict[str, dict[str, Any]] = {}
     for name, splits in per_split.items():
         row: dict[str, Any] = {}
         for m in METRICS:
             row[m] = dict(zip(("mean", "std"), mean_std([s[m] for s in splits]), strict=True))
         acc = [s["accuracy"] for s in splits]
-        row["p_value"] = None if name == baseline else _json_float(paired_p(acc, base_acc))
+        row["p_value"] = (None if name == baseline or not base_acc
+                          else _json_float(paired_p(acc, base_acc)))
         out[name] = row
     return out
 
@@ -117,9 +118,13 @@ def report_header(res: Mapping[str, Any]) -> dict[str, str]:
     sp, pr = res["splits"], res["preset"]
     tpc = ", ".join(f"{c} {n}" for c, n in zip(res["classes"], sp["test_images_per_class"],
                                                 strict=True))
-    made = (f"from {sp['from']}" if "from" in sp else
-            f"made with seed {sp['seed']}, {sp['test_per_class']} test images per class "
-            "(the paper's 70, or 20% of the smallest class when that is less)")
+    if "test_data" in sp:
+        made = f"trained on all of the data, tested on the separate set `{sp['test_data']}`"
+    elif "from" in sp:
+        made = f"from {sp['from']} (cycled, with a new seed, when it has fewer splits)"
+    else:
+        made = (f"made with seed {sp['seed']}, {sp['test_per_class']} test images per class "
+                "(the paper's 70, or 20% of the smallest class when that is less)")
     per_class = (f"{pr['per_class']} per class" if pr["per_class"] else
                  "2x the largest real training class, per class")
     sizes = ", ".join(f"{k}: {_mean_int(v, 'train_images')}" for k, v in res["per_split"].items())
