@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 EXAMPLE := docs/examples/usgan-example-plugin
 
-.PHONY: venv demo test lint clean-venv
+.PHONY: venv demo test lint results clean-venv
 
 venv: $(STAMP)
 
@@ -23,3 +23,18 @@ test: venv
 
 lint: venv
 	$(BIN)/ruff check .
+
+# docs/results.md: the paper's Tables 1 and 2 on the shared real data (hours; running it again
+# continues it). HUB=http://127.0.0.1:8765 also publishes the weights there (docs/results.md).
+SHARED  ?= ../shared
+RESULTS ?= runs/results
+PRESET  ?= cpu
+JOBS    ?= 2
+PUSH    := $(if $(HUB),--push-org usgan --endpoint $(HUB),)
+
+results: venv
+	$(BIN)/usgan reproduce --data $(SHARED)/data/busi-256 --name busi --classes benign,malignant \
+	    --preset $(PRESET) --jobs $(JOBS) --out $(RESULTS)/busi --report docs/results.md $(PUSH)
+	$(BIN)/usgan reproduce --data $(SHARED)/data/sfibai-liver-fibrosis-us --name sfibai \
+	    --bins 1.0 --preset $(PRESET) --jobs $(JOBS) --out $(RESULTS)/sfibai \
+	    --report docs/results.md $(PUSH)

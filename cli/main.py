@@ -11,6 +11,7 @@ from .demo_cmd import demo_cmd
 from .eval_cmd import audit_cmd, eval_cmd
 from .experiment_cmd import experiment_group
 from .plugins_cmd import plugins_group
+from .reproduce_cmd import reproduce_cmd
 from .sample_cmd import sample_cmd
 from .train_cmd import train_cmd
 from .zoo_cmd import zoo_group
@@ -25,6 +26,7 @@ cli.add_command(audit_cmd)
 cli.add_command(zoo_group)
 cli.add_command(experiment_group)
 cli.add_command(bench_cmd)
+cli.add_command(reproduce_cmd)
 
 
 def _add_plugin_commands() -> None:

@@ -527,3 +527,27 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     if first >= size:
         raise HubError(416, "Range Not Satisfiable", headers={"Content-Range": f"bytes */{size}"})
     return first, last
+
+
+def main() -> None:
+    """Serve ROOT on loopback until interrupted: ``python tests/hubserver.py ROOT [--port N]``
+    (docs/results.md publishes the reproduction's weights to it)."""
+    import argparse
+    import time
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("root", type=Path)
+    ap.add_argument("--port", type=int, default=0)
+    args = ap.parse_args()
+    hub = HubServer(args.root)
+    hub._port = args.port
+    print(hub.start(), flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        hub.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -5,9 +5,11 @@
         --eval-real phantom:n=400,seed=1 --steps 200 --out runs/precision \
         --figure docs/figures/bench-precision-curves.png
 
-Each run is `usgan train --log-every 1` (finished runs are not trained again); the scores are
-`usgan eval` of 400 samples against ``--eval-real``. bf16 is forced where the hardware lacks
-it (emulated, slow, the same numerics).
+Each run is `usgan train --log-every 1` (finished runs are not trained again); its 400
+samples are drawn in fp32 (`usgan sample`, so only the training precision differs) and scored
+with `usgan eval` against ``--eval-real``. bf16 is forced where the hardware lacks it
+(emulated, slow, the same numerics). ``--no-score`` stops after sampling: train on a GPU
+machine that lacks the Inception weights, bring OUT back, score here with the same command.
 """
 
 from __future__ import annotations
@@ -32,12 +34,21 @@ def train(args: argparse.Namespace, precision: str) -> Path:
     return out
 
 
-def score(args: argparse.Namespace, run: Path) -> dict:
-    path = run.parent / f"{run.name}.eval.json"
+def samples(args: argparse.Namespace, run: Path) -> Path:
+    folder = run.parent / f"{run.name}-samples"
+    if not (folder / f"{args.cls}-0-00399.png").is_file():  # the last of 400, seed 0
+        usgan("sample", str(run), "--class", args.cls, "-n", "400", "--batch-size", "100",
+              "--precision", "fp32", "--device", args.device, "--quiet", "--force",
+              "--out", str(folder))
+    return folder
+
+
+def score(args: argparse.Namespace, folder: Path) -> dict:
+    path = folder.parent / f"{folder.name}.eval.json"
     if not path.is_file():
-        usgan("eval", "--real", args.eval_real, "--fake", str(run), "--class", args.cls,
+        usgan("eval", "--real", args.eval_real, "--fake", str(folder), "--class", args.cls,
               "--inception-weights", str(args.inception_weights), "--json", str(path))
-    return json.loads(path.read_text())["results"][str(run)][args.cls]
+    return json.loads(path.read_text())["results"][str(folder)][args.cls]
 
 
 def losses(run: Path) -> dict[str, list[float]]:
@@ -76,17 +87,21 @@ def main() -> None:
     ap.add_argument("--inception-weights", type=Path, default=WEIGHTS)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--figure", type=Path, default=None)
+    ap.add_argument("--no-score", action="store_true", help="Train and sample only.")
     args = ap.parse_args()
     runs = {p: train(args, p) for p in PRECISIONS}
+    folders = {p: samples(args, r) for p, r in runs.items()}
+    if args.no_score:
+        return
     curves = {p: losses(r) for p, r in runs.items()}
     if args.figure:
         plot(curves, args.figure)
     print("| precision | mean abs. loss gap to fp32 (D / G) | FID | KID |")
     print("|---|---|---|---|")
-    for p, run in runs.items():
+    for p in runs:
         gap = [sum(abs(a - b) for a, b in zip(curves[p][n], curves["fp32"][n], strict=True))
                / len(curves[p][n]) for n in ("D", "G")]
-        res = score(args, run)
+        res = score(args, folders[p])
         print(f"| {p} | {gap[0]:.3f} / {gap[1]:.3f} | {res['fid']['value']:.1f} | "
               f"{res['kid']['value']:.3f} |")
 

@@ -1,0 +1,330 @@
+"""What `usgan reproduce` runs: the schedule presets, the configurations of Table 1, the
+layout of its output folder and every step as a ``usgan`` command line.
+
+Each step is an ordinary command a user could type (the log of each says which); a step is
+done when its output exists, so running the same `usgan reproduce` again skips finished work
+and resumes unfinished training runs from their last checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from usgan.core.errors import ConfigError
+from usgan.core.io import read_json, write_json
+from usgan.core.run import RunDir
+from usgan.zoo.entries import builtin_entries
+from usgan.zoo.index import ZooEntry
+
+RECIPES = ("paper", "default")
+PLAN_FILE = "plan.json"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A schedule: GAN steps per class and stage (or epochs), samples per evaluation, and the
+    classifier's preset, epochs and repeats."""
+
+    name: str
+    stage1_steps: int | None
+    stage2_steps: int | None
+    epochs: int | None  # per stage, when the steps are None
+    eval_n: int
+    classify: str  # a `usgan experiment classify --preset`
+    classify_epochs: int | None
+    repeats: int
+    checkpoint_every: int
+    what: str
+
+    def length(self, stage: int) -> list[str]:
+        """The ``usgan train`` options that set one stage's length."""
+        steps = self.stage1_steps if stage == 1 else self.stage2_steps
+        if steps is not None:
+            return ["--max-steps" if stage == 1 else "--stage2-max-steps", str(steps)]
+        return ["--epochs" if stage == 1 else "--stage2-epochs", str(self.epochs)]
+
+    def describe(self, batch: int = 16) -> str:
+        gan = (f"Stage-I {self.stage1_steps} steps, Stage-II {self.stage2_steps} steps per class"
+               if self.stage1_steps is not None else f"{self.epochs} epochs per stage and class")
+        clf = self.classify_epochs or "the preset's"
+        return (f"`{self.name}`: {gan} (batch {batch}); {self.eval_n} samples per class for "
+                "FID/KID; "
+                f"classifier preset `{self.classify}`, {clf} epochs, {self.repeats} repeats")
+
+
+PRESETS = {p.name: p for p in (
+    Preset("smoke", 40, 10, None, 100, "fast", 2, 2, 20,
+           "checks the whole protocol end to end (about 30 minutes for one dataset on a "
+           "2-core CPU); its numbers are not worth quoting"),
+    Preset("cpu", 200, 30, None, 400, "fast", 3, 5, 50,
+           "the schedule of docs/results.md: the whole protocol for two datasets in about two "
+           "3-hour sessions of a 2-core CPU"),
+    Preset("paper", None, None, 200, 400, "paper", None, 5, 500,
+           "200 epochs per stage (the paper gives no count), the classifier at 224 px: for a GPU"),
+)}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a reproduction folder was made with; a second run on it must agree."""
+
+    data: str
+    name: str
+    preset: str
+    classes: list[str] | None = None
+    bins: str | None = None
+    eval_real: str | None = None
+    test_per_class: int | None = None
+    seed: int = 0
+    inception_weights: str | None = None
+    batch_size: int = 16
+    stage1_config: str | None = None  # k=v overrides of the networks, as for usgan train
+    stage2_config: str | None = None
+    backbone: str = "efficientnet_b0"
+
+    def check_against(self, out: Path) -> None:
+        """Write OUT/plan.json, or refuse when the one there was made with other settings."""
+        path = out / PLAN_FILE
+        mine = asdict(self)
+        if path.is_file():
+            theirs = read_json(path, "reproduction plan")
+            diff = [k for k in mine if theirs.get(k) != mine[k]]
+            if diff:
+                k = diff[0]
+                raise ConfigError(f"{out} was made with {k}={theirs.get(k)!r}, not {mine[k]!r}; "
+                                  "run with the same settings to continue it, or use another "
+                                  "--out")
+            return
+        write_json(path, mine)
+
+
+@dataclass(frozen=True)
+class Config:
+    """One row of Table 1: a zoo entry trained with one recipe."""
+
+    recipe: str
+    entry: ZooEntry
+
+    @property
+    def key(self) -> str:
+        return f"{self.recipe}/{self.entry.name}"
+
+    @property
+    def stage1_key(self) -> str:
+        return f"{self.recipe}/{self.entry.stage1}"
+
+
+def configs(only: Sequence[str] = ()) -> list[Config]:
+    """The six built-in entries × both recipes, or those ``only`` names: a key
+    (``paper/dcgan-stage2``), an entry (both recipes) or a recipe (all its entries). A Stage-II
+    configuration brings its Stage-I along (it is trained on top of it)."""
+    every = [Config(r, e) for r in RECIPES for e in builtin_entries()]
+    if not only:
+        return every
+    known = {c.key for c in every} | {c.entry.name for c in every} | set(RECIPES)
+    for word in only:
+        if word not in known:
+            raise ConfigError(f"--only: unknown configuration {word!r}; give e.g. "
+                              "paper/dcgan-stage2, dcgan-sn or default")
+    chosen = {c.key for c in every if {c.key, c.entry.name, c.recipe} & set(only)}
+    chosen |= {c.stage1_key for c in every if c.key in chosen}
+    return [c for c in every if c.key in chosen]
+
+
+@dataclass
+class Step:
+    """One ``usgan`` command of the protocol: done when ``done()``; run after ``needs``."""
+
+    id: str
+    argv: Callable[[], list[str]]
+    done: Callable[[], bool]
+    needs: tuple[str, ...] = ()
+    after: Callable[[str], None] | None = None  # given the command's stdout
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Layout:
+    """Where everything of one reproduction lives under OUT."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.split = out / "split.json"
+        self.logs = out / "logs"
+        self.steps = out / "steps.jsonl"
+        self.figures = out / "figures"
+        self.report = out / "report.md"
+        self.summary = out / "summary.json"
+        self.index = out / "index.json"
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """OUT/reproduce.lock holds this process's id while it runs steps: a second
+        `usgan reproduce` on the same folder is refused instead of running them twice."""
+        path = self.out / "reproduce.lock"
+        if path.is_file():
+            pid = path.read_text().strip()
+            if pid.isdigit() and _alive(int(pid)):
+                raise ConfigError(f"another usgan reproduce (process {pid}) is working in "
+                                  f"{self.out}; wait for it or stop it (--report-only reads "
+                                  "it meanwhile)")
+        path.write_text(f"{os.getpid()}\n")
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+
+    def run(self, key: str) -> Path:
+        return self.out / "runs" / key
+
+    def eval(self, key: str) -> Path:
+        return self.out / "eval" / f"{key}.json"
+
+    def classify(self, key: str) -> Path:
+        return self.out / "classify" / key
+
+    def receipt(self, key: str) -> Path:
+        return self.out / "hub" / f"{key}.json"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def _data_args(s: Settings, split: Path | None) -> list[str]:
+    args = ["--data", s.data]
+    if s.classes:
+        args += ["--classes", ",".join(s.classes)]
+    if s.bins:
+        args += ["--bins", s.bins]
+    if split is not None:
+        args += ["--split", str(split)]
+    return args
+
+
+def _finished(path: Path) -> Callable[[], bool]:
+    return lambda: RunDir(path).is_finished()
+
+
+def _exists(path: Path) -> Callable[[], bool]:
+    return path.exists
+
+
+def split_step(s: Settings, lay: Layout) -> Step:
+    """The held-out test images (never seen by a GAN), when there is no --eval-real."""
+    argv = ["data", "split", s.data, "--test-per-class", str(s.test_per_class),
+            "--repeats", "1", "--seed", str(s.seed), "--out", str(lay.split)]
+    argv += ["--classes", ",".join(s.classes)] if s.classes else []
+    argv += ["--bins", s.bins] if s.bins else []
+    return Step("split", lambda: argv, _exists(lay.split))
+
+
+def train_step(c: Config, s: Settings, p: Preset, lay: Layout) -> Step:
+    """Stage-I alone, or Stage-II on top of the finished Stage-I run of the same recipe."""
+    run = lay.run(c.key)
+    split = None if s.eval_real else lay.split
+    two = c.entry.stage2 is not None
+
+    def argv() -> list[str]:
+        if RunDir(run).exists():
+            return ["train", "--resume", str(run), "--quiet"]
+        args = ["train", *_data_args(s, split), "--stage1", c.entry.stage1,
+                "--recipe", c.recipe, "--seed", str(s.seed), "--quiet", "--out", str(run),
+                "--checkpoint-every", str(p.checkpoint_every),
+                "--sample-every", str(p.checkpoint_every), "--batch-size", str(s.batch_size)]
+        for flag, value in (("--stage1-config", s.stage1_config),
+                            ("--stage2-config", s.stage2_config)):
+            args += [flag, value] if value else []
+        if two:
+            return [*args, "--stage1-from", str(lay.run(c.stage1_key)), "--stage2",
+                    c.entry.stage2 or "on", *p.length(2)]
+        return [*args, "--stage2", "off", *p.length(1)]
+
+    needs = (f"train {c.stage1_key}",) if two else ()
+    needs += () if s.eval_real else ("split",)
+    return Step(f"train {c.key}", argv, _finished(run), needs)
+
+
+def eval_step(c: Config, s: Settings, p: Preset, lay: Layout) -> Step:
+    """FID and KID of ``eval_n`` samples per class, with the memorization audit."""
+    path = lay.eval(c.key)
+    argv = ["eval", "--real", s.eval_real or s.data, "--fake", str(lay.run(c.key)),
+            "--n", str(p.eval_n), "--metrics", "fid,kid", "--audit", "--seed", str(s.seed),
+            "--json", str(path)]
+    argv += ["--bins", s.bins] if s.bins else []
+    argv += ["--inception-weights", s.inception_weights] if s.inception_weights else []
+    return Step(f"eval {c.key}", lambda: argv, _exists(path), (f"train {c.key}",))
+
+
+def classify_step(key: str, sources: Sequence[Config], s: Settings, p: Preset,
+                  lay: Layout) -> Step:
+    """Table 2 in pieces that resume: the baselines, then real + synthetic per configuration
+    (the same splits and seeds, so the accuracies pair up)."""
+    out = lay.classify(key)
+    argv = ["experiment", "classify", *_data_args(s, None if s.eval_real else lay.split),
+            "--preset", p.classify, "--repeats", str(p.repeats), "--seed", str(s.seed),
+            "--backbone", s.backbone,
+            "--no-synthetic-only", "--quiet", "--out", str(out)]
+    argv += ["--test-data", s.eval_real] if s.eval_real else []
+    argv += ["--epochs", str(p.classify_epochs)] if p.classify_epochs else []
+    if sources:
+        argv.append("--no-baselines")
+        for c in sources:
+            argv += ["--synthetic", str(lay.run(c.key))]
+    needs = tuple(f"train {c.key}" for c in sources) + (() if s.eval_real else ("split",))
+    return Step(f"classify {key}", lambda: argv, _exists(out / "results.json"), needs)
+
+
+def push_step(c: Config, s: Settings, org: str, endpoint: str | None, lay: Layout) -> Step:
+    """Publish the finished run through `usgan zoo push`; its index line is the receipt."""
+    receipt = lay.receipt(c.key)
+    repo = f"{org}/{s.name}-{c.recipe}-{c.entry.name}"
+    argv = ["zoo", "push", str(lay.run(c.key)), "--repo", repo, "--name", c.entry.name]
+    argv += ["--endpoint", endpoint] if endpoint else []
+
+    def after(stdout: str) -> None:
+        import json
+
+        line = next(x for x in stdout.splitlines() if x.startswith("index line: "))
+        write_json(receipt, json.loads(line.removeprefix("index line: ")))
+
+    return Step(f"push {c.key}", lambda: argv, _exists(receipt),
+                (f"eval {c.key}",), after=after)
+
+
+def plan(s: Settings, p: Preset, chosen: Sequence[Config], lay: Layout,
+         push_org: str | None = None, endpoint: str | None = None) -> list[Step]:
+    """Every step of the protocol for ``chosen``, in an order that respects ``needs``."""
+    steps = [] if s.eval_real else [split_step(s, lay)]
+    steps += [train_step(c, s, p, lay) for c in chosen]
+    steps += [eval_step(c, s, p, lay) for c in chosen]
+    steps.append(classify_step("baselines", [], s, p, lay))
+    steps += [classify_step(c.key, [c], s, p, lay) for c in chosen]
+    if push_org:
+        steps += [push_step(c, s, push_org, endpoint, lay) for c in chosen]
+    return steps
+
+
+PHASES = ("split", "train", "eval", "classify", "push")
+
+
+def select_phases(steps: Sequence[Step], phases: str | None) -> list[Step]:
+    """The steps of the kinds ``phases`` names (comma-separated; None: all). A step whose
+    ``needs`` fall outside waits for them to be done by an earlier run."""
+    if not phases:
+        return list(steps)
+    kinds = [k.strip() for k in phases.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in PHASES]
+    if bad:
+        raise ConfigError(f"--phase: unknown kind {bad[0]!r}; one of {', '.join(PHASES)}")
+    return [st for st in steps if st.id.split()[0] in kinds]

@@ -1,0 +1,164 @@
+"""`usgan reproduce`: which configurations run, the plan a folder keeps, the step runner
+(order, skipping, failures) and, end to end on the phantom with tiny networks, the tables,
+the report section, the zoo push to a loopback Hub and a second run that has nothing left."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from conftest import run_usgan
+from hubserver import HubServer
+
+from usgan.cli.reproduce.plan import PRESETS, Layout, Settings, Step, configs
+from usgan.cli.reproduce.runner import StepFailed, run_all
+from usgan.core.errors import ConfigError
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+WEIGHTS = SHARED / "weights" / "inception-fid-2015-12-05-features-only.pth"
+TINY = ["--stage1-config", "g_width=4,d_width=4",
+        "--stage2-config", "width=4,d_width=4,max_width=8"]
+
+
+def test_configs_are_the_six_entries_times_two_recipes() -> None:
+    keys = [c.key for c in configs()]
+    assert len(keys) == 12 and "paper/dcgan-sn-sa-stage2" in keys and "default/dcgan" in keys
+    # a Stage-II configuration brings the Stage-I it is trained on
+    assert [c.key for c in configs(["default/dcgan-sn-stage2"])] == [
+        "default/dcgan-sn", "default/dcgan-sn-stage2"]
+    assert {c.recipe for c in configs(["dcgan"])} == {"paper", "default"}
+    assert len(configs(["paper"])) == 6
+    with pytest.raises(ConfigError, match="unknown configuration 'dcgan-xl'"):
+        configs(["dcgan-xl"])
+
+
+def test_a_folder_keeps_its_settings(tmp_path: Path) -> None:
+    Settings(data="phantom", name="p", preset="smoke").check_against(tmp_path)
+    Settings(data="phantom", name="p", preset="smoke").check_against(tmp_path)  # same: fine
+    with pytest.raises(ConfigError, match=r"made with preset='smoke', not 'cpu'"):
+        Settings(data="phantom", name="p", preset="cpu").check_against(tmp_path)
+
+
+def test_one_reproduce_per_folder(tmp_path: Path) -> None:
+    lay, lock = Layout(tmp_path), tmp_path / "reproduce.lock"
+    with lay.lock():
+        assert lock.read_text().strip() == str(os.getpid())
+        with pytest.raises(ConfigError, match="another usgan reproduce"), lay.lock():
+            pass
+    assert not lock.exists()
+    lock.write_text("999999999\n")  # left by a process that died: taken over
+    with lay.lock():
+        pass
+
+
+def test_presets_say_what_they_are() -> None:
+    assert set(PRESETS) == {"smoke", "cpu", "paper"}
+    assert PRESETS["paper"].length(2) == ["--stage2-epochs", "200"]
+    assert PRESETS["cpu"].length(1)[0] == "--max-steps"
+    assert "steps per class" in PRESETS["cpu"].describe()
+
+
+def _step(tmp: Path, name: str, argv: list[str], needs: tuple[str, ...] = ()) -> Step:
+    mark = tmp / f"{name}.done"
+    return Step(name, lambda: argv, mark.exists, needs, after=lambda out: mark.write_text(out))
+
+
+def test_runner_orders_skips_and_stops_at_a_failure(tmp_path: Path) -> None:
+    lay = Layout(tmp_path)
+    a = _step(tmp_path, "a", ["--version"])
+    b = _step(tmp_path, "b", ["--version"], needs=("a",))
+    (tmp_path / "c.done").write_text("")  # already done: skipped
+    c = _step(tmp_path, "c", ["no-such-command"])
+    assert run_all([b, a, c], lay, jobs=2, echo=lambda m: None) == ["a", "b"]
+    assert "usgan" in (tmp_path / "a.done").read_text()
+    assert run_all([a, b, c], lay, jobs=1, echo=lambda m: None) == []  # nothing left
+    rows = [json.loads(x) for x in lay.steps.read_text().splitlines()]
+    assert [r["step"] for r in rows] == ["a", "b"] and all(r["exit"] == 0 for r in rows)
+
+    bad = _step(tmp_path, "bad", ["train", "--data", str(tmp_path / "missing"),
+                                     "--out", str(tmp_path / "o")])
+    after = _step(tmp_path, "after", ["--version"], needs=("bad",))
+    with pytest.raises(StepFailed, match=r"step 'bad' failed \(exit 2\): usgan: error: .*"
+                                         r"missing.*log: .*bad\.log"):
+        run_all([bad, after], lay, jobs=1, echo=lambda m: None)
+    assert not (tmp_path / "after.done").exists()
+
+
+def test_cli_dry_run_lists_the_commands(tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    r = run_usgan("reproduce", "--data", "phantom:n=20", "--out", str(out), "--preset", "smoke",
+                  "--only", "paper/dcgan-stage2", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    ids = [line.split(":")[0] for line in r.stdout.splitlines()]
+    assert ids == ["split", "train paper/dcgan", "train paper/dcgan-stage2", "eval paper/dcgan",
+                   "eval paper/dcgan-stage2", "classify baselines", "classify paper/dcgan",
+                   "classify paper/dcgan-stage2"]
+    assert f"--stage1-from {out}/runs/paper/dcgan" in r.stdout
+    assert not out.exists()  # a dry run writes nothing
+    from collections import Counter
+
+    from usgan.core.data import load_index
+
+    index = load_index("phantom:n=20")
+    smallest = min(Counter(it.label for it in index.items).values())
+    assert f"--test-per-class {int(0.2 * smallest)} " in r.stdout  # as classify's default
+    r = run_usgan("reproduce", "--data", "phantom:n=20", "--out", str(out), "--preset", "smoke",
+                  "--only", "paper/dcgan", "--phase", "eval,classify", "--dry-run")
+    assert [line.split(":")[0] for line in r.stdout.splitlines()] == [
+        "eval paper/dcgan", "classify baselines", "classify paper/dcgan"]
+
+
+def test_cli_errors_are_one_line(tmp_path: Path) -> None:
+    r = run_usgan("reproduce", "--data", "phantom", "--out", str(tmp_path / "r"),
+                  "--only", "nope")
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
+    assert "unknown configuration 'nope'" in r.stderr
+    r = run_usgan("reproduce", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "r"))
+    assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not WEIGHTS.is_file(), reason=f"needs the shared Inception weights {WEIGHTS}")
+def test_reproduce_end_to_end_on_the_phantom(tmp_path: Path) -> None:
+    out, page = tmp_path / "repro", tmp_path / "docs" / "results.md"
+    page.parent.mkdir()
+    page.write_text("# Results\n\nhand-written intro\n")
+    with HubServer(tmp_path / "hub") as hub:
+        env = {"HF_ENDPOINT": hub.endpoint, "HF_HUB_CACHE": str(tmp_path / "hf"),
+               "HF_HUB_DISABLE_XET": "1", "HF_HUB_OFFLINE": "0",
+               "USGAN_CACHE": str(tmp_path / "cache")}
+        args = ["reproduce", "--data", "phantom:n=24", "--name", "ph", "--out", str(out),
+                "--test-per-class", "8",
+                "--preset", "smoke", "--only", "default/dcgan-stage2", "--batch-size", "4",
+                *TINY, "--backbone", "mobilenetv3_small_050", "--jobs", "2",
+                "--inception-weights", str(WEIGHTS), "--push-org", "testorg",
+                "--report", str(page)]
+        r = run_usgan(*args, env=env)
+        assert r.returncode == 0, r.stderr[-3000:]
+        summary = json.loads((out / "summary.json").read_text())
+        t1 = summary["table1"]
+        assert set(t1) == {"default/dcgan", "default/dcgan-stage2"}
+        for per_class in t1.values():
+            assert set(per_class) == set(summary["classes"]) and len(per_class) == 2
+            assert all(row["fid"] > 0 and row["n_fake"] == 100 for row in per_class.values())
+        assert len(summary["claims"]["stage2_lowers_fid"]) == 2
+        rows = summary["table2"]["summary"]
+        assert {"real only", "real + classic augmentation",
+                "real + synthetic (default/dcgan-stage2)"} <= set(rows)
+        assert summary["steps_left"] == []
+        index = json.loads((out / "index.json").read_text())
+        assert {e["repo"] for e in index} == {"testorg/ph-default-dcgan",
+                                              "testorg/ph-default-dcgan-stage2"}
+        assert all(len(e["revision"]) == 40 for e in index)
+        text = page.read_text()
+        assert text.startswith("# Results\n\nhand-written intro\n")
+        assert "<!-- usgan reproduce ph: begin" in text and "| `dcgan-stage2` |" in text
+        assert (page.parent / "figures" / "results-ph-samples.png").is_file()
+        # run again: nothing left to do, the same tables
+        r2 = run_usgan(*args, env=env)
+        assert r2.returncode == 0, r2.stderr[-2000:]
+        assert "step(s) to run" not in r2.stderr
+        assert json.loads((out / "summary.json").read_text())["table1"] == t1
+        assert page.read_text().count("usgan reproduce ph: begin") == 1
