@@ -31,10 +31,12 @@ RESULTS ?= runs/results
 PRESET  ?= cpu
 JOBS    ?= 2
 PUSH    := $(if $(HUB),--push-org usgan --endpoint $(HUB),)
+WEIGHTS ?= $(SHARED)/weights/inception-fid-2015-12-05-features-only.pth
 
 results: venv
 	$(BIN)/usgan reproduce --data $(SHARED)/data/busi-256 --name busi --classes benign,malignant \
-	    --preset $(PRESET) --jobs $(JOBS) --out $(RESULTS)/busi --report docs/results.md $(PUSH)
+	    --preset $(PRESET) --jobs $(JOBS) --out $(RESULTS)/busi --report docs/results.md \
+	    --inception-weights $(WEIGHTS) $(PUSH)
 	$(BIN)/usgan reproduce --data $(SHARED)/data/sfibai-liver-fibrosis-us --name sfibai \
 	    --bins 1.0 --preset $(PRESET) --jobs $(JOBS) --out $(RESULTS)/sfibai \
-	    --report docs/results.md $(PUSH)
+	    --report docs/results.md --inception-weights $(WEIGHTS) $(PUSH)

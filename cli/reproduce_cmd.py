@@ -30,6 +30,8 @@ from usgan.core.errors import ConfigError
                    "recipes) or a recipe (default: all twelve).")
 @click.option("--test-per-class", type=int, default=None,
               help="Held-out test images per class (default: min(70, 20% of the smallest)).")
+@click.option("--eval-n", type=int, default=None,
+              help="Samples per class for FID/KID (default: the preset's; the paper: 400).")
 @click.option("--jobs", type=int, default=1, show_default=True,
               help="Steps run at once (CPU threads are shared out among them).")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -54,7 +56,7 @@ from usgan.core.errors import ConfigError
                    "another usgan reproduce works in OUT).")
 def reproduce_cmd(data: str, out: Path, name: str | None, classes: str | None,
                   bins: str | None, eval_real: str | None, preset: str, only: str | None,
-                  test_per_class: int | None, jobs: int, seed: int,
+                  test_per_class: int | None, eval_n: int | None, jobs: int, seed: int,
                   inception_weights: str | None, push_org: str | None, endpoint: str | None,
                   report: Path | None, batch_size: int, stage1_config: str | None,
                   stage2_config: str | None, backbone: str, phases: str | None,
@@ -76,13 +78,18 @@ def reproduce_cmd(data: str, out: Path, name: str | None, classes: str | None,
     settings = Settings(data=data, name=name or _name(data), preset=preset,
                         classes=wanted, bins=bins, eval_real=eval_real,
                         test_per_class=None if eval_real else test_per_class, seed=seed,
-                        inception_weights=inception_weights, batch_size=batch_size,
+                        batch_size=batch_size,
                         stage1_config=stage1_config, stage2_config=stage2_config,
-                        backbone=backbone)
+                        backbone=backbone, eval_n=eval_n)
     chosen = configs([w.strip() for w in only.split(",") if w.strip()] if only else ())
     lay = Layout(out)
-    steps = plan(settings, PRESETS[preset], chosen, lay, push_org, endpoint)
+    steps = plan(settings, PRESETS[preset], chosen, lay, push_org, endpoint, inception_weights)
     todo = select_phases(steps, phases)
+    if not inception_weights and any(st.id.startswith("eval ") for st in todo):
+        from usgan.core.evaluation import WEIGHTS_ENV
+
+        click.echo(f"reproduce: no --inception-weights (or ${WEIGHTS_ENV}): torch-fidelity "
+                   "will download them at the first evaluation", err=True)
     if dry_run:
         for st in todo:
             if not st.done():
@@ -93,7 +100,7 @@ def reproduce_cmd(data: str, out: Path, name: str | None, classes: str | None,
     if not report_only:
         with lay.lock():
             run_all(steps, lay, jobs, lambda m: click.echo(m, err=True), todo)
-    command = _command(settings, out, only, jobs, push_org, endpoint, report)
+    command = _command(settings, out, only, jobs, push_org, endpoint, report, inception_weights)
     path = document.write(settings, PRESETS[preset], lay, chosen, steps, index.class_names,
                           command, report)
     click.echo(f"wrote {path}" + (f" and the {settings.name} section of {report}" if report
@@ -105,7 +112,7 @@ def _name(data: str) -> str:
 
 
 def _command(s: object, out: Path, only: str | None, jobs: int, push_org: str | None,
-             endpoint: str | None, report: Path | None) -> str:
+             endpoint: str | None, report: Path | None, weights: str | None) -> str:
     """The command line that regenerates this reproduction."""
     from .reproduce.plan import Settings
 
@@ -115,13 +122,16 @@ def _command(s: object, out: Path, only: str | None, jobs: int, push_org: str | 
                         ("--eval-real", s.eval_real), ("--only", only),
                         ("--stage1-config", s.stage1_config),
                         ("--stage2-config", s.stage2_config),
-                        ("--push-org", push_org), ("--endpoint", endpoint)):
+                        ("--inception-weights", weights), ("--push-org", push_org),
+                        ("--endpoint", endpoint)):
         if value:
             args += [flag, str(value)]
     if s.batch_size != 16:
         args += ["--batch-size", str(s.batch_size)]
     if s.backbone != "efficientnet_b0":
         args += ["--backbone", s.backbone]
+    if s.eval_n:
+        args += ["--eval-n", str(s.eval_n)]
     args += ["--jobs", str(jobs), "--out", str(out)]
     args += ["--report", str(report)] if report else []
     return shlex.join(args)

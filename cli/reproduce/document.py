@@ -71,11 +71,12 @@ def section(doc: dict[str, Any], chosen: Sequence[Config], images: dict[str, str
                      "run the command again to continue.")
     lines += ["", f"{h} Table 1: image quality", "",
               *report.table1_markdown(doc, chosen), "",
-              "FID and KID (torch-fidelity, the shared offline Inception weights) of "
-              f"{Preset(**doc['preset']).eval_n} samples per class against the real images of "
-              "the class. IS is not available: the offline Inception weights have no "
-              "classifier layer (docs/evaluation.md). The paper's FIDs are for another "
-              "dataset (NAFLD liver) and another schedule: a reference, not a target.", "",
+              "FID and KID (torch-fidelity's Inception) of "
+              f"{s['eval_n'] or doc['preset']['eval_n']} samples per class against the real "
+              "images of the class. IS is n/a: the offline Inception weights this project can "
+              "use lack the classifier layer IS needs (docs/evaluation.md), so reproduce "
+              "computes FID and KID only. The paper's FIDs are for another dataset (NAFLD "
+              "liver) and another schedule: a reference, not a target.", "",
               f"{h} The paper's claims on this data", "", *report.claims_markdown(doc), "",
               f"{h} Table 2: classification", ""]
     if doc["table2"] is not None:

@@ -81,11 +81,11 @@ class Settings:
     eval_real: str | None = None
     test_per_class: int | None = None
     seed: int = 0
-    inception_weights: str | None = None
     batch_size: int = 16
     stage1_config: str | None = None  # k=v overrides of the networks, as for usgan train
     stage2_config: str | None = None
     backbone: str = "efficientnet_b0"
+    eval_n: int | None = None  # samples per class for FID/KID (None: the preset's)
 
     def check_against(self, out: Path) -> None:
         """Write OUT/plan.json, or refuse when the one there was made with other settings."""
@@ -255,14 +255,15 @@ def train_step(c: Config, s: Settings, p: Preset, lay: Layout) -> Step:
     return Step(f"train {c.key}", argv, _finished(run), needs)
 
 
-def eval_step(c: Config, s: Settings, p: Preset, lay: Layout) -> Step:
-    """FID and KID of ``eval_n`` samples per class, with the memorization audit."""
+def eval_step(c: Config, s: Settings, p: Preset, lay: Layout, weights: str | None) -> Step:
+    """FID and KID of ``eval_n`` samples per class (Inception ``weights``, else usgan eval's
+    default), with the memorization audit."""
     path = lay.eval(c.key)
     argv = ["eval", "--real", s.eval_real or s.data, "--fake", str(lay.run(c.key)),
-            "--n", str(p.eval_n), "--metrics", "fid,kid", "--audit", "--seed", str(s.seed),
-            "--json", str(path)]
+            "--n", str(s.eval_n or p.eval_n), "--metrics", "fid,kid", "--audit",
+            "--seed", str(s.seed), "--json", str(path)]
     argv += ["--bins", s.bins] if s.bins else []
-    argv += ["--inception-weights", s.inception_weights] if s.inception_weights else []
+    argv += ["--inception-weights", weights] if weights else []
     return Step(f"eval {c.key}", lambda: argv, _exists(path), (f"train {c.key}",))
 
 
@@ -303,11 +304,12 @@ def push_step(c: Config, s: Settings, org: str, endpoint: str | None, lay: Layou
 
 
 def plan(s: Settings, p: Preset, chosen: Sequence[Config], lay: Layout,
-         push_org: str | None = None, endpoint: str | None = None) -> list[Step]:
+         push_org: str | None = None, endpoint: str | None = None,
+         weights: str | None = None) -> list[Step]:
     """Every step of the protocol for ``chosen``, in an order that respects ``needs``."""
     steps = [] if s.eval_real else [split_step(s, lay)]
     steps += [train_step(c, s, p, lay) for c in chosen]
-    steps += [eval_step(c, s, p, lay) for c in chosen]
+    steps += [eval_step(c, s, p, lay, weights) for c in chosen]
     steps.append(classify_step("baselines", [], s, p, lay))
     steps += [classify_step(c.key, [c], s, p, lay) for c in chosen]
     if push_org:
