@@ -163,3 +163,50 @@ def test_reproduce_end_to_end_on_the_phantom(tmp_path: Path) -> None:
         assert "step(s) to run" not in r2.stderr
         assert json.loads((out / "summary.json").read_text())["table1"] == t1
         assert page.read_text().count("usgan reproduce ph: begin") == 1
+
+
+def _eval_doc(fids: dict[str, float]) -> dict:
+    rows = {c: {"fid": {"value": v}, "kid": {"value": v / 1000, "std": 0.001}, "n_fake": 400,
+                "n_real": 100, "diversity": [{"space": "pixels 64x64", "ratio": 0.9}],
+                "audit": [{"space": "pixels 64x64", "copy_rate": 0.01, "median_distance": 2.0,
+                           "real_median_distance": 1.0}]} for c, v in fids.items()}
+    return {"results": {"/somewhere/run": rows}}
+
+
+def _classify_doc(per_split: dict[str, list[float]]) -> dict:
+    return {"per_split": {k: [{"accuracy": a, "precision": a, "recall": a, "f1": a}
+                              for a in accs] for k, accs in per_split.items()},
+            "splits": {"count": 3, "level": "image", "from": "split.json",
+                       "test_images_per_class": [10, 10]},
+            "preset": {"name": "fast", "size": 64, "epochs": 3, "batch": 32, "per_class": None,
+                       "repeats": 5, "lr": 0.001},
+            "init": "random init", "classes": {"a": 50, "b": 50}, "backbone": "efficientnet_b0"}
+
+
+def test_the_tables_pair_the_pieces_and_count_the_claims(tmp_path: Path) -> None:
+    """Table 1 and 2 read back from files as the steps write them: a Stage-II row is compared
+    with its own Stage-I per class; a classifier piece is renamed after its configuration and
+    paired with the baselines for the t-test."""
+    from usgan.cli.reproduce import report
+    from usgan.core.io import write_json
+
+    lay, chosen = Layout(tmp_path), configs(["paper/dcgan-stage2"])
+    write_json(lay.eval("paper/dcgan"), _eval_doc({"a": 200.0, "b": 100.0}))
+    write_json(lay.eval("paper/dcgan-stage2"), _eval_doc({"a": 150.0, "b": 120.0}))
+    write_json(lay.classify("baselines") / "results.json", _classify_doc(
+        {"real only": [0.6, 0.7, 0.65], "real + classic augmentation": [0.6, 0.6, 0.6]}))
+    write_json(lay.classify("paper/dcgan-stage2") / "results.json", _classify_doc(
+        {"real + synthetic (/elsewhere/runs/paper/dcgan-stage2)": [0.8, 0.95, 0.8]}))
+    t1, t2 = report.table1(lay, chosen), report.table2(lay, chosen)
+    assert t1["paper/dcgan"]["a"]["nn_ratio"] == {"pixels": 2.0}
+    claims = report.claims(t1, t2, chosen)
+    assert [(r["class"], r["held"]) for r in claims["stage2_lowers_fid"]] == [
+        ("a", True), ("b", False)]
+    synth = claims["synthetic_beats_real"]
+    assert [r["config"] for r in synth] == ["paper/dcgan-stage2"]  # the Stage-I had no piece
+    assert synth[0]["held"] and synth[0]["p_value"] < 0.05
+    doc = {"classes": ["a", "b"], "table1": t1, "table2": t2, "claims": claims}
+    table = "\n".join(report.table2_markdown(doc, chosen))
+    assert "| real + synthetic (paper/dcgan-stage2) | 85.0 ± 8.7 |" in table
+    assert table.rstrip().endswith("| 85.71 |")  # the paper's number beside the paper recipe
+    assert "in 1 of 2 pairs" in "\n".join(report.claims_markdown(doc))

@@ -56,47 +56,70 @@ def _published(lay: Layout, chosen: Sequence[Config]) -> dict[str, Any]:
 
 def section(doc: dict[str, Any], chosen: Sequence[Config], images: dict[str, str],
             heading: str = "##") -> str:
-    """The Markdown of one dataset."""
-    s, h = doc["settings"], heading + "#"
+    """The Markdown of one dataset: settings, Table 1, the claims, Table 2, the audit,
+    figures and published weights."""
+    h = heading + "#"
+    parts = [_head(doc, heading), _table1(doc, chosen, h),
+             [f"{h} The paper's claims on this data", "", *report.claims_markdown(doc), ""],
+             _table2(doc, chosen, h), _audit(doc, h), _figures(images, h), _published_md(doc, h)]
+    return "\n".join(line for part in parts for line in part)
+
+
+def _head(doc: dict[str, Any], heading: str) -> list[str]:
+    s = doc["settings"]
     lines = [f"{heading} {s['name']}: `{s['data']}`", "", "Regenerate with:", "", "```",
-             doc["command"], "```", ""]
-    lines += [f"- **Schedule**: {Preset(**doc['preset']).describe(s['batch_size'])}.",
-              f"- **Wall time so far** (sum over steps; steps ran in parallel): "
-              f"{report.wall_markdown(doc)}.",
-              f"- **Data**: {_data_line(doc)}"]
+             doc["command"], "```", "",
+             f"- **Schedule**: {Preset(**doc['preset']).describe(s['batch_size'])}.",
+             f"- **Wall time so far** (sum over steps; steps ran in parallel): "
+             f"{report.wall_markdown(doc)}.",
+             f"- **Data**: {_data_line(doc)}"]
     left = doc["steps_left"]
     if left:
         more = "…" if len(left) > 6 else ""
         lines.append(f"- **Incomplete**: {len(left)} step(s) left ({', '.join(left[:6])}{more}); "
                      "run the command again to continue.")
-    lines += ["", f"{h} Table 1: image quality", "",
-              *report.table1_markdown(doc, chosen), "",
-              "FID and KID (torch-fidelity's Inception) of "
-              f"{s['eval_n'] or doc['preset']['eval_n']} samples per class against the real "
-              "images of the class. IS is n/a: the offline Inception weights this project can "
-              "use lack the classifier layer IS needs (docs/evaluation.md), so reproduce "
-              "computes FID and KID only. The paper's FIDs are for another dataset (NAFLD "
-              "liver) and another schedule: a reference, not a target.", "",
-              f"{h} The paper's claims on this data", "", *report.claims_markdown(doc), "",
-              f"{h} Table 2: classification", ""]
+    return [*lines, ""]
+
+
+def _table1(doc: dict[str, Any], chosen: Sequence[Config], h: str) -> list[str]:
+    n = doc["settings"]["eval_n"] or doc["preset"]["eval_n"]
+    return [f"{h} Table 1: image quality", "", *report.table1_markdown(doc, chosen), "",
+            f"FID and KID (torch-fidelity's Inception) of {n} samples per class against the "
+            "real images of the class. IS is n/a: the offline Inception weights this project "
+            "can use lack the classifier layer IS needs (docs/evaluation.md), so reproduce "
+            "computes FID and KID only. The paper's FIDs are for another dataset (NAFLD "
+            "liver) and another schedule: a reference, not a target.", ""]
+
+
+def _table2(doc: dict[str, Any], chosen: Sequence[Config], h: str) -> list[str]:
+    lines = [f"{h} Table 2: classification", ""]
     if doc["table2"] is not None:
         lines += [f"- {k}: {v}" for k, v in _table2_header(doc["table2"]).items()] + [""]
-    lines += [*report.table2_markdown(doc, chosen), "",
-              "Mean ± sample std over repeats; p: two-sided paired t-test of accuracy against "
-              "real only over the same repeats. The paper's accuracies (NAFLD liver) are "
-              "shown for the paper-recipe rows.", "",
-              f"{h} Memorization audit", "", *report.audit_markdown(doc), "",
-              "Copy rate: the share of samples closer to a training image than 95% of the "
-              "training images are to their own nearest neighbour (docs/evaluation.md).", ""]
-    if images:
-        lines += [f"{h} Samples and loss curves", ""]
-        lines += [f"![{k}]({v})" for k, v in images.items()] + [""]
-    if doc["published"]:
-        lines += [f"{h} Published weights", "", "| configuration | repo | revision |",
-                  "|---|---|---|"]
-        lines += [f"| `{k}` | `{r['repo']}` | `{(r['revision'] or '')[:12]}` |"
-                  for k, r in doc["published"].items()] + [""]
-    return "\n".join(lines)
+    return [*lines, *report.table2_markdown(doc, chosen), "",
+            "Mean ± sample std over repeats; p: two-sided paired t-test of accuracy against "
+            "real only over the same repeats. The paper's accuracies (NAFLD liver) are shown "
+            "for the paper-recipe rows.", ""]
+
+
+def _audit(doc: dict[str, Any], h: str) -> list[str]:
+    return [f"{h} Memorization audit", "", *report.audit_markdown(doc), "",
+            "Copy rate: the share of samples closer to a training image than 95% of the "
+            "training images are to their own nearest neighbour (docs/evaluation.md).", ""]
+
+
+def _figures(images: dict[str, str], h: str) -> list[str]:
+    if not images:
+        return []
+    return [f"{h} Samples and loss curves", "", *[f"![{k}]({v})" for k, v in images.items()], ""]
+
+
+def _published_md(doc: dict[str, Any], h: str) -> list[str]:
+    if not doc["published"]:
+        return []
+    rows = [f"| `{k}` | `{r['repo']}` | `{(r['revision'] or '')[:12]}` |"
+            for k, r in doc["published"].items()]
+    return [f"{h} Published weights", "", "| configuration | repo | revision |", "|---|---|---|",
+            *rows, ""]
 
 
 def _data_line(doc: dict[str, Any]) -> str:
