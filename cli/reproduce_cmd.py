@@ -18,7 +18,8 @@ from usgan.core.errors import ConfigError
               help="Folder of this reproduction (made, or continued when it is there).")
 @click.option("--name", default=None,
               help="Short dataset name for repos and the doc (default: the data's folder name).")
-@click.option("--classes", default=None, help="Two classes, e.g. benign,malignant.")
+@click.option("--classes", default=None,
+              help="Classes to use, in this order, e.g. benign,malignant (default: all).")
 @click.option("--bins", default=None, help="Grade bins for graded folders, e.g. 1.0.")
 @click.option("--eval-real", default=None, metavar="SPEC",
               help="Separate real images (never trained on) for FID/KID and the classifier's "

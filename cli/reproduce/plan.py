@@ -58,9 +58,10 @@ class Preset:
 
 
 PRESETS = {p.name: p for p in (
-    Preset("smoke", 40, 10, None, 100, "fast", 2, 2, 20,
+    Preset("smoke", 40, 5, None, 50, "fast", 1, 2, 20,
            "checks the whole protocol end to end (about 30 minutes for one dataset on a "
-           "2-core CPU); its numbers are not worth quoting"),
+           "2-core CPU, estimated from the measured speeds); its numbers are not worth "
+           "quoting"),
     Preset("cpu", 200, 30, None, 400, "fast", 3, 5, 50,
            "the schedule of docs/results.md: the whole protocol for two datasets in about two "
            "3-hour sessions of a 2-core CPU"),
