@@ -37,6 +37,6 @@ results: venv
 	$(BIN)/usgan reproduce --data $(SHARED)/data/busi-256 --name busi --classes benign,malignant \
 	    --preset $(PRESET) --jobs $(JOBS) --out $(RESULTS)/busi --report docs/results.md \
 	    --inception-weights $(WEIGHTS) $(PUSH)
-	$(BIN)/usgan reproduce --data $(SHARED)/data/sfibai-liver-fibrosis-us --name sfibai \
+	$(BIN)/usgan reproduce --data $(SHARED)/data/sfibai-liver-fibrosis-us/train --name sfibai \
 	    --bins 1.0 --preset $(PRESET) --jobs $(JOBS) --out $(RESULTS)/sfibai \
 	    --report docs/results.md --inception-weights $(WEIGHTS) $(PUSH)
