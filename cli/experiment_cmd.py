@@ -64,6 +64,8 @@ def classify_cmd(spec: str, classes: str | None, bins: str | None, split_file: P
         raise ConfigError(f"{out / 'report.md'} exists; choose another --out or add --force")
     if test_data and split_file:
         raise ConfigError("--test-data and --split both choose the test images; give one")
+    if not baselines and not sources:
+        raise ConfigError("nothing to train: --no-baselines and no --synthetic source")
     check_backbone(backbone)
     opts = ClassifyOptions(preset=preset, backbone=backbone,
                            pretrained=pretrained or backbone_weights is not None,

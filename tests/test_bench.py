@@ -81,12 +81,15 @@ def test_flops_and_peak_are_counted() -> None:
 
 
 @pytest.mark.slow
-def test_bench_quick_json(tmp_path: Path) -> None:
+def test_bench_quick_json_and_profile(tmp_path: Path) -> None:
+    """One quick run (the suite runs the bench once): the JSON's rows and forms, and with
+    --profile each form's top operators, the profiled calls kept out of the timed ones."""
     out = tmp_path / "bench.json"
     proc = run_usgan("bench", "--quick", "--only", "stage1:dcgan", "--steps", "2",
-                     "--json", str(out), timeout=300)
+                     "--profile", "--json", str(out), timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "stage1:dcgan" in proc.stdout and "speed-up" in proc.stdout
+    assert "self CPU ms" in proc.stdout and "gpuGetDeviceCount" not in proc.stderr
     result = json.loads(out.read_text())
     assert result["quick"] is True and result["command"].startswith("usgan bench --quick")
     assert {"cpu", "cores"} <= set(result["machine"]) and "torch" in result["versions"]
@@ -97,13 +100,16 @@ def test_bench_quick_json(tmp_path: Path) -> None:
     assert (ref["precision"], ref["layout"]) == ("fp32", "NCHW")
     for form in (ref, ours):
         s = form["seconds"]
-        assert s["n"] >= 2 and 0 < s["min"] <= s["median"] <= s["max"]
+        assert s["n"] == 2 and 0 < s["min"] <= s["median"] <= s["max"]  # profiled: not timed
         for key in ("images_per_s", "peak_rss_mb", "flops", "gflops_per_s", "peak_percent"):
             assert form[key] > 0, key
         assert form["images"] == 4  # --quick trains at batch 4
         assert form["images_per_s"] == pytest.approx(4 / s["median"])
+        check_profile(form["profile"])
     assert ref["flops"] == ours["flops"]  # the same networks, the same arithmetic
     assert row["speedup"] == pytest.approx(ref["seconds"]["median"] / ours["seconds"]["median"])
+    assert result["settings"]["profile"] is True and row["profiled"] == 1
+    assert "### Where the time goes: Stage-I step dcgan" in markdown(result)
 
 
 def check_profile(ops: list[dict[str, Any]]) -> None:
@@ -202,19 +208,3 @@ def test_profiles_are_printed_and_written_as_markdown() -> None:
     text = out.getvalue()
     assert text.count("stage1:dcgan") == 2 and "self CPU ms" in text
     assert text.count("aten::copy_") == 2 and "122" in text
-
-
-@pytest.mark.slow
-def test_bench_quick_profile(tmp_path: Path) -> None:
-    out = tmp_path / "bench.json"
-    proc = run_usgan("bench", "--quick", "--only", "stage1:dcgan", "--steps", "1",
-                     "--profile", "--json", str(out), timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "self CPU ms" in proc.stdout and "gpuGetDeviceCount" not in proc.stderr
-    result = json.loads(out.read_text())
-    (row,) = result["rows"]
-    assert result["settings"]["profile"] is True and row["profiled"] == 1
-    for form in row["forms"].values():
-        check_profile(form["profile"])
-        assert form["seconds"]["n"] == 1  # the profiled call is not a timed one
-    assert "### Where the time goes: Stage-I step dcgan" in markdown(result)

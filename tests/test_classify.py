@@ -140,10 +140,14 @@ def test_cli_user_errors(tmp_path: Path) -> None:
     r = run_usgan(*base, "--test-per-class", "4", env=env)
     assert r.returncode == 2 and "no subject fits in --test-per-class 4" in r.stderr
     assert r.stderr.strip().count("\n") == 0
-    r = run_usgan(*base, "--no-baselines", env=env)
-    assert r.returncode == 2 and "nothing to train" in r.stderr
-    r = run_usgan(*base, "--test-data", "phantom", "--split", str(tmp_path), env=env)
-    assert r.returncode == 2 and "--test-data and --split" in r.stderr
+    from click.testing import CliRunner
+
+    from usgan.cli.main import cli
+
+    r = CliRunner().invoke(cli, [*base, "--no-baselines"])  # refused before any work
+    assert r.exit_code == 2 and "nothing to train" in r.output
+    r = CliRunner().invoke(cli, [*base, "--test-data", "phantom", "--split", str(tmp_path)])
+    assert r.exit_code == 2 and "--test-data and --split" in r.output
 
 
 def test_a_separate_test_set_and_pieces_that_pair_up(tmp_path: Path, tiny_run: Path) -> None:
