@@ -101,7 +101,7 @@ def test_cli_dry_run_lists_the_commands(tmp_path: Path) -> None:
              "--only", "paper/dcgan-stage2", "--dry-run")
     assert r.exit_code == 0, r.output
     ids = [line.split(":")[0] for line in r.output.splitlines() if not line.startswith("repro")]
-    assert ids == ["split", "train paper/dcgan", "train paper/dcgan-stage2", "eval paper/dcgan",
+    assert ids == ["split", "train paper/dcgan", "eval paper/dcgan", "train paper/dcgan-stage2",
                    "eval paper/dcgan-stage2", "classify baselines", "classify paper/dcgan",
                    "classify paper/dcgan-stage2"]
     assert f"--stage1-from {out}/runs/paper/dcgan" in r.output
