@@ -138,6 +138,6 @@ def _data_line(doc: dict[str, Any]) -> str:
 
 def _table2_header(t2: dict[str, Any]) -> dict[str, str]:
     """The classifier's settings, in the words of `usgan experiment classify`'s report."""
-    doc = {**t2, "data": "", "seed": "", "per_split": {}}
-    head = report_header({**doc, "per_split": {"-": [{"train_images": 0}]}})
+    head = report_header({**t2, "data": "", "seed": "",  # the rows this page does not show
+                          "per_split": {"-": [{"train_images": 0}]}})
     return {k: v for k, v in head.items() if k in ("Splits", "Preset", "Backbone")}
