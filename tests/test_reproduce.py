@@ -223,3 +223,23 @@ def test_the_tables_pair_the_pieces_and_count_the_claims(tmp_path: Path) -> None
     assert "| real + synthetic (paper/dcgan-stage2) | 85.0 ± 8.7 |" in table
     assert table.rstrip().endswith("| 85.71 |")  # the paper's number beside the paper recipe
     assert "in 1 of 2 pairs" in "\n".join(report.claims_markdown(doc))
+
+
+def test_a_folder_without_its_weights_keeps_its_sample_grid(tmp_path: Path) -> None:
+    """Runs trained on another machine come back without weights: --report-only keeps the
+    grid drawn there instead of failing to load them, and draws none where there is none."""
+    from usgan.cli.reproduce import figures
+    from usgan.core.run import RunDir
+    from usgan.core.train.options import TrainOptions
+
+    lay, chosen = Layout(tmp_path), configs(["paper/dcgan"])
+    run = RunDir(lay.run("paper/dcgan"))
+    run.root.mkdir(parents=True)
+    run.write_config({"options": TrainOptions().to_json(), "classes": ["a", "b"],
+                      "stage1": {"name": "dcgan"}, "stage2": None})
+    run.mark_finished()
+    assert figures.sample_grid(lay, chosen, ["a", "b"]) is None
+    lay.figures.mkdir()
+    (lay.figures / "samples.png").write_bytes(b"drawn elsewhere")
+    assert figures.sample_grid(lay, chosen, ["a", "b"]) == lay.figures / "samples.png"
+    assert (lay.figures / "samples.png").read_bytes() == b"drawn elsewhere"

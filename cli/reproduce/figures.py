@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from usgan.core.errors import UsganError
 from usgan.core.io import write_png
 from usgan.core.run import RunDir
 
@@ -19,7 +20,8 @@ TILE, LABEL, PER_CLASS = 96, 230, 4
 
 def sample_grid(lay: Layout, chosen: Sequence[Config], classes: Sequence[str],
                 seed: int = 0) -> Path | None:
-    """OUT/figures/samples.png from the finished runs (None when there is none)."""
+    """OUT/figures/samples.png from the finished runs (None when there is none). A folder
+    brought back from another machine without its weights keeps the grid drawn there."""
     import torch.nn.functional as F
     from PIL import Image, ImageDraw
 
@@ -28,6 +30,9 @@ def sample_grid(lay: Layout, chosen: Sequence[Config], classes: Sequence[str],
     rows = [c for c in chosen if RunDir(lay.run(c.key)).is_finished()]
     if not rows or not classes:
         return None
+    if not all(_weights_here(RunDir(lay.run(c.key)), classes) for c in rows):
+        kept = lay.figures / "samples.png"
+        return kept if kept.is_file() else None
     width = LABEL + len(classes) * PER_CLASS * TILE + (len(classes) - 1) * 8
     canvas = Image.new("L", (width, 24 + len(rows) * (TILE + 4)), 255)
     draw = ImageDraw.Draw(canvas)
@@ -44,6 +49,17 @@ def sample_grid(lay: Layout, chosen: Sequence[Config], classes: Sequence[str],
                 left = LABEL + k * (PER_CLASS * TILE + 8) + j * TILE
                 canvas.paste(Image.fromarray(tile[0].numpy(), mode="L"), (left, top))
     return write_png(lay.figures / "samples.png", canvas)
+
+
+def _weights_here(run: RunDir, classes: Sequence[str]) -> bool:
+    """Whether every generator the grid would sample from is in ``run``."""
+    try:
+        for cls in classes:
+            for stage in run.stages():
+                run.generator_path(cls, stage)
+    except UsganError:
+        return False
+    return True
 
 
 def loss_curves(lay: Layout, chosen: Sequence[Config]) -> Path | None:
