@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -189,3 +190,45 @@ def test_a_split_file_from_other_data_is_one_line(tmp_path: Path) -> None:
     assert "does not match the data" in r.stderr and "usgan data split" in r.stderr
     assert r.stderr.strip().count("\n") == 0
     assert not (tmp_path / "o" / "report.md").exists()
+
+
+def test_steps_give_every_training_set_the_same_training() -> None:
+    """--steps: a fixed count of optimizer steps across reshuffled passes, whatever the set's
+    size; without it, epochs as before (the same batches as a plain loop over passes)."""
+    from usgan.core.experiment.classify import (
+        PRESETS,
+        ClassifyOptions,
+        _batches,
+        train_classifier,
+    )
+
+    fast = PRESETS["fast"]
+    for n in (9, 10, 40):
+        p = ClassifyOptions(steps=7).settings()
+        assert p.steps_for(n) == 7
+        assert len(list(_batches(n, p, torch.Generator().manual_seed(0)))) == 7
+    by_epochs = ClassifyOptions(epochs=2).settings()
+    gen, plain = torch.Generator().manual_seed(3), []
+    for _ in range(2):
+        order = torch.randperm(9, generator=gen)
+        plain += [order[i:i + fast.batch] for i in range(0, 9, fast.batch)]
+    got = list(_batches(9, by_epochs, torch.Generator().manual_seed(3)))
+    assert all(torch.equal(a, b) for a, b in zip(got, plain, strict=True))
+    ticks = []
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2))
+    images = torch.randint(0, 255, (50, 1, 4, 4), dtype=torch.uint8)
+    train_classifier(model, images, torch.arange(50) % 2, ClassifyOptions(steps=5).settings(),
+                     0, False, lambda: ticks.append(1))
+    assert len(ticks) == 5
+    for bad, why in (({"steps": 3, "epochs": 2}, "give one"), ({"steps": 0}, "at least 1")):
+        with pytest.raises(ConfigError, match=why):
+            ClassifyOptions(**bad).settings()
+    from usgan.core.experiment.report import report_header
+
+    res = {"splits": {"count": 1, "from": "s.json", "test_images_per_class": [3, 3],
+                      "level": "image"}, "classes": {"a": 9, "b": 9}, "data": "d",
+           "backbone": "b", "init": "random init", "seed": 0,
+           "per_split": {REAL: [{"train_images": 12}]}}
+    for p, says in ((ClassifyOptions(steps=7).settings(), "7 optimizer steps per configuration"),
+                    (fast, "15 epochs")):
+        assert says in report_header({**res, "preset": {"name": "fast", **asdict(p)}})["Preset"]

@@ -9,8 +9,8 @@ SOURCEs with ``usgan.zoo``; core never imports it).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,9 @@ REAL, AUG = "real only", "real + classic augmentation"
 
 @dataclass(frozen=True)
 class Preset:
-    """Training settings; ``per_class`` None: twice the largest real training class."""
+    """Training settings; ``per_class`` None: twice the largest real training class.
+    ``steps``, when set, replaces ``epochs``: every configuration takes that many optimizer
+    steps, so a larger training set is not also more training."""
 
     size: int
     epochs: int
@@ -39,6 +41,11 @@ class Preset:
     per_class: int | None
     repeats: int
     lr: float = 1e-3
+    steps: int | None = None
+
+    def steps_for(self, n: int) -> int:
+        """Optimizer steps for a training set of ``n`` images."""
+        return self.steps if self.steps is not None else self.epochs * math.ceil(n / self.batch)
 
 
 PRESETS = {
@@ -69,6 +76,7 @@ class ClassifyOptions:
     test_per_class: int | None = None
     split_file: Path | None = None
     epochs: int | None = None
+    steps: int | None = None  # the same optimizer steps for every configuration
     device: str = "cpu"  # auto, cpu, cuda or cuda:N
     baselines: bool = True  # train "real only" and "real + classic augmentation"
     synthetic_only: bool = True  # and "synthetic only" per source
@@ -76,10 +84,15 @@ class ClassifyOptions:
     def settings(self) -> Preset:
         if self.preset not in PRESETS:
             raise ConfigError(f"unknown preset {self.preset!r}; one of {', '.join(PRESETS)}")
+        if self.epochs is not None and self.steps is not None:
+            raise ConfigError("--epochs and --steps both set the training length; give one")
+        for name, value in (("epochs", self.epochs), ("steps", self.steps)):
+            if value is not None and value < 1:
+                raise ConfigError(f"--{name} must be at least 1, got {value}")
         p = PRESETS[self.preset]
         if self.epochs is not None:
-            p = Preset(p.size, self.epochs, p.batch, p.per_class, p.repeats, p.lr)
-        return p
+            p = replace(p, epochs=self.epochs)
+        return replace(p, steps=self.steps) if self.steps is not None else p
 
 
 def source_from(name: str, obj: Any) -> SyntheticSource:
@@ -205,26 +218,39 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
 
 def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, p: Preset,
                      seed: int, use_aug: bool, tick: Callable[[], None]) -> nn.Module:
-    """Adam + cross-entropy for ``p.epochs`` on the model's device; data order and
-    augmentation seeded (drawn on the CPU, so the same on any device)."""
+    """Adam + cross-entropy for ``p.steps`` steps, else ``p.epochs``, on the model's device;
+    data order and augmentation seeded (drawn on the CPU, so the same on any device)."""
     device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=p.lr)
     model.train()
-    for _ in range(p.epochs):
-        order = torch.randperm(len(labels), generator=gen)
-        for i in range(0, len(order), p.batch):
-            idx = order[i:i + p.batch]
-            if len(idx) < 2:  # batch norm needs two
-                continue
-            x = to_float(images[idx])
-            x = (augment(x, gen) if use_aug else x).to(device)
-            loss = F.cross_entropy(model(x), labels[idx].to(device))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            tick()
+    for idx in _batches(len(labels), p, gen):
+        x = to_float(images[idx])
+        x = (augment(x, gen) if use_aug else x).to(device)
+        loss = F.cross_entropy(model(x), labels[idx].to(device))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        tick()
     return model.eval()
+
+
+def _batches(n: int, p: Preset, gen: torch.Generator) -> Iterator[torch.Tensor]:
+    """Index batches of reshuffled passes over ``n`` images: ``p.epochs`` passes, or as many
+    as ``p.steps`` batches take. A last batch of one is skipped (batch norm needs two)."""
+    if n < 2:
+        return
+    made = 0
+    for _ in range(p.epochs if p.steps is None else p.steps):
+        order = torch.randperm(n, generator=gen)
+        for i in range(0, n, p.batch):
+            idx = order[i:i + p.batch]
+            if len(idx) < 2:
+                continue
+            yield idx
+            made += 1
+            if made == p.steps:
+                return
 
 
 @torch.no_grad()
@@ -349,7 +375,7 @@ def run_classify(ds: Dataset, sources: Sequence[SyntheticSource], opts: Classify
             label = f"{name} · split {r + 1}/{len(splits)}"
             model, init = make_model(opts, len(ds.class_names), seed)
             model.to(device)
-            tick = _ticker(progress, label, p.epochs * math.ceil(len(y) / p.batch))
+            tick = _ticker(progress, label, p.steps_for(len(y)))
             train_classifier(model, x, y, p, seed, aug, tick)
             pred = predict(model, tds.at_size(p.size)[held])
             m = classification_metrics(tds.labels[held].tolist(), pred, len(ds.class_names))

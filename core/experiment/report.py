@@ -133,13 +133,19 @@ def report_header(res: Mapping[str, Any]) -> dict[str, str]:
         "Classes": ", ".join(f"{c} ({n} images)" for c, n in res["classes"].items()),
         "Splits": f"{sp['count']} repeats, {sp['level']}-level, {made}; test images "
                   f"per class in split 1: {tpc}",
-        "Preset": f"{pr['name']}: {pr['size']} px, {pr['epochs']} epochs, batch {pr['batch']}, "
+        "Preset": f"{pr['name']}: {pr['size']} px, {_length(pr)}, batch {pr['batch']}, "
                   f"Adam lr {pr['lr']}, cross-entropy; synthetic top-up / synthetic-only "
                   f"sets: {per_class}",
         "Training images (mean over splits)": sizes,
         "Backbone": f"timm `{res['backbone']}`, 1 input channel, {res['init']}",
         "Seed": str(res["seed"]),
     }
+
+
+def _length(pr: Mapping[str, Any]) -> str:
+    if pr.get("steps"):
+        return f"{pr['steps']} optimizer steps per configuration (not epochs)"
+    return f"{pr['epochs']} epochs"
 
 
 def _mean_int(splits: Sequence[Mapping[str, Any]], key: str) -> int:
