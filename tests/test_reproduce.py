@@ -243,3 +243,34 @@ def test_a_folder_without_its_weights_keeps_its_sample_grid(tmp_path: Path) -> N
     (lay.figures / "samples.png").write_bytes(b"drawn elsewhere")
     assert figures.sample_grid(lay, chosen, ["a", "b"]) == lay.figures / "samples.png"
     assert (lay.figures / "samples.png").read_bytes() == b"drawn elsewhere"
+
+
+def test_sigterm_stops_the_steps_as_ctrl_c_would(tmp_path: Path) -> None:
+    """`kill` (or a scheduler's time limit) on `usgan reproduce` reaches its steps as Ctrl-C:
+    each gets SIGINT (a training run saves a checkpoint), and reproduce waits for them."""
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from usgan.cli.reproduce.runner import Children
+
+    ready, saved = tmp_path / "ready", tmp_path / "saved"
+    step = ("import sys, time\nopen(sys.argv[1], 'w').close()\ntry:\n    time.sleep(60)\n"
+            "except KeyboardInterrupt:\n    open(sys.argv[2], 'w').write('checkpoint')\n"
+            "    sys.exit(130)\n")
+    children, result = Children(), {}
+    worker = threading.Thread(target=lambda: result.update(r=children.run(
+        [sys.executable, "-c", step, str(ready), str(saved)], stderr=subprocess.DEVNULL)))
+    worker.start()
+    for _ in range(200):
+        if ready.exists():
+            break
+        time.sleep(0.05)
+    with pytest.raises(KeyboardInterrupt), children.stop_on_sigterm():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(10)  # the handler raises before this ends
+    worker.join(20)
+    assert result["r"][0] == 130 and saved.read_text() == "checkpoint"
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the handler is put back

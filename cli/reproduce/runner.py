@@ -1,17 +1,22 @@
 """Run the steps of a reproduction: each as its own ``usgan`` process, up to ``jobs`` at a
 time (each with its share of the CPU threads), finished ones skipped, every command and its
-output kept in OUT/logs, its wall time in OUT/steps.jsonl."""
+output kept in OUT/logs, its wall time in OUT/steps.jsonl. Stopped by SIGTERM, it stops its
+steps as Ctrl-C would (a training run saves a checkpoint first) and waits for them."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any
 
 from usgan.core.errors import UsganError
 
@@ -30,7 +35,53 @@ def threads_per_job(jobs: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, jobs))
 
 
-def run_one(step: Step, lay: Layout, threads: int) -> str:
+class Children:
+    """The step processes running now, so that a reproduce stopped with SIGTERM (``kill``, a
+    scheduler's time limit) stops them too instead of leaving them to write on unseen."""
+
+    def __init__(self) -> None:
+        self._procs: set[subprocess.Popen[str]] = set()
+        self._lock = threading.Lock()
+
+    def run(self, argv: list[str], **kwargs: Any) -> tuple[int, str]:
+        """Run ``argv`` to its end; returns its exit status and stdout."""
+        with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, **kwargs) as proc:
+            with self._lock:
+                self._procs.add(proc)
+            try:
+                out, _ = proc.communicate()
+            finally:
+                with self._lock:
+                    self._procs.discard(proc)
+        return proc.returncode, out
+
+    def interrupt(self) -> None:
+        """Send each running step SIGINT, as Ctrl-C in a terminal would."""
+        with self._lock:
+            for proc in self._procs:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGINT)
+
+    @contextlib.contextmanager
+    def stop_on_sigterm(self) -> Iterator[None]:
+        """While inside, SIGTERM interrupts the steps, then raises KeyboardInterrupt here
+        (the caller waits for the steps to finish their checkpoints)."""
+        def handler(signum: int, frame: Any) -> None:
+            self.interrupt()
+            raise KeyboardInterrupt
+
+        try:
+            old = signal.signal(signal.SIGTERM, handler)
+        except ValueError:  # not the main thread: nothing to install
+            yield
+            return
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, old)
+
+
+def run_one(step: Step, lay: Layout, threads: int, children: Children | None = None) -> str:
     """Run ``step``'s command; returns its stdout, raises `StepFailed` naming the log."""
     argv = step.argv()
     lay.logs.mkdir(parents=True, exist_ok=True)
@@ -40,21 +91,21 @@ def run_one(step: Step, lay: Layout, threads: int) -> str:
     with log.open("a") as fh:
         fh.write(f"$ usgan {' '.join(argv)}\n")
         fh.flush()
-        proc = subprocess.run([sys.executable, "-m", "usgan", *argv], stdout=subprocess.PIPE,
-                              stderr=fh, text=True, env=env, check=False)
-        fh.write(proc.stdout)
+        code, stdout = (children or Children()).run([sys.executable, "-m", "usgan", *argv],
+                                                    stderr=fh, env=env)
+        fh.write(stdout)
     seconds = time.perf_counter() - start
     with lay.steps.open("a") as fh:
         fh.write(json.dumps({"step": step.id, "seconds": round(seconds, 1),
-                             "exit": proc.returncode, "threads": threads,
+                             "exit": code, "threads": threads,
                              "command": ["usgan", *argv], "at": time.strftime("%FT%T")}) + "\n")
-    if proc.returncode != 0:
+    if code != 0:
         last = _last_line(log)
-        raise StepFailed(f"step '{step.id}' failed (exit {proc.returncode}): {last}; "
+        raise StepFailed(f"step '{step.id}' failed (exit {code}): {last}; "
                          f"log: {log}; run the same command again to continue")
     if step.after is not None:
-        step.after(proc.stdout)
-    return proc.stdout
+        step.after(stdout)
+    return stdout
 
 
 def _last_line(path: os.PathLike[str]) -> str:
@@ -78,13 +129,14 @@ def run_all(steps: Sequence[Step], lay: Layout, jobs: int, echo: Callable[[str],
          f"{threads} thread(s) each")
     running: dict[Future[str], Step] = {}
     failure: BaseException | None = None
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    children = Children()
+    with ThreadPoolExecutor(max_workers=jobs) as pool, children.stop_on_sigterm():
         while pending or running:
             if failure is None:
                 for step in [s for s in pending if set(s.needs) <= done][:jobs - len(running)]:
                     pending.remove(step)
                     echo(f"reproduce: start {step.id}")
-                    running[pool.submit(run_one, step, lay, threads)] = step
+                    running[pool.submit(run_one, step, lay, threads, children)] = step
             if not running:
                 if failure is None and pending:
                     raise UsganError("reproduce: these steps wait on steps that are not run: "
