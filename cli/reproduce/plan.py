@@ -59,12 +59,12 @@ class Preset:
 
 PRESETS = {p.name: p for p in (
     Preset("smoke", 40, 5, None, 50, "fast", 1, 2, 20,
-           "checks the whole protocol end to end (about 30 minutes for one dataset on a "
-           "2-core CPU, estimated from the measured speeds); its numbers are not worth "
-           "quoting"),
+           "checks the whole protocol end to end (35 minutes for BUSI on a 2-core CPU, "
+           "measured); its numbers are not worth quoting"),
     Preset("cpu", 200, 30, None, 400, "fast", 3, 5, 25,
-           "the schedule of docs/results.md: the whole protocol for two datasets in about two "
-           "3-hour sessions of a 2-core CPU"),
+           "the schedule of docs/results.md, sized for a 2-core CPU (estimated at two 3-hour "
+           "sessions for two datasets; measured: 4 of BUSI's 12 configurations in about two "
+           "hours there, one dataset in about 4.5 minutes on an H100)"),
     Preset("paper", None, None, 200, 400, "paper", None, 5, 500,
            "200 epochs per stage (the paper gives no count), the classifier at 224 px: for a GPU"),
 )}
