@@ -61,7 +61,7 @@ def classify_cmd(spec: str, classes: str | None, bins: str | None, split_file: P
     augmented real and synthetic-only images; writes OUT/report.md and OUT/results.json."""
     from usgan.core.data import load_dataset
     from usgan.core.experiment import ClassifyOptions, run_classify
-    from usgan.core.experiment.classify import check_backbone
+    from usgan.core.experiment.backbone import check_backbone
 
     if (out / "report.md").exists() and not force:
         raise ConfigError(f"{out / 'report.md'} exists; choose another --out or add --force")

@@ -13,14 +13,8 @@ from conftest import run_usgan
 
 from usgan.core.errors import ConfigError, UsganError
 from usgan.core.experiment import classification_metrics, paired_p, render_markdown
-from usgan.core.experiment.classify import (
-    REAL,
-    SyntheticSource,
-    _check_weights,
-    augment,
-    check_backbone,
-    check_sources,
-)
+from usgan.core.experiment.backbone import check_backbone, check_weights
+from usgan.core.experiment.classify import REAL, SyntheticSource, augment, check_sources
 from usgan.core.experiment.report import format_p, summarize, table_rows
 
 
@@ -81,7 +75,7 @@ def test_errors_are_one_line() -> None:
     with pytest.raises(ConfigError, match="runs/a has no steatosis class"):
         check_sources([src], ["healthy", "steatosis"])
     with pytest.raises(UsganError, match="pickle") as err:
-        _check_weights(Path("w.pth"))
+        check_weights(Path("w.pth"))
     assert "\n" not in str(err.value)
 
 

@@ -21,7 +21,7 @@ from torch import nn
 from ..data import Dataset, load_split, make_splits
 from ..data.preprocess import resize_batch
 from ..errors import ConfigError, DataError
-from ..io import FileFormatError, read_safetensors, refuse_pickle
+from .backbone import check_backbone, check_weights, make_model
 from .report import classification_metrics, summarize
 
 Sampler = Callable[[int, str, int], torch.Tensor]  # (n, class, seed) -> uint8 [n, 1, H, W]
@@ -114,80 +114,6 @@ def check_sources(sources: Sequence[SyntheticSource], classes: Sequence[str]) ->
             raise ConfigError(f"synthetic source {src.name} has no {', '.join(missing)} class "
                               f"(it has {', '.join(src.classes or [])}); the data needs "
                               f"{', '.join(classes)}")
-
-
-# ----------------------------------------------------------------------------- model
-
-
-def check_backbone(name: str) -> None:
-    """A `ConfigError` naming a few timm models when ``name`` is not one."""
-    import timm
-
-    if not timm.is_model(name):
-        from difflib import get_close_matches
-
-        near = get_close_matches(name, timm.list_models(), n=5, cutoff=0.5) or [
-            "efficientnet_b0", "resnet18", "mobilenetv3_small_100"]
-        raise ConfigError(f"unknown backbone {name!r}; timm has e.g. {', '.join(near)}")
-
-
-def _cached_weights(backbone: str) -> Path | None:
-    """timm's pretrained safetensors in the local Hugging Face cache, if any (no network)."""
-    try:
-        import timm
-        from huggingface_hub import try_to_load_from_cache
-
-        repo = timm.models.get_pretrained_cfg(backbone).hf_hub_id
-        hit = try_to_load_from_cache(repo, "model.safetensors") if repo else None
-    except Exception:  # any lookup failure just means: not cached
-        return None
-    return Path(hit) if isinstance(hit, str) else None
-
-
-def _load_imagenet(model: nn.Module, path: Path) -> int:
-    """Load ImageNet weights into a 1-channel model: RGB stem summed over channels, tensors of
-    other shapes (the head) skipped. Returns how many tensors were loaded."""
-    refuse_pickle(path)
-    tensors, _ = read_safetensors(path)
-    own = model.state_dict()
-    keep = {}
-    for k, v in tensors.items():
-        if k in own and v.ndim == 4 and v.shape[1] == 3 and own[k].shape[1] == 1:
-            v = v.sum(dim=1, keepdim=True)
-        if k in own and own[k].shape == v.shape:
-            keep[k] = v
-    if not keep:
-        raise ConfigError(f"{path}: no tensor matches the backbone's parameters")
-    model.load_state_dict(keep, strict=False)
-    return len(keep)
-
-
-def _check_weights(path: Path) -> None:
-    """``--backbone-weights`` is an existing safetensors file (never a pickle)."""
-    try:
-        refuse_pickle(path)
-    except FileFormatError as err:
-        raise ConfigError(str(err)) from None
-    if not path.is_file():
-        raise ConfigError(f"--backbone-weights {path} does not exist")
-
-
-def make_model(opts: ClassifyOptions, n_classes: int, seed: int) -> tuple[nn.Module, str]:
-    """The classifier (seeded) and a description of its initialization."""
-    import timm
-
-    torch.manual_seed(seed)
-    model = timm.create_model(opts.backbone, pretrained=False, num_classes=n_classes, in_chans=1)
-    if not opts.pretrained:
-        return model, "random init"
-    path = opts.backbone_weights or _cached_weights(opts.backbone)
-    if path is None:
-        return model, "random init (ImageNet weights unavailable offline)"
-    try:
-        n = _load_imagenet(model, Path(path))
-    except FileFormatError as err:
-        raise ConfigError(str(err).splitlines()[0]) from None
-    return model, f"ImageNet weights from {path} ({n} tensors)"
 
 
 # ----------------------------------------------------------------------------- training
@@ -361,7 +287,7 @@ def run_classify(ds: Dataset, sources: Sequence[SyntheticSource], opts: Classify
     if not opts.baselines and not sources:
         raise ConfigError("nothing to train: no baselines and no synthetic source")
     if opts.backbone_weights is not None:
-        _check_weights(Path(opts.backbone_weights))
+        check_weights(Path(opts.backbone_weights))
     from ..runtime import resolve_device
 
     device = resolve_device(opts.device)
@@ -373,7 +299,8 @@ def run_classify(ds: Dataset, sources: Sequence[SyntheticSource], opts: Classify
         seed = opts.seed * 100 + r
         for name, (x, y, aug) in training_sets(ds, train, sources, p, seed, opts).items():
             label = f"{name} · split {r + 1}/{len(splits)}"
-            model, init = make_model(opts, len(ds.class_names), seed)
+            model, init = make_model(opts.backbone, len(ds.class_names), seed,
+                                     opts.pretrained, opts.backbone_weights)
             model.to(device)
             tick = _ticker(progress, label, p.steps_for(len(y)))
             train_classifier(model, x, y, p, seed, aug, tick)
