@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import signal
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -125,6 +127,21 @@ def autocast(precision: str, device: torch.device) -> contextlib.AbstractContext
     if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def handling(signum: int, handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """``handler`` for signal ``signum`` while inside, the previous one restored after; outside
+    the main thread (where Python cannot install one) nothing changes."""
+    try:
+        old = signal.signal(signum, handler)
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signum, old)
 
 
 def set_threads(threads: int | None) -> None:

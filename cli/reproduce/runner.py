@@ -19,6 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from usgan.core.errors import UsganError
+from usgan.core.runtime import handling
 
 from .plan import Layout, Step
 
@@ -70,15 +71,8 @@ class Children:
             self.interrupt()
             raise KeyboardInterrupt
 
-        try:
-            old = signal.signal(signal.SIGTERM, handler)
-        except ValueError:  # not the main thread: nothing to install
+        with handling(signal.SIGTERM, handler):
             yield
-            return
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGTERM, old)
 
 
 def run_one(step: Step, lay: Layout, threads: int, children: Children | None = None) -> str:

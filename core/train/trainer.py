@@ -25,7 +25,14 @@ from usgan.core.noise import noise_for
 from usgan.core.plugin_manager import get_registry
 from usgan.core.registry import Registry, build
 from usgan.core.run import RunDir
-from usgan.core.runtime import Runtime, init_distributed, seed_for, set_threads, shutdown
+from usgan.core.runtime import (
+    Runtime,
+    handling,
+    init_distributed,
+    seed_for,
+    set_threads,
+    shutdown,
+)
 from usgan.core.serialization import load_network, save_network
 from usgan.core.stacking import StackedGenerator, forward_stack, stage2_config
 from usgan.core.stage import Stage
@@ -388,12 +395,5 @@ class Trainer:
             self._interrupted = True
             self.echo("interrupt received: saving a checkpoint (Ctrl-C again to stop at once)")
 
-        try:
-            old = signal.signal(signal.SIGINT, handler)
-        except ValueError:  # not the main thread
+        with handling(signal.SIGINT, handler):
             yield
-            return
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, old)
