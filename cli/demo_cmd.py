@@ -8,23 +8,17 @@ from pathlib import Path
 import click
 
 
-def _fresh_dir(base: Path) -> Path:
-    """``base``, or ``base-2``, ``base-3``... : never reuse an existing folder."""
-    path, i = base, 1
-    while path.exists():
-        i += 1
-        path = base.with_name(f"{base.name}-{i}")
-    return path
-
-
 @click.command("demo")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/demo"),
               show_default=True, help="Run directory (a new one is picked if it exists).")
 @click.option("--stage1", default="dcgan", show_default=True)
 @click.option("--steps1", type=int, default=300, show_default=True, help="Stage-I steps.")
-@click.option("--steps2", type=int, default=40, show_default=True, help="Stage-II steps.")
+@click.option("--steps2", type=int, default=150, show_default=True, help="Stage-II steps.")
+@click.option("--minutes", type=float, default=2.0, show_default=True,
+              help="Time budget per stage and class (whichever comes first with the steps).")
 @click.option("--quiet", is_flag=True)
-def demo_cmd(out: Path, stage1: str, steps1: int, steps2: int, quiet: bool) -> None:
+def demo_cmd(out: Path, stage1: str, steps1: int, steps2: int, minutes: float,
+             quiet: bool) -> None:
     """Train Stage-I and Stage-II for both phantom classes, sample, and write a grid."""
     import torch
     from PIL import Image
@@ -33,20 +27,19 @@ def demo_cmd(out: Path, stage1: str, steps1: int, steps2: int, quiet: bool) -> N
     import usgan
     from usgan.core.data import load_dataset
     from usgan.core.io import write_png
+    from usgan.core.run import fresh_dir
     from usgan.core.train.recipes import recipe_options
     from usgan.core.train.trainer import Trainer
     from usgan.zoo.card import write_card
 
-    out = _fresh_dir(out)
+    out = fresh_dir(out)
     t0 = time.perf_counter()
-    # Stage-II at half width keeps the demo within minutes on a CPU, and residual=True (refine
-    # the upsampled Stage-I image) gives it a head start in so few steps; `usgan train` uses
-    # the paper's Stage-II.
+    # The default recipe as `usgan train` has it (Stage-II learns from real pairs first, on
+    # crops); steps and a time budget, whichever comes first, keep it within minutes.
     opts = recipe_options(
         "default", data="phantom:n=64", stage1=stage1, stage2="stack", quiet=quiet,
-        max_steps=steps1, stage2_max_steps=steps2,
-        stage2_config={"width": 32, "d_width": 32, "residual": True},
-        sample_every=50, checkpoint_every=50, log_every=10,
+        max_steps=steps1, stage2_max_steps=steps2, max_minutes=minutes,
+        stage2_max_minutes=minutes, sample_every=50, checkpoint_every=50, log_every=10,
     )
     echo = lambda m: click.echo(m, err=True)  # noqa: E731
     Trainer(opts, out / "run", echo=echo, on_finish=[write_card]).train()

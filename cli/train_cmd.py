@@ -17,7 +17,9 @@ _DIRECT = ("stage1", "data", "epochs", "max_steps", "stage2_epochs", "stage2_max
            "batch_size", "lr", "seed", "loss", "ema", "ema_decay", "ema_warmup", "precision",
            "device", "sample_every", "checkpoint_every", "keep_checkpoints", "log_every",
            "threads", "quiet", "stage1_from", "on_nonfinite", "lr_d", "label_smoothing",
-           "instance_noise", "r1_gamma", "eval_every", "eval_n", "inception_weights", "compile")
+           "instance_noise", "r1_gamma", "eval_every", "eval_n", "inception_weights", "compile",
+           "max_minutes", "stage2_max_minutes", "stage2_pretrain", "stage2_recon",
+           "stage2_crop", "stage2_blur", "stage2_noise")
 BUILTIN_STAGE2 = "stack"
 
 
@@ -90,10 +92,10 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
     for name in ("diffaugment", "stage2_diffaugment"):
         if given(name):
             opts[name] = parse_policy(p[name])
-    if given("stage1_config"):
-        opts["stage1_config"] = parse_kv(p["stage1_config"], "--stage1-config")
-    if given("stage2_config"):
-        opts["stage2_config"] = parse_kv(p["stage2_config"], "--stage2-config")
+    for name in ("stage1_config", "stage2_config"):  # over the recipe's (or the run's)
+        if given(name):
+            flag = f"--{name.replace('_', '-')}"
+            opts[name] = {**(opts.get(name) or {}), **parse_kv(p[name], flag)}
     data_opts = dict(opts.get("data_options") or {})
     for name in ("crop", "bins", "split", "repeat"):
         if given(name) and p[name] is not None:
@@ -120,7 +122,7 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
 @click.option("--data", default="phantom", show_default=True, help="Data spec (see docs/data.md).")
 @click.option("--classes", default=None, help="Classes to train, e.g. healthy,steatosis.")
 @click.option("--out", "out", type=click.Path(path_type=Path), default=None,
-              help="Run directory to create.")
+              help="Run directory to create (default: a new runs/STAGE1-STAGE2[-N]).")
 @click.option("--epochs", type=int, default=None,
               help=f"Epochs per stage (default {TrainOptions.DEFAULT_EPOCHS}).")
 @click.option("--max-steps", type=int, default=None, help="Steps per stage (caps --epochs).")
@@ -128,6 +130,24 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
               help="Stage-II epochs (default: --epochs).")
 @click.option("--stage2-max-steps", type=int, default=None,
               help="Stage-II steps (default: --max-steps).")
+@click.option("--max-minutes", type=float, default=None,
+              help="Wall-clock budget per stage and class, in minutes (with --max-steps or "
+                   "--epochs: whichever comes first); a resume continues what is left.")
+@click.option("--stage2-max-minutes", type=float, default=None,
+              help="Stage-II's budget in minutes (default: --max-minutes).")
+@click.option("--stage2-pretrain", type=float, default=None,
+              help="Share of Stage-II's length spent restoring degraded real images before "
+                   "fine-tuning on Stage-I's (0: the paper's from-scratch schedule).")
+@click.option("--stage2-recon", type=float, default=None,
+              help="Weight of Stage-II's L1 term: reconstruction of the real pairs, then "
+                   "consistency with its Stage-I input.")
+@click.option("--stage2-crop", type=int, default=None,
+              help="Stage-II trains on random crops of this size (a fully convolutional "
+                   "Stage-II; it samples at full size); 0: whole images.")
+@click.option("--stage2-blur", type=float, default=None,
+              help="Degradation of the real pairs: blur sigma up to this (Stage-I pixels).")
+@click.option("--stage2-noise", type=float, default=None,
+              help="Degradation of the real pairs: noise std up to this ([-1, 1] units).")
 @click.option("--recipe", type=click.Choice(["default", "paper"]), default="default",
               show_default=True,
               help="Named defaults: paper (Che et al., for reproduction) or default (ours, "
@@ -196,15 +216,19 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
 @click.pass_context
 def train_cmd(ctx: click.Context, **p: Any) -> None:
     """Train one GAN per class: Stage-I, then Stage-II on the frozen Stage-I."""
-    from usgan.core.run import RunDir
+    from usgan.core.run import RunDir, fresh_dir
     from usgan.core.train.trainer import Trainer
     from usgan.zoo.card import write_card
     from usgan.zoo.source import resolve
 
     resume = p["resume"] is not None
     out = p["out"] or (Path(p["resume"]) if p["resume"] else None)
+    if out is None and resume:
+        raise click.UsageError("say which run to continue: --resume RUN_DIR")
     if out is None:
-        raise click.UsageError("--out RUN_DIR is required (or --resume RUN_DIR)")
+        stage2 = stage2_choice(p["stage2"], p["stage2_model"])
+        out = fresh_dir(Path("runs") / f"{p['stage1']}-{stage2 or 'stage1'}")
+        _echo(f"no --out given: training into {out}")
     base = None
     if resume and RunDir(out).exists():
         base = TrainOptions.from_json(RunDir(out).read_config()["options"])

@@ -39,6 +39,15 @@ ROLES = ("generator", "discriminator", "generator_ema")
 FORMAT = 1  # config.json "usgan_run"
 
 
+def fresh_dir(base: Path) -> Path:
+    """``base``, or ``base-2``, ``base-3``... : a folder name no run uses yet."""
+    path, i = base, 1
+    while path.exists():
+        i += 1
+        path = base.with_name(f"{base.name}-{i}")
+    return path
+
+
 @dataclass(frozen=True)
 class RunDir:
     """Paths, config and progress of one run directory."""

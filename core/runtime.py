@@ -144,6 +144,16 @@ def handling(signum: int, handler: Callable[[int, Any], None]) -> Iterator[None]
         signal.signal(signum, old)
 
 
+def compile_failure(err: BaseException) -> ConfigError | None:
+    """A torch.compile error (dynamo, inductor) as one line naming it, else None."""
+    if not type(err).__module__.startswith(("torch._dynamo", "torch._inductor")):
+        return None
+    inner = getattr(err, "inner_exception", None) or err.__cause__ or err
+    first = (str(inner).strip().splitlines() or [""])[0]
+    return ConfigError(f"--compile: torch.compile failed ({type(inner).__name__}: {first}); "
+                       "train without --compile")
+
+
 def set_threads(threads: int | None) -> None:
     """Use ``threads`` intra-op CPU threads (None: torch's default)."""
     if threads is not None:

@@ -50,8 +50,8 @@ class EncoderDecoderGenerator(Stage2Generator):
     def __init__(
         self, in_channels: int = 1, in_size: int = 64, out_channels: int = 1,
         out_size: int = 256, z_dim: int = 100, width: int = 64, max_width: int = 512,
-        z_join: str = "tile", spectral_norm: bool = False, residual: bool = False,
-        upsample: str = "transposed", noise: bool = False, **_: object,
+        z_join: str = "tile", spectral_norm: bool = False, residual: bool = True,
+        upsample: str = "bilinear", noise: bool = False, **_: object,
     ) -> None:
         super().__init__()
         check_refinement_sizes(in_size, out_size)
@@ -108,11 +108,11 @@ class EncoderDecoderGenerator(Stage2Generator):
             apply_spectral_norm(self)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        feats: dict[int, torch.Tensor] = {}
+        feats: list[torch.Tensor] = []
         h = x
         for block in self.encoder:
             h = block(h)
-            feats[h.shape[-1]] = h
+            feats.append(h)
             h = self.pool(h)
         b = h.shape[0]
         if self.z_join == "project":
@@ -120,11 +120,10 @@ class EncoderDecoderGenerator(Stage2Generator):
         else:
             zmap = z.view(b, self.z_dim, 1, 1).expand(b, self.z_dim, h.shape[2], h.shape[3])
         h = torch.cat([h, zmap], dim=1)
-        for i, block in enumerate(self.decoder):
+        for i, block in enumerate(self.decoder):  # skips by depth: any input size works
             h = self._decode(i, block, h, z)
-            skip = feats.get(h.shape[-1])
-            if skip is not None:
-                h = torch.cat([h, skip], dim=1)
+            if i < len(feats):
+                h = torch.cat([h, feats[-1 - i]], dim=1)
         out = self.to_image(h)
         if self.residual:  # refine the upsampled Stage-I image instead of drawing from scratch
             up = nn.functional.interpolate(x, size=out.shape[-2:], mode="bilinear",
@@ -162,9 +161,9 @@ def register_stage2(register):  # type: ignore[no-untyped-def]
         discriminator=_discriminator,
         defaults={
             "in_channels": 1, "in_size": 64, "out_channels": 1, "out_size": 256,
-            "z_dim": 100, "width": 64, "max_width": 512, "z_join": "tile",
-            "spectral_norm": False, "residual": False, "upsample": "transposed", "noise": False,
-            "d_width": 64, "d_batchnorm": True, "d_mbstd": False,
+            "z_dim": 100, "width": 32, "max_width": 512, "z_join": "tile",
+            "spectral_norm": False, "residual": True, "upsample": "bilinear", "noise": False,
+            "d_width": 32, "d_batchnorm": True, "d_mbstd": False,
         },
         description="Stage-II encoder-decoder (conv+maxpool encoder, skips, z at bottleneck)",
     ))

@@ -103,7 +103,7 @@ def test_stack_other_sizes(in_size: int, z_join: str) -> None:
 
 def test_stack_skips_at_every_encoder_resolution() -> None:
     """Decoder blocks at the encoder's sizes take the skip; beyond in_size they do not."""
-    g = create_generator("stack", in_size=32)
+    g = create_generator("stack", in_size=32, upsample="transposed")
     seen: list[tuple[int, int]] = []
     hooks = [block.register_forward_pre_hook(lambda m, args: seen.append(
         (args[0].shape[1], args[0].shape[-1]))) for block in g.decoder]
@@ -569,7 +569,7 @@ def test_stack_resize_convolution(mode: str) -> None:
     assert tuple(y.shape) == (B, 1, 256, 256) and _in_range(y)
     assert not any(isinstance(m, nn.ConvTranspose2d) for m in g.decoder.modules())
     assert sum(isinstance(m, nn.Upsample) for m in g.decoder.modules()) == len(g.decoder)
-    assert get_spec("stack").defaults["upsample"] == "transposed"
+    assert get_spec("stack").defaults["upsample"] == "bilinear"  # docs/quality.md
 
 
 def test_stack_unknown_upsample_is_a_one_line_config_error() -> None:

@@ -34,6 +34,13 @@ class TrainOptions:
     max_steps: int | None = None
     stage2_epochs: int | None = None  # None: as Stage-I
     stage2_max_steps: int | None = None
+    max_minutes: float | None = None  # wall-clock budget per phase (whichever comes first)
+    stage2_max_minutes: float | None = None  # None: as Stage-I, unless Stage-II has a length
+    stage2_pretrain: float = 0.0  # share of Stage-II's length on degraded real pairs (pairs.py)
+    stage2_recon: float = 0.0  # weight of the L1 reconstruction / consistency term of Stage-II
+    stage2_crop: int | None = None  # Stage-II trains on crops of this size (None: whole)
+    stage2_blur: float = 0.0  # degradation of the real pairs: max blur sigma (low-res px)
+    stage2_noise: float = 0.0  # and max noise std ([-1, 1] units)
     batch_size: int = 16
     lr: float = 2e-4
     lr_d: float | None = None  # None: lr (two time-scales when set)
@@ -89,12 +96,27 @@ class TrainOptions:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        for name in ("max_minutes", "stage2_max_minutes"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be more than 0, got {value}")
+        for name in ("stage2_recon", "stage2_blur", "stage2_noise"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must not be negative")
+        if not 0 <= self.stage2_pretrain < 1:
+            raise ConfigError(f"--stage2-pretrain must be in [0, 1), got {self.stage2_pretrain}")
+        if self.stage2_crop == 0:  # --stage2-crop 0: whole images
+            self.stage2_crop = None
+        if self.stage2_crop is not None and self.stage2_crop < 8:
+            raise ConfigError(f"--stage2-crop must be at least 8, got {self.stage2_crop}")
 
-    def length(self, stage: Stage) -> tuple[int | None, int | None]:
-        """(epochs, max_steps) of ``stage``: Stage-II's own when given, else Stage-I's."""
-        if stage == Stage.TWO and (self.stage2_epochs or self.stage2_max_steps):
-            return self.stage2_epochs, self.stage2_max_steps
-        return self.epochs, self.max_steps
+    def length(self, stage: Stage) -> tuple[int | None, int | None, float | None]:
+        """(epochs, max_steps, max_minutes) of ``stage``: Stage-II's own when any is given,
+        else Stage-I's."""
+        own = (self.stage2_epochs, self.stage2_max_steps, self.stage2_max_minutes)
+        if stage == Stage.TWO and any(v is not None for v in own):
+            return own
+        return self.epochs, self.max_steps, self.max_minutes
 
     def policy(self, stage: Stage) -> list[str]:
         """The DiffAugment policy of ``stage``: Stage-II's own when given, else Stage-I's."""

@@ -21,7 +21,7 @@ from rich.progress import (
 class ProgressReporter:
     """Shows step, epoch, losses, D(x), D(G(z)), images/s and ETA for one phase."""
 
-    def __init__(self, title: str, total: int, quiet: bool = False,
+    def __init__(self, title: str, total: int | None, quiet: bool = False,
                  echo: Callable[[str], None] | None = None) -> None:
         self.title, self.total, self.quiet = title, total, quiet
         self.echo = echo or (lambda m: print(m, file=sys.stderr))
@@ -57,7 +57,8 @@ class ProgressReporter:
         if self._progress is not None:
             self._progress.update(self._task, completed=step, stats=text)
         elif ips is not None:
-            self.echo(f"{self.title} step {step}/{self.total} {text}")
+            of = f"/{self.total}" if self.total is not None else ""  # None: a time budget
+            self.echo(f"{self.title} step {step}{of} {text}")
 
 
 class RateClock:

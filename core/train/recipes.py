@@ -37,17 +37,25 @@ _PAPER = Recipe("paper", "Che et al.: cross-entropy loss, Adam lr 2e-4, betas (0
                     "loss": "bce", "lr": 2e-4, "lr_d": None, "betas": [0.5, 0.999],
                     "batch_size": 16, "ema": False, "ema_warmup": False, "diffaugment": [],
                     "stage2_diffaugment": None, "label_smoothing": 0.0, "instance_noise": 0.0,
-                    "r1_gamma": 0.0})
+                    "r1_gamma": 0.0, "stage2_pretrain": 0.0, "stage2_recon": 0.0,
+                    "stage2_crop": None, "stage2_blur": 0.0, "stage2_noise": 0.0})
 
 _TC = ["translation", "cutout"]
 # Spectral norm already holds D back: with DiffAugment on top, the SN discriminators sat at
 # chance and FID was worse (BUSI for both networks, SFibAI for dcgan-sn-sa; SFibAI favoured
-# it for dcgan-sn: docs/quality.md); Stage-II keeps it.
-_SN = {"diffaugment": [], "stage2_diffaugment": _TC}
+# it for dcgan-sn: docs/quality.md).
+_SN = {"diffaugment": []}
+
+# Stage-II learns from degraded real crops first, then from Stage-I's images, on 64-px crops
+# (core/train/pairs.py; the values measured on BUSI in docs/quality.md). No DiffAugment: the
+# random crops already keep its D from memorising the images.
+_STAGE2 = {"stage2_pretrain": 0.5, "stage2_recon": 10.0, "stage2_crop": 64,
+           "stage2_blur": 1.5, "stage2_noise": 0.1, "stage2_diffaugment": []}
 
 _DEFAULT = Recipe("default", "usgan's: the paper's recipe plus DiffAugment (translation, "
-                  "cutout), except in the Stage-I of the spectral-norm networks "
-                  "(docs/quality.md)", {**_PAPER.options, "diffaugment": _TC},
+                  "cutout) in the Stage-I of dcgan; Stage-II restores degraded real crops, "
+                  "then fine-tunes on Stage-I's images (docs/quality.md)",
+                  {**_PAPER.options, "diffaugment": _TC, **_STAGE2},
                   {"dcgan-sn": _SN, "dcgan-sn-sa": _SN})
 
 RECIPES = {r.name: r for r in (_PAPER, _DEFAULT)}

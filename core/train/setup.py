@@ -36,6 +36,40 @@ def validate_networks(registry: Registry, opts: TrainOptions) -> None:
             g2 = build(registry, opts.stage2, "generator", config, Stage.TWO)
             check_stackable(g1, g2)
             _check_pair(registry, opts.stage2, Stage.TWO, config)
+            if opts.stage2_crop:
+                _check_crop(registry, opts, g2, config)
+
+
+def discriminator_config(opts: TrainOptions, stage: Stage, config: dict[str, Any]
+                         ) -> dict[str, Any]:
+    """The discriminator's config: with ``--stage2-crop``, Stage-II's D judges crops."""
+    if stage == Stage.TWO and opts.stage2_crop:
+        return {**config, "out_size": opts.stage2_crop}
+    return config
+
+
+def _check_crop(registry: Registry, opts: TrainOptions, g2: torch.nn.Module,
+                config: dict[str, Any]) -> None:
+    """``--stage2-crop``: the Stage-II refines a crop into a crop (fully convolutional), and
+    its discriminator takes crops of that size."""
+    crop, factor = opts.stage2_crop, g2.out_size // g2.in_size
+    assert crop is not None
+    who = f"--stage2-crop {crop}: Stage-II {opts.stage2!r}"
+    if crop > g2.out_size or crop % factor:
+        raise ConfigError(f"{who} makes {g2.out_size} px images from {g2.in_size} px; the crop "
+                          f"must be a multiple of {factor} up to {g2.out_size}")
+    try:
+        x = g2(torch.empty(2, g2.in_channels, crop // factor, crop // factor),
+               torch.empty(2, g2.z_dim))
+        build(registry, opts.stage2, "discriminator",
+              discriminator_config(opts, Stage.TWO, config), Stage.TWO)(x)
+    except (RuntimeError, ValueError, ConfigError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"{who} does not train on crops of that size ({first}); try a "
+                          "multiple of 64, or no --stage2-crop") from None
+    if tuple(x.shape[-2:]) != (crop, crop):
+        raise ConfigError(f"{who} turns a {crop // factor} px crop into {list(x.shape[-2:])}, "
+                          f"not {crop} px: it is not fully convolutional; drop --stage2-crop")
 
 
 def _check_pair(registry: Registry, name: str, stage: Stage, config: dict[str, Any]
@@ -129,8 +163,10 @@ def network_provenance(registry: Registry, opts: TrainOptions, stage1_source: Ru
 
 def write_config(run: RunDir, opts: TrainOptions, ds: Any, provenance: dict[str, Any]) -> None:
     """config.json of the run (``created`` is kept across resumes)."""
-    created = run.read_config().get("created") if run.exists() else None
+    old = run.read_config() if run.exists() else {}
+    created = old.get("created")
     run.write_config({
+        **({"phases": old["phases"]} if "phases" in old else {}),
         "options": opts.to_json(),
         "classes": ds.class_names if opts.classes is None else opts.classes,
         "data": {"spec": opts.data, "fingerprint": ds.fingerprint,
@@ -170,3 +206,15 @@ def validate_eval(opts: TrainOptions) -> None:
         from usgan.core.evaluation import weights_path
 
         weights_path(opts.inception_weights)
+
+
+def record_phase(run: RunDir, key: str, state: Any, schedule: Any, minutes: float | None,
+                 stop: str, pairs: bool) -> None:
+    """config.json's ``phases``: the length asked for and reached, and what ended it."""
+    config = run.read_config()
+    config.setdefault("phases", {})[key] = {
+        "steps": state.step, "seconds": round(state.elapsed, 1), "max_steps": schedule.total,
+        "max_minutes": minutes, "stopped_by": stop,
+        "pretrain_steps": state.pretrain_end if pairs else None,
+    }
+    run.write_config(config)

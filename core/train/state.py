@@ -24,17 +24,20 @@ STREAMS = ("data", "noise", "aug")
 
 @dataclass(frozen=True)
 class Schedule:
-    """Batch size per process, steps per epoch and total steps of one phase."""
+    """Batch size per process, steps per epoch, and the length of one phase: ``total`` steps
+    and/or ``seconds`` of wall-clock time, whichever comes first (None: no such bound)."""
 
     n: int
     per_rank: int
     steps_per_epoch: int
-    total: int
+    total: int | None
+    seconds: float | None = None
 
     @classmethod
     def plan(cls, n: int, batch_size: int, d: Dist, epochs: int | None, max_steps: int | None,
-             default_epochs: int, what: str) -> Schedule:
-        """The schedule for ``n`` images; ``what`` names them in errors."""
+             default_epochs: int, what: str, max_minutes: float | None = None) -> Schedule:
+        """The schedule for ``n`` images; ``what`` names them in errors. A time budget alone
+        (no epochs, no steps) bounds the phase by time only."""
         if batch_size % d.world:
             raise ConfigError(f"--batch-size {batch_size} does not split evenly over "
                               f"{d.world} processes")
@@ -43,10 +46,27 @@ class Schedule:
                               f"{what}; use --batch-size {n} or less")
         per_rank = batch_size // d.world
         steps_per_epoch = (n // d.world) // per_rank
-        total = max_steps or (epochs or default_epochs) * steps_per_epoch
+        total: int | None = max_steps or (epochs or default_epochs) * steps_per_epoch
         if max_steps and epochs:
             total = min(max_steps, epochs * steps_per_epoch)
-        return cls(n, per_rank, steps_per_epoch, total)
+        if max_minutes and not (max_steps or epochs):
+            total = None
+        seconds = max_minutes * 60 if max_minutes else None
+        return cls(n, per_rank, steps_per_epoch, total, seconds)
+
+    def stop_reason(self, step: int, elapsed: float) -> str | None:
+        """"steps" or "minutes" once the phase is over after ``step`` steps and ``elapsed``
+        seconds, else None."""
+        if self.total is not None and step >= self.total:
+            return "steps"
+        if self.seconds is not None and elapsed >= self.seconds:
+            return "minutes"
+        return None
+
+    def past(self, share: float, step: int, elapsed: float) -> bool:
+        """Whether ``share`` of the phase (by steps or by time, whichever first) is behind."""
+        return ((self.total is not None and step >= share * self.total)
+                or (self.seconds is not None and elapsed >= share * self.seconds))
 
 
 class TrainState:
@@ -60,6 +80,8 @@ class TrainState:
         self.g, self.d, self.opt_g, self.opt_d, self.ema = g, d, opt_g, opt_d, ema
         self.streams = streams
         self.step = self.epoch = self.pos = 0
+        self.elapsed = 0.0  # seconds of training so far (a time budget's clock)
+        self.pretrain_end: int | None = None  # Stage-II: the step its real pairs ended at
         self.perm = torch.randperm(n, generator=streams["data"])
 
     def next_indices(self, schedule: Schedule, d: Dist) -> torch.Tensor:
@@ -87,6 +109,7 @@ class TrainState:
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "ema": self.ema.shadow.state_dict() if self.ema else None,
             "ema_updates": self.ema.updates if self.ema else None, "rng": rngs,
+            "elapsed": self.elapsed, "pretrain_end": self.pretrain_end,
         }
 
     def restore(self, ckpt: dict[str, Any], rank: int) -> None:
@@ -99,6 +122,8 @@ class TrainState:
             self.ema.shadow.load_state_dict(ckpt["ema"])
             self.ema.updates = int(ckpt.get("ema_updates") or ckpt["step"])
         self.step, self.epoch, self.pos = ckpt["step"], ckpt["epoch"], ckpt["pos"]
+        self.elapsed = float(ckpt.get("elapsed") or 0.0)
+        self.pretrain_end = ckpt.get("pretrain_end")
         self.perm = ckpt["perm"]
         rng = ckpt["rng"][rank]
         torch.set_rng_state(rng["torch"])

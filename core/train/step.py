@@ -21,6 +21,7 @@ from usgan.core.stage import Stage
 from . import losses
 from .diffaugment import diff_augment
 from .ema import EMA
+from .pairs import reconstruction
 
 if TYPE_CHECKING:
     from .options import TrainOptions
@@ -86,9 +87,10 @@ class GANStep:
         autocast: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
         ema: EMA | None = None, ema_of: nn.Module | None = None,
         guard: Sequence[nn.Module] = (), reg: Regularizers = Regularizers(),
+        recon: float = 0.0,
     ) -> None:
         self.generate, self.d, self.opt_g, self.opt_d = generate, d, opt_g, opt_d
-        self.reg = reg
+        self.reg, self.recon = reg, recon
         self.loss, self.policy, self.aug, self.autocast = loss, list(policy), aug, autocast
         self.ema, self.ema_of = ema, ema_of
         self.guard = list(guard)
@@ -112,14 +114,17 @@ class GANStep:
             x = x + self.reg.instance_noise * noise.to(x.device, x.dtype)
         return self.d(x).float()
 
-    def __call__(self, real: torch.Tensor, noise: Sequence[torch.Tensor]) -> StepStats:
-        """One step; with ``guard`` modules, a non-finite loss also restores their buffers
-        (BatchNorm statistics, spectral-norm vectors), which the bad forward pass moved."""
+    def __call__(self, real: torch.Tensor, noise: Sequence[torch.Tensor],
+                 target: torch.Tensor | None = None) -> StepStats:
+        """One step; with ``target``, G's loss adds ``recon`` x the L1 distance of its images
+        to it (`pairs.reconstruction`). With ``guard`` modules, a non-finite loss also restores
+        their buffers (BatchNorm statistics, spectral-norm vectors), which the bad forward
+        pass moved."""
         if not self.guard:
-            return self._step(real, noise)
+            return self._step(real, noise, target)
         saved = [[b.detach().clone() for b in m.buffers()] for m in self.guard]
         try:
-            return self._step(real, noise)
+            return self._step(real, noise, target)
         except NonFiniteLoss:
             with torch.no_grad():
                 for module, buffers in zip(self.guard, saved, strict=True):
@@ -127,7 +132,8 @@ class GANStep:
                         b.copy_(old)
             raise
 
-    def _step(self, real: torch.Tensor, noise: Sequence[torch.Tensor]) -> StepStats:
+    def _step(self, real: torch.Tensor, noise: Sequence[torch.Tensor],
+              target: torch.Tensor | None) -> StepStats:
         # Discriminator: real then fake, each its own backward (DDP-friendly).
         reg = self.reg
         if reg.r1_gamma:
@@ -150,6 +156,8 @@ class GANStep:
         self.opt_g.zero_grad(set_to_none=True)
         with self.autocast():
             loss_g = losses.g_loss(self._d(fake), self.loss)
+        if target is not None and self.recon:
+            loss_g = loss_g + self.recon * reconstruction(fake, target)
         loss_g.backward()
         _check("generator", loss_g)
         self.opt_d.zero_grad(set_to_none=True)

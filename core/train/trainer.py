@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,29 +20,30 @@ from typing import Any
 import torch
 from torch import nn
 
-from usgan.core.errors import ConfigError, UsganError
-from usgan.core.io import write_png
+from usgan.core.errors import UsganError
 from usgan.core.noise import noise_for
 from usgan.core.plugin_manager import get_registry
 from usgan.core.registry import Registry, build
 from usgan.core.run import RunDir
 from usgan.core.runtime import (
     Runtime,
+    compile_failure,
     handling,
     init_distributed,
     seed_for,
     set_threads,
     shutdown,
 )
-from usgan.core.serialization import load_network, save_network
-from usgan.core.stacking import StackedGenerator, forward_stack, stage2_config
+from usgan.core.serialization import load_network
+from usgan.core.stacking import StackedGenerator, stage2_config
 from usgan.core.stage import Stage
 
-from . import setup
+from . import outputs, setup
 from .checkpoint import load_latest, prune, save_checkpoint
 from .curves import write_curves
 from .ema import EMA
 from .options import TrainOptions
+from .pairs import Degradation, RefineFeed, Refinement, Unrefined
 from .progress import ProgressReporter, RateClock
 from .state import STREAMS, Schedule, TrainState
 from .step import GANStep, NonFiniteLoss, StepStats, make_optimizers
@@ -113,6 +115,7 @@ class Trainer:
         self.on_finish = list(on_finish)
         self._interrupted = False
         self._skipped = 0  # non-finite steps in a row
+        self.clock: Callable[[], float] = time.perf_counter  # a time budget's clock
 
     # ------------------------------------------------------------------ the run
     def train(self) -> RunDir:
@@ -158,14 +161,19 @@ class Trainer:
     # ----------------------------------------------------------------- one phase
     def _train_phase(self, phase: Phase, images: Any, rt: Runtime) -> None:
         nets = self._build_nets(phase, rt)
-        real_all = self._real_images(images, nets.g.out_size, rt)
-        epochs, max_steps = self.opts.length(phase.stage)
+        size = nets.g.out_size
+        real_all = (images.at_size(size) if size != images.images.shape[-1] else images.images
+                    ).to(rt.device)
+        epochs, max_steps, minutes = self.opts.length(phase.stage)
         schedule = Schedule.plan(real_all.shape[0], self.opts.batch_size, rt.dist, epochs,
-                                 max_steps, TrainOptions.DEFAULT_EPOCHS, f"class {phase.cls!r}")
+                                 max_steps, TrainOptions.DEFAULT_EPOCHS, f"class {phase.cls!r}",
+                                 minutes)
         state = self._new_state(phase, nets, real_all.shape[0], rt)
         ckpt_dir = self.run.checkpoints(phase.cls, phase.stage)
         self._resume(phase, state, ckpt_dir, rt)
         gan_step = self._gan_step(phase.stage, nets, state, rt)
+        refine = self._refinement(phase, nets)
+        agree = self._agree(schedule, rt)
         fixed = noise_for(nets.chain, 16, torch.Generator().manual_seed(
             seed_for(self.opts.seed, phase.index, 9)))
         reporter = ProgressReporter(f"{phase.cls} {phase.stage.label}", schedule.total,
@@ -175,24 +183,47 @@ class Trainer:
         self._shown = real_all[::step_n][:4].float().cpu().div(127.5).sub(1)
         nets.g.train()
         nets.d.train()
-        clock = RateClock()
+        clock, started, before = RateClock(), self.clock(), state.elapsed
+        stop = schedule.stop_reason(state.step, state.elapsed)
         with reporter:
             reporter.advance_to(state.step)
-            while state.step < schedule.total:
+            while stop is None:
                 idx = state.next_indices(schedule, rt.dist)
                 real = real_all[idx].to(torch.float32).div_(127.5).sub_(1.0)
                 real = real.contiguous(memory_format=rt.memory_format)
                 noise = noise_for(nets.chain, schedule.per_rank, state.streams["noise"],
                                   rt.device)
-                stats = self._step(gan_step, real, noise, phase, state, ckpt_dir)
+                real, inputs, target = refine.inputs(state, real, noise)
+                stats = self._step(gan_step, real, inputs, target, phase, state, ckpt_dir)
                 state.advance()
+                state.elapsed = before + self.clock() - started
+                stopped = schedule.stop_reason(state.step, state.elapsed)
+                stop = stopped or ("minutes" if agree(stopped is not None) else None)
+                refine.advance(schedule, state, agree)
                 if stats is not None:
-                    self._log(phase, state, schedule, stats, clock, reporter, rt)
-                if watch and (state.step % self.opts.eval_every == 0
-                              or state.step == schedule.total):
+                    self._log(phase, state, stop is not None, stats, clock, reporter, rt)
+                if watch and (state.step % self.opts.eval_every == 0 or stop is not None):
                     self._evaluate(watch, phase, state, nets, rt)
-                self._grid_and_checkpoint(phase, state, schedule, nets, fixed, ckpt_dir, rt)
+                self._grid_and_checkpoint(phase, state, stop is not None, nets, fixed, ckpt_dir,
+                                          rt)
         self._save_final(phase, state, ckpt_dir, rt)
+        if rt.dist.is_main:
+            setup.record_phase(self.run, phase.key, state, schedule, minutes, stop or "steps",
+                               refine.share > 0)
+
+    @staticmethod
+    def _agree(schedule: Schedule, rt: Runtime) -> Callable[[bool], bool]:
+        """How every process reaches one decision that depends on its own clock."""
+        return rt.dist.any if schedule.seconds is not None and rt.dist.enabled else bool
+
+    def _refinement(self, phase: Phase, nets: PhaseNets) -> Refinement | Unrefined:
+        """What a Stage-II refines, step by step (`pairs.Refinement`)."""
+        if phase.stage == Stage.ONE:
+            return Unrefined()
+        opts, g = self.opts, nets.g
+        degradation = Degradation(g.out_size // g.in_size, opts.stage2_blur, opts.stage2_noise)
+        feed = RefineFeed(nets.frozen[0], degradation, opts.stage2_crop)
+        return Refinement(feed, opts.stage2_pretrain, phase.key, self.echo)
 
     def _build_nets(self, phase: Phase, rt: Runtime) -> PhaseNets:
         opts = self.opts
@@ -205,17 +236,13 @@ class Trainer:
                                   self.registry).to(rt.device)
             name, config, frozen = opts.stage2, stage2_config(stage1, opts.stage2_config), [stage1]
         g = build(self.registry, name, "generator", config, phase.stage).to(rt.device)
-        d = build(self.registry, name, "discriminator", config, phase.stage).to(rt.device)
+        d_config = setup.discriminator_config(opts, phase.stage, config)
+        d = build(self.registry, name, "discriminator", d_config, phase.stage).to(rt.device)
         if frozen:
             StackedGenerator(frozen[0], g)  # checks shapes; freezes Stage-I
         for net in (g, d, *frozen):
             net.to(memory_format=rt.memory_format)
         return PhaseNets(g, d, frozen)
-
-    @staticmethod
-    def _real_images(images: Any, size: int, rt: Runtime) -> torch.Tensor:
-        real = images.at_size(size) if size != images.images.shape[-1] else images.images
-        return real.to(rt.device)
 
     def _new_state(self, phase: Phase, nets: PhaseNets, n: int, rt: Runtime) -> TrainState:
         opts = self.opts
@@ -244,20 +271,20 @@ class Trainer:
             g_train, d_train = DDP(nets.g, device_ids=ids), DDP(nets.d, device_ids=ids)
         if rt.compile:  # shares the parameters: checkpoints still save nets.g and nets.d
             g_train, d_train = torch.compile(g_train), torch.compile(d_train)
-        chain = [*nets.frozen, g_train]
-        return GANStep.for_options(
-            self.opts, lambda noise: forward_stack(chain, noise)[-1], d_train, state.opt_g,
+        return GANStep.for_options(  # G's inputs: (z1,), or Stage-II's (image, z2)
+            self.opts, lambda inputs: g_train(*inputs), d_train, state.opt_g,
             state.opt_d, stage=stage, aug=state.streams["aug"], autocast=rt.autocast,
             ema=state.ema, ema_of=nets.g,
             guard=[nets.g, nets.d] if self.opts.on_nonfinite == "skip" else (),
         )
 
     def _step(self, gan_step: GANStep, real: torch.Tensor, noise: Sequence[torch.Tensor],
-              phase: Phase, state: TrainState, ckpt_dir: Path) -> StepStats | None:
+              target: torch.Tensor | None, phase: Phase, state: TrainState, ckpt_dir: Path
+              ) -> StepStats | None:
         """One GAN step; a non-finite loss stops training, or with ``--on-nan skip`` drops
         the step (None) unless it happens ``MAX_SKIPPED`` times in a row."""
         try:
-            stats = gan_step(real, noise)
+            stats = gan_step(real, noise, target)
         except NonFiniteLoss as err:
             self._skipped += 1
             where = (f"{err.who} loss is {err.value} at stage {phase.stage.number}, class "
@@ -274,21 +301,17 @@ class Trainer:
                 "--loss hinge or --diffaugment, then --resume --force"
             ) from None
         except Exception as err:
-            if self.opts.compile and type(err).__module__.startswith(("torch._dynamo",
-                                                                       "torch._inductor")):
-                inner = getattr(err, "inner_exception", None) or err.__cause__ or err
-                first = (str(inner).strip().splitlines() or [""])[0]
-                raise ConfigError(f"--compile: torch.compile failed ({type(inner).__name__}: "
-                                  f"{first}); train without --compile") from err
+            if self.opts.compile and (plain := compile_failure(err)) is not None:
+                raise plain from err
             raise
         self._skipped = 0
         return stats
 
     # ------------------------------------------------------------ after a step
-    def _log(self, phase: Phase, state: TrainState, schedule: Schedule, stats: StepStats,
+    def _log(self, phase: Phase, state: TrainState, last: bool, stats: StepStats,
              clock: RateClock, reporter: ProgressReporter, rt: Runtime) -> None:
         clock.steps += 1
-        if state.step % self.opts.log_every and state.step != schedule.total:
+        if state.step % self.opts.log_every and not last:
             reporter.update(state.step, state.epoch, stats.as_dict(), None)
             return
         ips = clock.rate(self.opts.batch_size)
@@ -318,13 +341,15 @@ class Trainer:
                           for k, v in got.items())
         self.echo(f"{phase.key} step {state.step}: {shown}")
 
-    def _grid_and_checkpoint(self, phase: Phase, state: TrainState, schedule: Schedule,
+    def _grid_and_checkpoint(self, phase: Phase, state: TrainState, last: bool,
                              nets: PhaseNets, fixed: tuple[torch.Tensor, ...], ckpt_dir: Path,
                              rt: Runtime) -> None:
-        opts, last = self.opts, state.step == schedule.total
+        opts = self.opts
         if rt.dist.is_main and (state.step % opts.sample_every == 0 or last):
             g = state.ema.shadow if state.ema else nets.g
-            self._sample_grid([*nets.frozen, g], fixed, phase, state.step, rt)
+            outputs.sample_grid(
+                self.run.samples / f"{phase.cls}-{phase.stage}-step{state.step:06d}.png",
+                [*nets.frozen, g], fixed, self._shown, rt.device)
         saved = state.step % opts.checkpoint_every == 0 or last
         if saved:
             self._checkpoint(state, ckpt_dir, rt)
@@ -342,41 +367,17 @@ class Trainer:
             save_checkpoint(ckpt_dir, state.step, state.snapshot(rngs),
                             keep=self.opts.keep_checkpoints)
 
-    def _sample_grid(self, chain: list[nn.Module], noise: tuple[torch.Tensor, ...],
-                     phase: Phase, step: int, rt: Runtime) -> None:
-        from torchvision.transforms.functional import to_pil_image
-        from torchvision.utils import make_grid
-
-        top = chain[-1]
-        was_training = top.training
-        top.eval()
-        with torch.no_grad():
-            out = forward_stack(chain, [z.to(rt.device) for z in noise])[-1].float().cpu()
-        top.train(was_training)
-        shown = torch.nn.functional.interpolate(self._shown, size=out.shape[-2:], mode="area")
-        grid = make_grid(torch.cat([shown, out]), nrow=4, normalize=True, value_range=(-1, 1))
-        write_png(self.run.samples / f"{phase.cls}-{phase.stage}-step{step:06d}.png",
-                  to_pil_image(grid))
-
     def _save_final(self, phase: Phase, state: TrainState, ckpt_dir: Path, rt: Runtime) -> None:
-        nets = {"generator": state.g, "discriminator": state.d,
-                "generator_ema": state.ema.shadow if state.ema else None}
-        bad = [role for role, net in nets.items() if net is not None and not all(
-            torch.isfinite(t).all() for t in net.state_dict().values() if t.is_floating_point())]
+        bad = outputs.nonfinite_roles(state)
         if bad:
             raise TrainingDiverged(
                 f"the final {' and '.join(bad)} weights of {phase.key} hold NaN or inf; they "
                 f"are not saved; the last good checkpoint is kept in {ckpt_dir}"
             )
-        if not rt.dist.is_main:
-            return
-        save_network(state.g, self.run.weights(phase.cls, phase.stage, "generator"))
-        save_network(state.d, self.run.weights(phase.cls, phase.stage, "discriminator"))
-        if state.ema is not None:
-            save_network(state.ema.shadow,
-                         self.run.weights(phase.cls, phase.stage, "generator_ema"))
-        if self.opts.prune_checkpoints:
-            prune(ckpt_dir, 1)
+        if rt.dist.is_main:
+            outputs.save_final(self.run, phase.cls, phase.stage, state)
+            if self.opts.prune_checkpoints:
+                prune(ckpt_dir, 1)
 
     # --------------------------------------------------------------- the rest
     def _finish(self) -> None:

@@ -1,0 +1,51 @@
+"""What a phase leaves in the run directory besides checkpoints: a sample grid now and then
+while it trains, and its final weights (`usgan.core.run.RunDir` names the files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from usgan.core.io import write_png
+from usgan.core.run import RunDir
+from usgan.core.serialization import save_network
+from usgan.core.stacking import forward_stack
+from usgan.core.stage import Stage
+
+from .state import TrainState
+
+
+def sample_grid(path: Path, chain: list[nn.Module], noise: tuple[torch.Tensor, ...],
+                shown: torch.Tensor, device: torch.device) -> None:
+    """A PNG of ``shown`` (training images in [-1, 1], a row) over what ``chain`` makes of
+    ``noise``; the top generator samples in eval mode and goes back to how it was."""
+    from torchvision.transforms.functional import to_pil_image
+    from torchvision.utils import make_grid
+
+    top = chain[-1]
+    was_training = top.training
+    top.eval()
+    with torch.no_grad():
+        out = forward_stack(chain, [z.to(device) for z in noise])[-1].float().cpu()
+    top.train(was_training)
+    shown = torch.nn.functional.interpolate(shown, size=out.shape[-2:], mode="area")
+    grid = make_grid(torch.cat([shown, out]), nrow=4, normalize=True, value_range=(-1, 1))
+    write_png(path, to_pil_image(grid))
+
+
+def nonfinite_roles(state: TrainState) -> list[str]:
+    """The networks of ``state`` ("generator", ...) whose weights hold NaN or inf."""
+    nets = {"generator": state.g, "discriminator": state.d,
+            "generator_ema": state.ema.shadow if state.ema else None}
+    return [role for role, net in nets.items() if net is not None and not all(
+        torch.isfinite(t).all() for t in net.state_dict().values() if t.is_floating_point())]
+
+
+def save_final(run: RunDir, cls: str, stage: Stage, state: TrainState) -> None:
+    """The phase's generator, discriminator and EMA generator as safetensors."""
+    save_network(state.g, run.weights(cls, stage, "generator"))
+    save_network(state.d, run.weights(cls, stage, "discriminator"))
+    if state.ema is not None:
+        save_network(state.ema.shadow, run.weights(cls, stage, "generator_ema"))

@@ -1,0 +1,230 @@
+"""Does Stage-II earn its place? The table of docs/quality.md ("Stage-II against its own
+Stage-I"), one cell at a time, resumable across sessions.
+
+Each cell holds out a quarter of one class (a subject-level split, `usgan data split`),
+trains Stage-I and Stage-II on the rest with wall-clock budgets (`usgan train --max-minutes
+--stage2-max-minutes`), then scores 400 Stage-II samples and the very Stage-I samples they
+refine, upsampled bilinearly to the same 256 px, against the held-out images only (KID
+unbiased, FID). Run from the repository root:
+
+    .venv/bin/python docs/scripts/stage2_table.py --out runs/stage2-table [--only CELL,...]
+
+A cell whose JSON exists in docs/results/stage2/ is done; an unfinished run resumes (its
+budget continues where it stopped). ``--report`` only rewrites the table and the figure from
+the JSON files. No weights leave OUT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared"
+WEIGHTS = SHARED / "weights" / "inception-fid-2015-12-05-features-only.pth"
+RESULTS = REPO / "docs" / "results" / "stage2"
+PAGE = REPO / "docs" / "quality.md"
+BEGIN, END = "<!-- stage2-table:begin -->", "<!-- stage2-table:end -->"
+N, SIZE, TEST_SHARE = 400, 256, 0.25
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One row: a class of a dataset, a Stage-I network and a seed."""
+
+    name: str
+    data: str
+    cls: str
+    stage1: str
+    seed: int = 0
+    bins: str | None = None
+
+    @property
+    def dataset(self) -> str:
+        return self.name.split("-")[0]
+
+
+BUSI = str(SHARED / "data" / "busi-256")
+SFIBAI = str(SHARED / "data" / "sfibai-liver-fibrosis-us" / "train")
+CELLS = [Cell(f"busi-malignant-{s}", BUSI, "malignant", s)
+         for s in ("dcgan", "dcgan-sn", "dcgan-sn-sa")]
+CELLS += [Cell(f"sfibai-ge1.0-{s}", SFIBAI, "ge1.0", s, bins="1.0")
+          for s in ("dcgan", "dcgan-sn", "dcgan-sn-sa")]
+CELLS += [Cell("busi-benign-dcgan", BUSI, "benign", "dcgan"),
+          Cell("sfibai-lt1.0-dcgan", SFIBAI, "lt1.0", "dcgan", bins="1.0"),
+          Cell("phantom-healthy-dcgan", "phantom:n=168", "healthy", "dcgan")]
+CELLS += [Cell(f"busi-malignant-dcgan-seed{s}", BUSI, "malignant", "dcgan", seed=s)
+          for s in (1, 2)]
+
+
+def usgan(*args: str) -> None:
+    print("$ usgan " + " ".join(args), flush=True)
+    subprocess.run([sys.executable, "-m", "usgan", *args], check=True)
+
+
+def split(cell: Cell, out: Path) -> Path:
+    """The held-out quarter of the class (seed 0, the same for every cell of the class)."""
+    from usgan.core.data import load_dataset
+
+    path = out / f"split-{cell.dataset}-{cell.cls}.json"
+    if not path.is_file():
+        n = int((load_dataset(cell.data, classes=[cell.cls], bins=cell.bins).labels == 0).sum())
+        args = ["data", "split", cell.data, "--classes", cell.cls, "--test-per-class",
+                str(round(n * TEST_SHARE)), "--repeats", "1", "--seed", "0", "--out", str(path)]
+        usgan(*args, *(["--bins", cell.bins] if cell.bins else []))
+    return path
+
+
+def train(cell: Cell, split_file: Path, run: Path, args: argparse.Namespace) -> None:
+    """Stage-I then Stage-II with the default recipe and the budgets (resumes a stopped run)."""
+    if (run / "progress.json").is_file() and json.loads(
+            (run / "progress.json").read_text()).get("finished"):
+        return
+    if (run / "config.json").is_file():
+        usgan("train", "--resume", str(run), "--quiet")
+        return
+    usgan("train", "--data", cell.data, "--classes", cell.cls, "--split", str(split_file),
+          "--stage1", cell.stage1, "--stage2", "on", "--seed", str(cell.seed),
+          "--max-minutes", str(args.stage1_minutes),
+          "--stage2-max-minutes", str(args.stage2_minutes), "--quiet", "--log-every", "100",
+          "--out", str(run), *(["--bins", cell.bins] if cell.bins else []))
+
+
+def held_out(cell: Cell, split_file: Path):  # type: ignore[no-untyped-def]
+    """The class's held-out images at 256 px, uint8."""
+    from usgan.core.data import load_dataset, load_split
+
+    ds = load_dataset(cell.data, classes=[cell.cls], bins=cell.bins)
+    _, test = load_split(str(split_file), ds, 0)
+    return ds.subset(test).at_size(SIZE)
+
+
+def score(cell: Cell, run: Path, split_file: Path) -> dict:
+    """KID and FID at 256 px of Stage-II and of its Stage-I upsampled, against the held-out
+    images; also the run's budget and steps per stage (config.json)."""
+    import torch
+
+    import usgan as api
+    from usgan.core.diversity import diversity
+    from usgan.core.evaluation import Extractor, TensorImages, compute
+
+    real = held_out(cell, split_file).to(torch.uint8)
+    model = api.load(run)
+    low = model.sample(N, cls=cell.cls, seed=0, stage=1).float()
+    fakes = {
+        "stage1_up": torch.nn.functional.interpolate(low, size=SIZE, mode="bilinear",
+                                                     align_corners=False)
+        .round().clamp(0, 255).to(torch.uint8),
+        "stage2": model.sample(N, cls=cell.cls, seed=0, stage=2),
+    }
+    extractor = Extractor.create(["fid", "kid"], weights=WEIGHTS)
+    out: dict = {"cell": cell.name, "data": cell.data, "class": cell.cls, "bins": cell.bins,
+                 "stage1": cell.stage1, "seed": cell.seed, "n_fake": N, "n_real": len(real),
+                 "size": SIZE}
+    for name, images in fakes.items():
+        got = compute(extractor, TensorImages(images), TensorImages(real), ["fid", "kid"])
+        pix = diversity(images.float().div(127.5).sub(1).flatten(1),
+                        real.float().div(127.5).sub(1).flatten(1), "pixels")
+        out[name] = {"kid": got["kid"].value, "fid": got["fid"].value,
+                     "diversity_pixels": pix.ratio}
+    config = json.loads((run / "config.json").read_text())
+    out["phases"] = config.get("phases", {})
+    out["options"] = {k: config["options"][k] for k in (
+        "recipe", "max_minutes", "stage2_max_minutes", "stage2_pretrain", "stage2_recon",
+        "stage2_crop", "stage2_blur", "stage2_noise", "stage2_config", "stage2_diffaugment")}
+    return out
+
+
+def grid(cell: Cell, run: Path, split_file: Path, path: Path) -> None:
+    """Real (held-out), Stage-I upsampled, Stage-II: six of each, 128 px tiles."""
+    import torch
+    from torchvision.transforms.functional import to_pil_image
+    from torchvision.utils import make_grid
+
+    import usgan as api
+
+    def tiles(x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.interpolate(x.float(), size=128, mode="area")
+
+    model = api.load(run)
+    real = held_out(cell, split_file)[:6]
+    low = model.sample(6, cls=cell.cls, seed=0, stage=1).float()
+    up = torch.nn.functional.interpolate(low, size=SIZE, mode="bilinear", align_corners=False)
+    high = model.sample(6, cls=cell.cls, seed=0, stage=2)
+    rows = torch.cat([tiles(real), tiles(up), tiles(high)]).div(255)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    to_pil_image(make_grid(rows, nrow=6, padding=2, pad_value=1)).save(path)
+
+
+def table() -> str:
+    """The generated section of docs/quality.md from docs/results/stage2/*.json."""
+    lines = ["| cell | Stage-I steps | Stage-II steps (pairs) | Stage-I up: KID | FID | "
+             "Stage-II: KID | FID | KID ratio | met (<= 0.8) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for cell in CELLS:
+        path = RESULTS / f"{cell.name}.json"
+        if not path.is_file():
+            lines.append(f"| {cell.name} | not run yet | | | | | | | |")
+            continue
+        r = json.loads(path.read_text())
+        p1 = r["phases"].get(f"{cell.cls}/stage1", {})
+        p2 = r["phases"].get(f"{cell.cls}/stage2", {})
+        k1, k2 = r["stage1_up"]["kid"], r["stage2"]["kid"]
+        ratio = k2 / k1 if k1 > 0 else float("nan")
+        lines.append(
+            f"| {cell.name} | {p1.get('steps', '?')} | {p2.get('steps', '?')} "
+            f"({p2.get('pretrain_steps')}) | {k1:.3f} | {r['stage1_up']['fid']:.1f} | "
+            f"{k2:.3f} | {r['stage2']['fid']:.1f} | {ratio:.2f} | "
+            f"{'yes' if ratio <= 0.8 else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=REPO / "runs" / "stage2-table")
+    ap.add_argument("--only", default=None, help="Comma-separated cell names.")
+    ap.add_argument("--stage1-minutes", type=float, default=8.0)
+    ap.add_argument("--stage2-minutes", type=float, default=12.0)
+    ap.add_argument("--report", action="store_true", help="Only rewrite the table.")
+    ap.add_argument("--score", type=Path, default=None, metavar="RUN",
+                    help="Only score this finished run (--split, --class, --data, --bins) and "
+                         "print its JSON (the ablations of docs/quality.md).")
+    ap.add_argument("--split", type=Path, default=None)
+    ap.add_argument("--class", dest="cls", default=None)
+    ap.add_argument("--data", default=BUSI)
+    ap.add_argument("--bins", default=None)
+    args = ap.parse_args()
+    from usgan.core.io import write_json, write_markdown_section
+
+    if args.score:
+        cell = Cell(args.score.name, args.data, args.cls, "?", bins=args.bins)
+        result = score(cell, args.score, args.split)
+        grid(cell, args.score, args.split, args.score / "stage2-grid.png")
+        print(json.dumps({k: result[k] for k in ("stage1_up", "stage2", "phases")}, indent=1))
+        return
+
+    wanted = set(args.only.split(",")) if args.only else None
+    for cell in CELLS:
+        if args.report or (wanted and cell.name not in wanted):
+            continue
+        result = RESULTS / f"{cell.name}.json"
+        if result.is_file():
+            continue
+        t0 = time.time()
+        split_file = split(cell, args.out)
+        run = args.out / cell.name
+        train(cell, split_file, run, args)
+        write_json(result, score(cell, run, split_file))
+        grid(cell, run, split_file, args.out / "grids" / f"{cell.name}.png")
+        print(f"{cell.name}: done in {(time.time() - t0) / 60:.1f} min", flush=True)
+    write_markdown_section(PAGE, table(), BEGIN, END, "# Image quality")
+    print(table())
+
+
+if __name__ == "__main__":
+    main()
