@@ -129,7 +129,7 @@ class RefineFeed:
             real, _ = random_crops(real, self.crop, gen)
             low, _ = random_crops(low, self.crop // self.degradation.factor, gen)
         low = low.contiguous(memory_format=_format(real))
-        return real, (low, noise[-1]), F.avg_pool2d(low, CONSISTENCY)
+        return real, (low, noise[-1]), F.avg_pool2d(low, min(CONSISTENCY, low.shape[-1]))
 
 
 def _format(x: torch.Tensor) -> torch.memory_format:

@@ -29,6 +29,7 @@ SHARED = REPO.parent / "shared"
 WEIGHTS = SHARED / "weights" / "inception-fid-2015-12-05-features-only.pth"
 RESULTS = REPO / "docs" / "results" / "stage2"
 PAGE = REPO / "docs" / "quality.md"
+FIGURES = REPO / "docs" / "figures"
 BEGIN, END = "<!-- stage2-table:begin -->", "<!-- stage2-table:end -->"
 N, SIZE, TEST_SHARE = 400, 256, 0.25
 
@@ -140,8 +141,9 @@ def score(cell: Cell, run: Path, split_file: Path) -> dict:
     return out
 
 
-def grid(cell: Cell, run: Path, split_file: Path, path: Path) -> None:
-    """Real (held-out), Stage-I upsampled, Stage-II: six of each, 128 px tiles."""
+def grid(cell: Cell, run: Path, split_file: Path, path: Path, with_real: bool = True) -> None:
+    """Real (held-out), Stage-I upsampled, Stage-II: six of each, 128 px tiles (the real row
+    only where the data may be shown: docs/ figures of BUSI and SFibAI leave it out)."""
     import torch
     from torchvision.transforms.functional import to_pil_image
     from torchvision.utils import make_grid
@@ -156,7 +158,7 @@ def grid(cell: Cell, run: Path, split_file: Path, path: Path) -> None:
     low = model.sample(6, cls=cell.cls, seed=0, stage=1).float()
     up = torch.nn.functional.interpolate(low, size=SIZE, mode="bilinear", align_corners=False)
     high = model.sample(6, cls=cell.cls, seed=0, stage=2)
-    rows = torch.cat([tiles(real), tiles(up), tiles(high)]).div(255)
+    rows = torch.cat([*([tiles(real)] if with_real else []), tiles(up), tiles(high)]).div(255)
     path.parent.mkdir(parents=True, exist_ok=True)
     to_pil_image(make_grid(rows, nrow=6, padding=2, pad_value=1)).save(path)
 
@@ -221,6 +223,8 @@ def main() -> None:
         train(cell, split_file, run, args)
         write_json(result, score(cell, run, split_file))
         grid(cell, run, split_file, args.out / "grids" / f"{cell.name}.png")
+        grid(cell, run, split_file, FIGURES / f"stage2-{cell.name}.png",
+             with_real=cell.dataset == "phantom")
         print(f"{cell.name}: done in {(time.time() - t0) / 60:.1f} min", flush=True)
     write_markdown_section(PAGE, table(), BEGIN, END, "# Image quality")
     print(table())
