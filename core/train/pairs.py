@@ -116,8 +116,7 @@ class RefineFeed:
         f = self.degradation.factor
         if self.crop:
             real, _ = random_crops(real, self.crop, gen, step=f)
-        low = self.degradation(real, gen).to(real.dtype)
-        return real, (low.contiguous(memory_format=_format(real)), noise[-1]), real
+        return real, (self.degradation(real, gen).to(real.dtype), noise[-1]), real
 
     def finetune(self, real: torch.Tensor, noise: Sequence[torch.Tensor], gen: torch.Generator
                  ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor]:
@@ -128,13 +127,7 @@ class RefineFeed:
         if self.crop:
             real, _ = random_crops(real, self.crop, gen)
             low, _ = random_crops(low, self.crop // self.degradation.factor, gen)
-        low = low.contiguous(memory_format=_format(real))
         return real, (low, noise[-1]), F.avg_pool2d(low, min(CONSISTENCY, low.shape[-1]))
-
-
-def _format(x: torch.Tensor) -> torch.memory_format:
-    return (torch.channels_last if x.dim() == 4 and x.is_contiguous(
-        memory_format=torch.channels_last) and not x.is_contiguous() else torch.contiguous_format)
 
 
 def reconstruction(fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
