@@ -137,7 +137,8 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
               help="Stage-II's budget in minutes (default: --max-minutes).")
 @click.option("--stage2-pretrain", type=float, default=None,
               help="Share of Stage-II's length spent restoring degraded real images before "
-                   "fine-tuning on Stage-I's (0: the paper's from-scratch schedule).")
+                   "fine-tuning on Stage-I's (0: the paper's from-scratch schedule; 1: real "
+                   "pairs only).")
 @click.option("--stage2-recon", type=float, default=None,
               help="Weight of Stage-II's L1 term: reconstruction of the real pairs, then "
                    "consistency with its Stage-I input.")

@@ -192,8 +192,40 @@ def test_stage2_pairs_then_stage1_is_recorded(tmp_path: Path) -> None:
     assert images.shape == (2, 1, 256, 256)
 
 
+def test_the_l1_term_reaches_stage2_only(tmp_path: Path) -> None:
+    """--stage2-recon changes what Stage-II learns, and nothing of Stage-I."""
+    def weights(recon: float, role: str) -> dict[str, torch.Tensor]:
+        out = tmp_path / f"r{recon}"
+        if not out.exists():
+            _train(out, _opts(max_steps=1, stage2_pretrain=1.0, stage2_recon=recon,
+                              stage2_crop=64))
+        return load_file(out / f"healthy/{role}/generator.safetensors")
+
+    for role, same in (("stage1", True), ("stage2", False)):
+        a, b = weights(0.0, role), weights(100.0, role)
+        assert all(torch.equal(a[k], b[k]) for k in a) is same, role
+
+
+@pytest.mark.parametrize("share,switch_at", [(0.5, 2), (1.0, None)])
+def test_pairs_end_at_their_share_or_never(share: float, switch_at: int | None) -> None:
+    """A share of 1 keeps the real pairs to the end: Stage-I's images are never trained on."""
+    from types import SimpleNamespace
+
+    from usgan.core.train.pairs import Refinement
+    from usgan.core.train.state import Schedule
+
+    schedule = Schedule(n=8, per_rank=4, steps_per_epoch=2, total=4)
+    ref = Refinement(_feed(64), share, "healthy/stage2", lambda _m: None)
+    state = SimpleNamespace(step=0, elapsed=0.0, pretrain_end=None)
+    for _ in range(4):
+        state.step += 1
+        ref.advance(schedule, state, lambda x: x)  # type: ignore[arg-type]
+    assert state.pretrain_end == switch_at
+    assert ref.pretraining(state) is (switch_at is None)
+
+
 @pytest.mark.parametrize("kw,needle", [
-    ({"stage2_pretrain": 1.0}, "--stage2-pretrain"),
+    ({"stage2_pretrain": 1.5}, "--stage2-pretrain"),
     ({"max_minutes": 0}, "--max-minutes"),
     ({"stage2_crop": 4}, "--stage2-crop"),
     ({"stage2_recon": -1.0}, "--stage2-recon"),

@@ -103,8 +103,8 @@ class TrainOptions:
         for name in ("stage2_recon", "stage2_blur", "stage2_noise"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must not be negative")
-        if not 0 <= self.stage2_pretrain < 1:
-            raise ConfigError(f"--stage2-pretrain must be in [0, 1), got {self.stage2_pretrain}")
+        if not 0 <= self.stage2_pretrain <= 1:
+            raise ConfigError(f"--stage2-pretrain must be in [0, 1], got {self.stage2_pretrain}")
         if self.stage2_crop == 0:  # --stage2-crop 0: whole images
             self.stage2_crop = None
         if self.stage2_crop is not None and self.stage2_crop < 8:

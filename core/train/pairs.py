@@ -140,8 +140,9 @@ def reconstruction(fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 class Refinement:
     """A Stage-II phase's inputs, step by step: ``feed``'s real pairs for the first ``share``
-    of the phase (by steps or time, whichever first; `Schedule.past`), then Stage-I's images.
-    The step where the pairs ended is kept in the `TrainState` (and so in checkpoints)."""
+    of the phase (by steps or time, whichever first; `Schedule.past`), then Stage-I's images;
+    a ``share`` of 1 keeps the real pairs to the end. The step where the pairs ended is kept
+    in the `TrainState` (and so in checkpoints)."""
 
     def __init__(self, feed: RefineFeed, share: float, key: str,
                  echo: Callable[[str], None]) -> None:
@@ -160,7 +161,7 @@ class Refinement:
                 agree: Callable[[bool], bool]) -> None:
         """After a step: end the real pairs once their share is behind (``agree`` makes
         every process decide alike)."""
-        if not self.pretraining(state) or state.pretrain_end is not None:
+        if self.share >= 1 or not self.pretraining(state) or state.pretrain_end is not None:
             return
         if agree(schedule.past(self.share, state.step, state.elapsed)):
             state.pretrain_end = state.step

@@ -215,6 +215,6 @@ def record_phase(run: RunDir, key: str, state: Any, schedule: Any, minutes: floa
     config.setdefault("phases", {})[key] = {
         "steps": state.step, "seconds": round(state.elapsed, 1), "max_steps": schedule.total,
         "max_minutes": minutes, "stopped_by": stop,
-        "pretrain_steps": state.pretrain_end if pairs else None,
+        "pretrain_steps": (state.pretrain_end or state.step) if pairs else None,
     }
     run.write_config(config)

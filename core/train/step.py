@@ -102,10 +102,12 @@ class GANStep:
     def for_options(cls, opts: TrainOptions, generate: Generate, d: nn.Module,
                     opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
                     stage: Stage = Stage.ONE, **kwargs: Any) -> GANStep:
-        """The step that ``opts`` asks for in ``stage``: its loss, DiffAugment policy and
-        regularizers; ``kwargs`` are the run's own parts (aug, autocast, ema, ema_of, guard)."""
+        """The step that ``opts`` asks for in ``stage``: its loss, DiffAugment policy,
+        regularizers and (Stage-II) the weight of the L1 term; ``kwargs`` are the run's own
+        parts (aug, autocast, ema, ema_of, guard)."""
         return cls(generate, d, opt_g, opt_d, loss=opts.loss, policy=opts.policy(stage),
-                   reg=opts.regularizers(), **kwargs)
+                   reg=opts.regularizers(), recon=opts.stage2_recon if stage == Stage.TWO
+                   else 0.0, **kwargs)
 
     def _d(self, images: torch.Tensor) -> torch.Tensor:
         x = diff_augment(images, self.policy, self.aug)  # type: ignore[arg-type]
