@@ -2,10 +2,11 @@
 Stage-I"), one cell at a time, resumable across sessions.
 
 Each cell holds out a quarter of one class (a subject-level split, `usgan data split`),
-trains Stage-I and Stage-II on the rest with wall-clock budgets (`usgan train --max-minutes
---stage2-max-minutes`), then scores 400 Stage-II samples and the very Stage-I samples they
-refine, upsampled bilinearly to the same 256 px, against the held-out images only (KID
-unbiased, FID). Run from the repository root:
+trains a Stage-I on the rest (`usgan train --stage2 off --max-minutes 8`), then a Stage-II on
+it (`--stage1-from`, `--stage2-max-minutes 12`; two runs, so that a new Stage-II recipe can
+be measured again on the same Stage-I), then scores 400 Stage-II samples and the very
+Stage-I samples they refine, upsampled bilinearly to the same 256 px, against the held-out
+images only (KID unbiased, FID). Run from the repository root:
 
     .venv/bin/python docs/scripts/stage2_table.py --out runs/stage2-table [--only CELL,...]
 
@@ -81,19 +82,30 @@ def split(cell: Cell, out: Path) -> Path:
     return path
 
 
+def _finished(run: Path) -> bool:
+    progress = run / "progress.json"
+    return progress.is_file() and bool(json.loads(progress.read_text()).get("finished"))
+
+
 def train(cell: Cell, split_file: Path, run: Path, args: argparse.Namespace) -> None:
-    """Stage-I then Stage-II with the default recipe and the budgets (resumes a stopped run)."""
-    if (run / "progress.json").is_file() and json.loads(
-            (run / "progress.json").read_text()).get("finished"):
-        return
-    if (run / "config.json").is_file():
-        usgan("train", "--resume", str(run), "--quiet")
-        return
-    usgan("train", "--data", cell.data, "--classes", cell.cls, "--split", str(split_file),
-          "--stage1", cell.stage1, "--stage2", "on", "--seed", str(cell.seed),
-          "--max-minutes", str(args.stage1_minutes),
-          "--stage2-max-minutes", str(args.stage2_minutes), "--quiet", "--log-every", "100",
-          "--out", str(run), *(["--bins", cell.bins] if cell.bins else []))
+    """Stage-I (``run/stage1``), then a Stage-II on it (``run/stage2``, `--stage1-from`), with
+    the default recipe and the budgets; a stopped run resumes. Two runs, so that a new
+    Stage-II recipe is measured again on the same Stage-I (remove ``run/stage2`` and the
+    cell's JSON)."""
+    common = ["--data", cell.data, "--classes", cell.cls, "--split", str(split_file),
+              "--seed", str(cell.seed), "--quiet", "--log-every", "100",
+              *(["--bins", cell.bins] if cell.bins else [])]
+    stages = [(run / "stage1", ["--stage1", cell.stage1, "--stage2", "off",
+                                "--max-minutes", str(args.stage1_minutes)]),
+              (run / "stage2", ["--stage1-from", str((run / "stage1").resolve()), "--stage2", "on",
+                                "--stage2-max-minutes", str(args.stage2_minutes)])]
+    for path, own in stages:
+        if _finished(path):
+            continue
+        if (path / "config.json").is_file():
+            usgan("train", "--resume", str(path), "--quiet")
+        else:
+            usgan("train", *common, *own, "--out", str(path))
 
 
 def held_out(cell: Cell, split_file: Path):  # type: ignore[no-untyped-def]
@@ -134,11 +146,21 @@ def score(cell: Cell, run: Path, split_file: Path) -> dict:
         out[name] = {"kid": got["kid"].value, "fid": got["fid"].value,
                      "diversity_pixels": pix.ratio}
     config = json.loads((run / "config.json").read_text())
-    out["phases"] = config.get("phases", {})
+    out["phases"] = {**_stage1_phases(config), **config.get("phases", {})}
     out["options"] = {k: config["options"][k] for k in (
         "recipe", "max_minutes", "stage2_max_minutes", "stage2_pretrain", "stage2_recon",
         "stage2_crop", "stage2_blur", "stage2_noise", "stage2_config", "stage2_diffaugment")}
     return out
+
+
+def _stage1_phases(config: dict) -> dict:
+    """The phases of the run a `--stage1-from` run took its Stage-I from (a local one)."""
+    source = (config.get("stage1") or {}).get("from")
+    path = Path(source) / "config.json" if source else None
+    if path is None or not path.is_file():
+        return {}
+    return {k: v for k, v in json.loads(path.read_text()).get("phases", {}).items()
+            if k.endswith("/stage1")}
 
 
 def grid(cell: Cell, run: Path, split_file: Path, path: Path, with_real: bool = True) -> None:
@@ -221,9 +243,9 @@ def main() -> None:
         split_file = split(cell, args.out)
         run = args.out / cell.name
         train(cell, split_file, run, args)
-        write_json(result, score(cell, run, split_file))
-        grid(cell, run, split_file, args.out / "grids" / f"{cell.name}.png")
-        grid(cell, run, split_file, FIGURES / f"stage2-{cell.name}.png",
+        write_json(result, score(cell, run / "stage2", split_file))
+        grid(cell, run / "stage2", split_file, args.out / "grids" / f"{cell.name}.png")
+        grid(cell, run / "stage2", split_file, FIGURES / f"stage2-{cell.name}.png",
              with_real=cell.dataset == "phantom")
         print(f"{cell.name}: done in {(time.time() - t0) / 60:.1f} min", flush=True)
     write_markdown_section(PAGE, table(), BEGIN, END, "# Image quality")
