@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml constraints.txt $(EXAMPLE)/pyproject.toml $(wildcard $(
 demo: venv
 	$(BIN)/usgan demo
 
+# Two workers (pytest-xdist): many tests mostly wait on a `usgan` subprocess starting up, so
+# two of them share two cores well (README: the measured times).
 test: venv
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 lint: venv
 	$(BIN)/ruff check .
