@@ -82,11 +82,6 @@ def split(cell: Cell, out: Path) -> Path:
     return path
 
 
-def _finished(run: Path) -> bool:
-    progress = run / "progress.json"
-    return progress.is_file() and bool(json.loads(progress.read_text()).get("finished"))
-
-
 def train(cell: Cell, split_file: Path, run: Path, args: argparse.Namespace) -> None:
     """Stage-I (``run/stage1``), then a Stage-II on it (``run/stage2``, `--stage1-from`), with
     the default recipe and the budgets; a stopped run resumes. Two runs, so that a new
@@ -97,12 +92,16 @@ def train(cell: Cell, split_file: Path, run: Path, args: argparse.Namespace) -> 
               *(["--bins", cell.bins] if cell.bins else [])]
     stages = [(run / "stage1", ["--stage1", cell.stage1, "--stage2", "off",
                                 "--max-minutes", str(args.stage1_minutes)]),
-              (run / "stage2", ["--stage1-from", str((run / "stage1").resolve()), "--stage2", "on",
+              (run / "stage2", ["--stage1-from", str((run / "stage1").resolve()),
+                                "--stage2", "on",
                                 "--stage2-max-minutes", str(args.stage2_minutes)])]
+    from usgan.core.run import RunDir
+
     for path, own in stages:
-        if _finished(path):
+        run_dir = RunDir(path)
+        if run_dir.is_finished():
             continue
-        if (path / "config.json").is_file():
+        if run_dir.config_path.is_file():
             usgan("train", "--resume", str(path), "--quiet")
         else:
             usgan("train", *common, *own, "--out", str(path))
