@@ -47,11 +47,13 @@ class PaperStep:
         self.ones = torch.ones(real.shape[0], device=real.device)
         self.zeros = torch.zeros(real.shape[0], device=real.device)
 
-    def __call__(self) -> None:
-        z = torch.randn(self.real.shape[0], self.g.z_dim, device=self.real.device)
+    def __call__(self, real: torch.Tensor | None = None) -> None:
+        """One step on ``real`` (a batch of the constructor's size; default: its batch)."""
+        real = self.real if real is None else real
+        z = torch.randn(real.shape[0], self.g.z_dim, device=real.device)
         fake = self.generate(z)
         self.opt_d.zero_grad()
-        loss_d = (F.binary_cross_entropy_with_logits(self.d(self.real), self.ones)
+        loss_d = (F.binary_cross_entropy_with_logits(self.d(real), self.ones)
                   + F.binary_cross_entropy_with_logits(self.d(fake.detach()), self.zeros))
         loss_d.backward()
         self.opt_d.step()

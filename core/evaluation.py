@@ -129,6 +129,15 @@ class Extractor:
                                              True, False)
 
 
+def upsample(images: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 ``[N, C, h, w]`` -> uint8 ``[N, C, size, size]``, bilinear without antialiasing
+    (as a Stage-II's input is upsampled): how a Stage-I is scored at its Stage-II's size,
+    against the same real images."""
+    up = torch.nn.functional.interpolate(images.float(), size=(size, size), mode="bilinear",
+                                         align_corners=False)
+    return up.round().clamp(0, 255).to(torch.uint8)
+
+
 def real_key(fingerprint: str, cls: str, size: int) -> str:
     """What identifies a set of real images for the feature cache: the data's fingerprint,
     the class, the size and the preprocessing version."""

@@ -12,6 +12,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("USGAN_SHARED", REPO.parent / "shared"))
 BIN = Path(sys.executable).parent
+# The features-only Inception weights of ../shared/weights (FID, KID; no IS).
+WEIGHTS = SHARED / "weights" / "inception-fid-2015-12-05-features-only.pth"
+needs_weights = pytest.mark.skipif(not WEIGHTS.is_file(),
+                                   reason=f"shared Inception weights absent: {WEIGHTS}")
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch_fidelity
-from conftest import SHARED, run_usgan
+from conftest import WEIGHTS, needs_weights, run_usgan
 from PIL import Image
 from torch_fidelity.datasets import ImagesPathDataset
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
@@ -19,7 +19,6 @@ from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from usgan.core.evaluation import Extractor, Metric, MetricsError, TensorImages, _number, compute
 from usgan.core.evaluation import weights_path as check_weights
 
-WEIGHTS = SHARED / "weights" / "inception-fid-2015-12-05-features-only.pth"
 TINY = "usgan-test-tiny"
 
 
@@ -139,7 +138,7 @@ def test_bad_weights_are_one_line(tmp_path: Path) -> None:
         check_weights(pickled)
 
 
-@pytest.mark.skipif(not WEIGHTS.is_file(), reason=f"shared Inception weights absent: {WEIGHTS}")
+@needs_weights
 def test_cli_with_the_shared_inception_weights(tmp_path: Path) -> None:
     """Plain folders are used as they are: the FID equals calculate_metrics on them; the
     audit (asked) finds the fakes that are copies of real images."""
@@ -221,7 +220,7 @@ def test_bad_fake_folders_say_what_was_found(tmp_path: Path) -> None:
     assert r.returncode == 2 and "unknown class" in r.stderr and "'nope'" in r.stderr
 
 
-@pytest.mark.skipif(not WEIGHTS.is_file(), reason=f"shared Inception weights absent: {WEIGHTS}")
+@needs_weights
 def test_eval_stage_one_of_a_two_stage_run(tmp_path: Path) -> None:
     """--stage 1 scores the Stage-I images (64 px) and leaves the run's eval.json alone."""
     import json
@@ -244,7 +243,7 @@ def test_eval_stage_one_of_a_two_stage_run(tmp_path: Path) -> None:
     assert (run / "eval.json").is_file()
 
 
-@pytest.mark.skipif(not WEIGHTS.is_file(), reason=f"shared Inception weights absent: {WEIGHTS}")
+@needs_weights
 def test_eval_real_grade_folders_with_bins(tmp_path: Path) -> None:
     """--bins turns grade folders into the classes the run was trained on; without it the
     class is unknown, in one line."""

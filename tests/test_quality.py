@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import SHARED, run_usgan
+from conftest import WEIGHTS, needs_weights, run_usgan
 from safetensors.torch import load_file
 from torch import nn
 
@@ -18,7 +18,6 @@ from usgan.core.train.options import TrainOptions
 from usgan.core.train.recipes import RECIPES, get_recipe, recipe_options
 from usgan.core.train.step import GANStep, Regularizers, make_optimizers
 
-WEIGHTS = SHARED / "weights" / "inception-fid-2015-12-05-features-only.pth"
 TINY = {"stage1_config": {"g_width": 8, "d_width": 8}}
 
 
@@ -138,7 +137,7 @@ def test_ttur_and_the_regularized_step() -> None:
         GANStep(lambda z: g(z[0]), d, opt_g, opt_d, reg=Regularizers(instance_noise=0.1))
 
 
-@pytest.mark.skipif(not WEIGHTS.is_file(), reason=f"shared Inception weights absent: {WEIGHTS}")
+@needs_weights
 def test_eval_every_logs_quality_and_leaves_the_weights_alone(tmp_path: Path) -> None:
     from usgan.core.run import RunDir
     from usgan.core.train.trainer import Trainer

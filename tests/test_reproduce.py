@@ -10,15 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_usgan
+from conftest import WEIGHTS, needs_weights, run_usgan
 from hubserver import HubServer
 
 from usgan.cli.reproduce.plan import PRESETS, Layout, Settings, Step, configs
 from usgan.cli.reproduce.runner import StepFailed, run_all
 from usgan.core.errors import ConfigError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-WEIGHTS = SHARED / "weights" / "inception-fid-2015-12-05-features-only.pth"
 TINY = ["--stage1-config", "g_width=4,d_width=4",
         "--stage2-config", "width=4,d_width=4,max_width=8"]
 
@@ -131,7 +129,7 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not WEIGHTS.is_file(), reason=f"needs the shared Inception weights {WEIGHTS}")
+@needs_weights
 def test_reproduce_end_to_end_on_the_phantom(tmp_path: Path) -> None:
     out, page = tmp_path / "repro", tmp_path / "docs" / "results.md"
     page.parent.mkdir()

@@ -123,17 +123,13 @@ def score(cell: Cell, run: Path, split_file: Path) -> dict:
 
     import usgan as api
     from usgan.core.diversity import diversity
-    from usgan.core.evaluation import Extractor, TensorImages, compute
+    from usgan.core.evaluation import Extractor, TensorImages, compute, upsample
 
     real = held_out(cell, split_file).to(torch.uint8)
     model = api.load(run)
-    low = model.sample(N, cls=cell.cls, seed=0, stage=1).float()
-    fakes = {
-        "stage1_up": torch.nn.functional.interpolate(low, size=SIZE, mode="bilinear",
-                                                     align_corners=False)
-        .round().clamp(0, 255).to(torch.uint8),
-        "stage2": model.sample(N, cls=cell.cls, seed=0, stage=2),
-    }
+    low = model.sample(N, cls=cell.cls, seed=0, stage=1)
+    fakes = {"stage1_up": upsample(low, SIZE),
+             "stage2": model.sample(N, cls=cell.cls, seed=0, stage=2)}
     extractor = Extractor.create(["fid", "kid"], weights=WEIGHTS)
     out: dict = {"cell": cell.name, "data": cell.data, "class": cell.cls, "bins": cell.bins,
                  "stage1": cell.stage1, "seed": cell.seed, "n_fake": N, "n_real": len(real),
@@ -170,14 +166,14 @@ def grid(cell: Cell, run: Path, split_file: Path, path: Path, with_real: bool = 
     from torchvision.utils import make_grid
 
     import usgan as api
+    from usgan.core.evaluation import upsample
 
     def tiles(x: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.interpolate(x.float(), size=128, mode="area")
 
     model = api.load(run)
     real = held_out(cell, split_file)[:6]
-    low = model.sample(6, cls=cell.cls, seed=0, stage=1).float()
-    up = torch.nn.functional.interpolate(low, size=SIZE, mode="bilinear", align_corners=False)
+    up = upsample(model.sample(6, cls=cell.cls, seed=0, stage=1), SIZE)
     high = model.sample(6, cls=cell.cls, seed=0, stage=2)
     rows = torch.cat([*([tiles(real)] if with_real else []), tiles(up), tiles(high)]).div(255)
     path.parent.mkdir(parents=True, exist_ok=True)
