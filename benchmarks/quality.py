@@ -25,7 +25,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,10 +72,11 @@ class QualitySettings:
     bins: str | None = None
     inception_weights: str | None = None
     threads: int | None = None
-    forms: tuple[str, ...] = field(init=False, default=())
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "forms", (*self.nets, *((PLAIN,) if self.plain else ())))
+    @property
+    def forms(self) -> tuple[str, ...]:
+        """What trains, in order: usgan's networks, then the plain DCGAN."""
+        return (*self.nets, *((PLAIN,) if self.plain else ()))
 
     def check(self) -> None:
         """One-line errors for values that cannot work."""
