@@ -11,6 +11,9 @@ images of the class (docs/benchmarks.md, "Time to quality").
   nz 100, ngf = ndf = 64), fp32 eager, contiguous NCHW, `PaperStep` (BCE, Adam 2e-4
   (0.5, 0.999)), batch 16, the same training images at 64 px, a fresh shuffle every epoch,
   for M minutes of its own clock.
+- ``--set KEY=VALUE`` (levers): training options over the default recipe for usgan's forms,
+  e.g. ``--set diffaugment_p=0.5`` or ``--set stage1_config.upsample=bilinear``; a lever's
+  rows go in their own ``--out`` and are compared with the default's by seed.
 - scoring: N samples, upsampled bilinearly to the held-out images' size (256 px), KID
   (unbiased) and FID against the held-out images, whose Inception features are computed once.
 
@@ -24,8 +27,8 @@ import copy
 import datetime as dt
 import json
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,7 @@ from usgan.core.runtime import set_threads
 from usgan.core.serialization import load_network
 from usgan.core.synth import sample_chain
 from usgan.core.train.checkpoint import list_checkpoints, load_checkpoint, prune
+from usgan.core.train.options import TrainOptions
 from usgan.core.train.recipes import recipe_options
 from usgan.core.train.trainer import Trainer
 
@@ -53,6 +57,10 @@ from .training import STAGE1_NETS, PaperStep
 PLAIN = "plain-dcgan"
 SIZE = 256  # the size every form is scored at (the held-out images' size)
 PLAIN_BATCH = 16
+# What the bench itself sets for usgan's forms: not a lever (``--set``).
+BENCH_SETS = frozenset({"stage1", "stage2", "data", "classes", "data_options", "seed",
+                        "max_minutes", "keep_checkpoints", "prune_checkpoints", "quiet",
+                        "log_every", "threads", "recipe", "stage1_from"})
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,7 @@ class QualitySettings:
     bins: str | None = None
     inception_weights: str | None = None
     threads: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # --set: levers over the recipe
 
     @property
     def forms(self) -> tuple[str, ...]:
@@ -94,6 +103,33 @@ class QualitySettings:
             get_spec(net)  # an unknown network is an UnknownNameError listing the known ones
         if not self.forms:
             raise ConfigError("nothing to run: give --nets or leave the plain DCGAN on")
+        if self.options and self.nets:
+            recipe_options(stage1=self.nets[0], **self.options)  # a bad value: ConfigError
+
+
+def parse_sets(items: Iterable[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` items (``--set``) as training options: VALUE is JSON when it parses
+    (``0.5``, ``true``, ``["cutout"]``), else a string; ``a.b=v`` sets key ``b`` of dict
+    option ``a``. KEY must be a `TrainOptions` field the bench does not set itself."""
+    known = {f.name for f in fields(TrainOptions)} - BENCH_SETS
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        top, dot, sub = key.strip().partition(".")
+        if not sep or not top:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        if top not in known:
+            raise ConfigError(f"--set {item!r}: {top!r} is not a training option the bench "
+                              f"lets you set; choose from {', '.join(sorted(known))}")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        if dot:
+            out.setdefault(top, {})[sub] = value
+        else:
+            out[top] = value
+    return out
 
 
 # --------------------------------------------------------------------------- the data
@@ -151,7 +187,7 @@ def train_usgan(s: QualitySettings, net: str, seed: int, split: Path,
                           data_options={"split": str(split), "bins": s.bins}, seed=seed,
                           max_minutes=s.minutes, keep_checkpoints=1_000_000,
                           prune_checkpoints=False, quiet=True, log_every=100,
-                          threads=s.threads)
+                          threads=s.threads, **s.options)
     resume = run.config_path.is_file()
     echo(f"{net} seed {seed}: {'resuming' if resume else 'training'} {run.root} "
          f"({s.minutes:g} min)")
@@ -262,12 +298,13 @@ def _load_or_start(s: QualitySettings, command: str, n_train: int, n_test: int
     path = s.out / "quality.json"
     if path.is_file():
         old = read_json(path, what="quality result")
-        if old.get("settings", {}).get("minutes") == s.minutes and old.get(
-                "settings", {}).get("samples") == s.samples:
+        kept = {k: old.get("settings", {}).get(k, {} if k == "options" else None)
+                for k in ("minutes", "samples", "options")}
+        if kept == {k: settings[k] for k in kept}:
             old["settings"], old["command"] = settings, command
             return old
-        raise ConfigError(f"{path} holds a bench with other --minutes or --samples; give "
-                          "another --out")
+        raise ConfigError(f"{path} holds a bench with other --minutes, --samples or --set; "
+                          "give another --out")
     return {"command": command, "settings": settings, "n_train": n_train, "n_held_out": n_test,
             "size": SIZE, "date": dt.datetime.now(dt.timezone.utc).astimezone()
             .isoformat(timespec="seconds"), "threads": torch.get_num_threads(),

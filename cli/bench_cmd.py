@@ -116,20 +116,23 @@ def _items(text: str | None, kind: type, what: str) -> tuple[Any, ...] | None:
 @click.option("--inception-weights", default=None, metavar="PATH",
               help="Inception weights (else $USGAN_INCEPTION_WEIGHTS, else ../shared/weights/).")
 @click.option("--threads", type=int, default=None, help="CPU threads (torch's default).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="A training option over the default recipe for usgan's forms (a lever), "
+                   "e.g. diffaugment_p=0.5 or stage1_config.upsample=bilinear; repeatable.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
               help="Also write the result as JSON here.")
 @click.option("--markdown", "markdown_out", type=click.Path(path_type=Path), default=None,
               help="Write this data set's section of this page (docs/benchmarks.md).")
 def quality_cmd(data: str, cls: str, bins: str | None, minutes: float, nets: str, plain: bool,
                 seeds: str, curve: str, samples: int, held_out: float, out: Path | None,
-                inception_weights: str | None, threads: int | None, json_out: Path | None,
-                markdown_out: Path | None) -> None:
+                inception_weights: str | None, threads: int | None, sets: tuple[str, ...],
+                json_out: Path | None, markdown_out: Path | None) -> None:
     """Time to quality: usgan's default Stage-I of each network and the plain DCGAN, each
     trained for --minutes on one class, scored (KID, FID) on held-out images of it.
 
     Not a test: run it on a quiet machine (each form's budget is wall-clock time).
     """
-    from usgan.benchmarks.quality import QualitySettings, data_label, run
+    from usgan.benchmarks.quality import QualitySettings, data_label, parse_sets, run
     from usgan.benchmarks.quality_report import print_table, write_markdown
     from usgan.core.io import write_json
 
@@ -139,7 +142,8 @@ def quality_cmd(data: str, cls: str, bins: str | None, minutes: float, nets: str
         data=data, cls=cls, out=out, minutes=minutes, nets=_items(nets, str, "--nets") or (),
         plain=plain, seeds=_items(seeds, int, "--seeds") or (0,),
         curve=_items(curve, float, "--curve") or (), samples=samples, held_out=held_out,
-        bins=bins, inception_weights=inception_weights, threads=threads)
+        bins=bins, inception_weights=inception_weights, threads=threads,
+        options=parse_sets(sets))
     err = Console(stderr=True, soft_wrap=True)
     result = run(settings, _command(), lambda msg: err.print(f"[dim]{msg}[/dim]"))
     print_table(result)

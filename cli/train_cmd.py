@@ -19,7 +19,8 @@ _DIRECT = ("stage1", "data", "epochs", "max_steps", "stage2_epochs", "stage2_max
            "threads", "quiet", "stage1_from", "on_nonfinite", "lr_d", "label_smoothing",
            "instance_noise", "r1_gamma", "eval_every", "eval_n", "inception_weights", "compile",
            "max_minutes", "stage2_max_minutes", "stage2_pretrain", "stage2_recon",
-           "stage2_crop", "stage2_blur", "stage2_noise")
+           "stage2_crop", "stage2_blur", "stage2_noise", "diffaugment_p", "ada_target",
+           "ada_images", "lecam")
 BUILTIN_STAGE2 = "stack"
 
 
@@ -173,10 +174,20 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
               help="Std of Gaussian noise added to every image D sees.")
 @click.option("--r1-gamma", type=float, default=0.0, show_default=True,
               help="Zero-centred gradient penalty on real images (R1) with this weight.")
+@click.option("--lecam", type=float, default=0.0, show_default=True,
+              help="LeCam regularisation of D (Tseng et al. 2021) with this weight (0: off).")
 @click.option("--diffaugment", default="",
               help="DiffAugment policy, e.g. color,translation,cutout ('none': off).")
 @click.option("--stage2-diffaugment", default=None,
               help="Stage-II's DiffAugment policy (default: --diffaugment's).")
+@click.option("--diffaugment-p", type=float, default=1.0, show_default=True,
+              help="Apply each DiffAugment op to each image with this probability (with "
+                   "--ada-target: where it starts).")
+@click.option("--ada-target", type=float, default=None,
+              help="Adapt that probability (ADA): up while the mean sign of D's real logits "
+                   "is above this (0.6 in ADA), down below it.")
+@click.option("--ada-images", type=int, default=5000, show_default=True,
+              help="Images an adaptive probability takes to cross from 0 to 1.")
 @click.option("--ema/--no-ema", default=False, help="Keep an EMA copy of G for sampling.")
 @click.option("--ema-decay", type=float, default=0.999, show_default=True)
 @click.option("--ema-warmup/--no-ema-warmup", default=False,

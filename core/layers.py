@@ -6,8 +6,8 @@
 - `SelfAttention`: the SAGAN block; `MinibatchStd`: ProGAN's batch-diversity feature map;
 - `dcgan_width`: the DCGAN channel schedule; `log2_int`: power-of-two sizes with a clear error;
   `check_refinement_sizes`: a Stage-II's input and output sizes;
-- `up_block` / `down_block`: one doubling / halving step as a list of layers (so they can be
-  spliced into an ``nn.Sequential`` without changing its state_dict keys).
+- `last_up` / `up_block` / `down_block`: one doubling / halving step as a list of layers (so
+  they can be spliced into an ``nn.Sequential`` without changing its state_dict keys).
 """
 
 from __future__ import annotations
@@ -128,17 +128,22 @@ def dcgan_width(base: int, size: int, res: int, cap_mult: int = 8) -> int:
     return min(base * size // (2 * res), base * cap_mult)
 
 
-def up_block(c_in: int, c_out: int, mode: str = "transposed", norm: bool = True
-             ) -> list[nn.Module]:
-    """Double the resolution: ConvTranspose 4x4 stride 2 (``mode="transposed"``) or
-    nearest/bilinear upsampling then Conv 3x3 (no checkerboard); then BN and ReLU."""
+def last_up(c_in: int, c_out: int, mode: str = "transposed", bias: bool = False
+            ) -> list[nn.Module]:
+    """Double the resolution, nothing after: ConvTranspose 4x4 stride 2 (``mode=
+    "transposed"``) or nearest/bilinear upsampling then Conv 3x3 (no checkerboard)."""
     if mode not in UP_MODES:
         raise ConfigError(f"upsampling mode must be one of {UP_MODES}, got {mode!r}")
     if mode == "transposed":
-        layers: list[nn.Module] = [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=not norm)]
-    else:
-        layers = [nn.Upsample(scale_factor=2, mode=mode),
-                  nn.Conv2d(c_in, c_out, 3, 1, 1, bias=not norm)]
+        return [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias)]
+    return [nn.Upsample(scale_factor=2, mode=mode), nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias)]
+
+
+def up_block(c_in: int, c_out: int, mode: str = "transposed", norm: bool = True
+             ) -> list[nn.Module]:
+    """Double the resolution (`last_up`), then BN (unless ``norm=False``: then a bias) and
+    ReLU."""
+    layers = last_up(c_in, c_out, mode, bias=not norm)
     if norm:
         layers.append(nn.BatchNorm2d(c_out))
     return [*layers, nn.ReLU(True)]

@@ -20,6 +20,7 @@ from usgan.core.layers import (
     dcgan_init,
     dcgan_width,
     down_block,
+    last_up,
     log2_int,
     up_block,
 )
@@ -33,11 +34,16 @@ def _check_attn(attn_res: int, size: int) -> None:
 
 
 class DCGANGenerator(Stage1Generator):
-    """z -> 4x4 (transposed conv) -> ... -> size x size; BN + ReLU inside, Tanh out."""
+    """z -> 4x4 (transposed conv) -> ... -> size x size; BN + ReLU inside, Tanh out.
+
+    ``upsample``: each doubling, one of `UP_MODES` (``"transposed"``: the paper's 4x4 stride-2
+    ConvTranspose; ``"nearest"``/``"bilinear"``: resize then 3x3 conv, no checkerboard).
+    """
 
     def __init__(
         self, z_dim: int = 100, channels: int = 1, size: int = 64, g_width: int = 64,
-        spectral_norm: bool = False, attention: bool = False, attn_res: int = 32, **_: object,
+        spectral_norm: bool = False, attention: bool = False, attn_res: int = 32,
+        upsample: str = "transposed", **_: object,
     ) -> None:
         super().__init__()
         n = log2_int(size, "size")
@@ -55,11 +61,11 @@ class DCGANGenerator(Stage1Generator):
             layers.append(SelfAttention(c))
         while res * 2 < size:
             c_next = dcgan_width(g_width, size, res * 2)
-            layers += up_block(c, c_next)
+            layers += up_block(c, c_next, mode=upsample)
             c, res = c_next, res * 2
             if attention and res == attn_res:
                 layers.append(SelfAttention(c))
-        layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1, bias=False), nn.Tanh()]
+        layers += [*last_up(c, channels, mode=upsample), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         dcgan_init(self)
         if spectral_norm:
@@ -111,7 +117,8 @@ class DCGANDiscriminator(Discriminator):
         return self.net(x).view(x.shape[0])
 
 
-_BASE = {"z_dim": 100, "channels": 1, "size": 64, "g_width": 64, "d_width": 64}
+_BASE = {"z_dim": 100, "channels": 1, "size": 64, "g_width": 64, "d_width": 64,
+         "upsample": "transposed"}
 
 
 @hookimpl

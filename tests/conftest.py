@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,30 @@ BIN = Path(sys.executable).parent
 WEIGHTS = SHARED / "weights" / "inception-fid-2015-12-05-features-only.pth"
 needs_weights = pytest.mark.skipif(not WEIGHTS.is_file(),
                                    reason=f"shared Inception weights absent: {WEIGHTS}")
+
+
+class FakeClock:
+    """One second per reading; ``trainer`` is interrupted at reading ``stop_at`` (as by
+    Ctrl-C: it saves a checkpoint and raises `Interrupted`)."""
+
+    def __init__(self, trainer: Any = None, stop_at: int | None = None) -> None:
+        self.t, self.trainer, self.stop_at = 0.0, trainer, stop_at
+
+    def __call__(self) -> float:
+        self.t += 1.0
+        if self.trainer is not None and self.t == self.stop_at:
+            self.trainer._interrupted = True
+        return self.t
+
+
+def train_until(out: Path, opts: Any, stop_at: int | None = None, resume: bool = False) -> Any:
+    """Train ``opts`` into ``out`` on a `FakeClock` (interrupted at reading ``stop_at``)."""
+    from usgan.core.train.trainer import Trainer
+
+    trainer = Trainer(opts, out, resume=resume, echo=lambda m: None)
+    trainer.clock = FakeClock(trainer, stop_at)
+    trainer.train()
+    return trainer
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import run_usgan
+from conftest import run_usgan, train_until
 from safetensors.torch import load_file
 
 from usgan.core.errors import ConfigError
@@ -22,7 +22,7 @@ from usgan.core.train.pairs import (
     random_crops,
     reconstruction,
 )
-from usgan.core.train.trainer import Interrupted, Trainer
+from usgan.core.train.trainer import Interrupted
 
 TINY = {"stage1_config": {"g_width": 8, "d_width": 8},
         "stage2_config": {"width": 8, "d_width": 8, "max_width": 32, "residual": True}}
@@ -122,30 +122,9 @@ def _opts(**kw: object) -> TrainOptions:
                         checkpoint_every=1, **{**TINY, **kw})
 
 
-class FakeClock:
-    """One second per reading; ``trainer`` is interrupted at reading ``stop_at``."""
-
-    def __init__(self, trainer: Trainer | None = None, stop_at: int | None = None) -> None:
-        self.t, self.trainer, self.stop_at = 0.0, trainer, stop_at
-
-    def __call__(self) -> float:
-        self.t += 1.0
-        if self.trainer is not None and self.t == self.stop_at:
-            self.trainer._interrupted = True
-        return self.t
-
-
-def _train(out: Path, opts: TrainOptions, stop_at: int | None = None,
-           resume: bool = False) -> Trainer:
-    trainer = Trainer(opts, out, resume=resume, echo=lambda m: None)
-    trainer.clock = FakeClock(trainer, stop_at)
-    trainer.train()
-    return trainer
-
-
 def test_a_time_budget_stops_and_finishes_the_phase(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    _train(out, _opts(stage2=None, max_minutes=0.1))  # 6 s: six steps of the fake clock
+    train_until(out, _opts(stage2=None, max_minutes=0.1))  # 6 s: six steps of the fake clock
     config = json.loads((out / "config.json").read_text())
     phase = config["phases"]["healthy/stage1"]
     assert phase["steps"] == 6 and phase["stopped_by"] == "minutes"
@@ -158,17 +137,17 @@ def test_a_time_budget_stops_and_finishes_the_phase(tmp_path: Path) -> None:
 
 
 def test_steps_and_minutes_whichever_comes_first(tmp_path: Path) -> None:
-    _train(tmp_path / "a", _opts(stage2=None, max_minutes=0.1, max_steps=3))
+    train_until(tmp_path / "a", _opts(stage2=None, max_minutes=0.1, max_steps=3))
     a = json.loads((tmp_path / "a/config.json").read_text())["phases"]["healthy/stage1"]
     assert (a["steps"], a["stopped_by"]) == (3, "steps")
 
 
 def test_resume_continues_the_budget_bit_identically(tmp_path: Path) -> None:
     opts = _opts(stage2=None, max_minutes=0.1)
-    _train(tmp_path / "whole", opts)
+    train_until(tmp_path / "whole", opts)
     with pytest.raises(Interrupted):
-        _train(tmp_path / "cut", opts, stop_at=4)  # after step 3
-    _train(tmp_path / "cut", opts, resume=True)
+        train_until(tmp_path / "cut", opts, stop_at=4)  # after step 3
+    train_until(tmp_path / "cut", opts, resume=True)
     phases = json.loads((tmp_path / "cut/config.json").read_text())["phases"]
     assert phases["healthy/stage1"]["steps"] == 6  # 3 before the stop, 3 after
     for role in ("generator", "discriminator"):
@@ -179,8 +158,9 @@ def test_resume_continues_the_budget_bit_identically(tmp_path: Path) -> None:
 
 def test_stage2_pairs_then_stage1_is_recorded(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    _train(out, _opts(max_steps=2, stage2_max_steps=4, stage2_pretrain=0.5, stage2_recon=5.0,
-                      stage2_crop=128, stage2_blur=1.0, stage2_noise=0.05))
+    train_until(out, _opts(max_steps=2, stage2_max_steps=4, stage2_pretrain=0.5,
+                           stage2_recon=5.0, stage2_crop=128, stage2_blur=1.0,
+                           stage2_noise=0.05))
     phases = json.loads((out / "config.json").read_text())["phases"]
     assert phases["healthy/stage2"]["pretrain_steps"] == 2
     assert phases["healthy/stage2"]["steps"] == 4
@@ -197,8 +177,8 @@ def test_the_l1_term_reaches_stage2_only(tmp_path: Path) -> None:
     def weights(recon: float, role: str) -> dict[str, torch.Tensor]:
         out = tmp_path / f"r{recon}"
         if not out.exists():
-            _train(out, _opts(max_steps=1, stage2_pretrain=1.0, stage2_recon=recon,
-                              stage2_crop=64))
+            train_until(out, _opts(max_steps=1, stage2_pretrain=1.0, stage2_recon=recon,
+                                   stage2_crop=64))
         return load_file(out / f"healthy/{role}/generator.safetensors")
 
     for role, same in (("stage1", True), ("stage2", False)):

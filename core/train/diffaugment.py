@@ -3,9 +3,16 @@
 Applied to real and fake images alike on the discriminator side. Written for grayscale or
 colour images in [-1, 1]; every random draw comes from the given ``torch.Generator`` so that
 training stays reproducible and resumable.
+
+Each operation is applied to each image with probability ``p`` (Karras et al. 2020, ADA): at
+``p = 1`` always (DiffAugment's form); below 1, D also sees unaugmented images, so an
+augmentation that cannot be undone (cutout's black square) cannot leak into G's images.
+`AdaptiveP` moves ``p`` during training by ADA's overfitting heuristic.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -70,8 +77,56 @@ def cutout(x: torch.Tensor, g: torch.Generator, ratio: float = 0.5) -> torch.Ten
 _OPS = {"color": color, "translation": translation, "cutout": cutout}
 
 
-def diff_augment(x: torch.Tensor, policy: list[str], g: torch.Generator) -> torch.Tensor:
-    """Apply the named augmentations in order (identity for an empty policy)."""
+def diff_augment(x: torch.Tensor, policy: list[str], g: torch.Generator,
+                 p: float | torch.Tensor = 1.0) -> torch.Tensor:
+    """Apply the named augmentations in order (identity for an empty policy), each to each
+    image with probability ``p`` (a float, or a 0-d tensor that `AdaptiveP` moves); at a float
+    ``p = 1`` nothing more is drawn from ``g`` than DiffAugment itself draws."""
     for name in policy:
-        x = _OPS[name](x, g)
+        y = _OPS[name](x, g)
+        if isinstance(p, torch.Tensor) or p < 1:
+            draw = torch.rand(x.shape[0], 1, 1, 1, generator=g, device=g.device)
+            y = torch.where(draw.to(x.device) < p, y, x)
+        x = y
     return x
+
+
+class AdaptiveP:
+    """ADA's augmentation probability (Karras et al. 2020, "adaptive discriminator
+    augmentation"): every ``interval`` steps, ``r = E[sign(D(real))]`` over them; ``p`` moves
+    up by ``interval * batch / images`` when ``r > target`` (D is sure of the real images: it
+    is overfitting), down otherwise, within [0, 1]. ``images``: how many images it takes ``p``
+    to cross from 0 to 1 (ADA: 500k on large data; short CPU runs need far fewer).
+
+    ``p`` stays a tensor on the device, so the step reads no value back to the host.
+    """
+
+    def __init__(self, p: float, target: float, images: int, batch: int, interval: int = 4,
+                 device: torch.device | str = "cpu") -> None:
+        self.target, self.interval = target, interval
+        self.rate = interval * batch / images
+        self.p = torch.tensor(float(p), device=device)
+        self.acc = torch.zeros((), device=device)
+        self.count = 0
+
+    def observe(self, logit_real: torch.Tensor) -> None:
+        """Count one step's real logits; adjust ``p`` at the end of every interval."""
+        self.acc += torch.sign(logit_real.detach().float()).mean()
+        self.count += 1
+        if self.count % self.interval == 0:
+            r = self.acc / self.interval
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                torch.distributed.all_reduce(r)
+                r = r / torch.distributed.get_world_size()
+            self.p = (self.p + torch.sign(r - self.target) * self.rate).clamp(0.0, 1.0)
+            self.acc.zero_()
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps (plain numbers)."""
+        return {"p": float(self.p), "acc": float(self.acc), "count": self.count}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from `state_dict`."""
+        self.p.fill_(float(state["p"]))
+        self.acc.fill_(float(state["acc"]))
+        self.count = int(state["count"])

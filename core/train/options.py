@@ -10,6 +10,8 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 from usgan.core.errors import ConfigError
 from usgan.core.stage import Stage
 
+from .diffaugment import AdaptiveP
+from .losses import LeCam
 from .step import Regularizers
 
 # Options that do not change what a run computes: they may differ on --resume.
@@ -51,9 +53,13 @@ class TrainOptions:
     label_smoothing: float = 0.0
     instance_noise: float = 0.0
     r1_gamma: float = 0.0
+    lecam: float = 0.0  # LeCam regularisation weight (losses.LeCam; 0: off)
     on_nonfinite: str = "stop"  # or "skip": drop a step whose loss is NaN/inf, with a warning
     diffaugment: list[str] = field(default_factory=list)
     stage2_diffaugment: list[str] | None = None  # None: as Stage-I
+    diffaugment_p: float = 1.0  # each op on each image with this probability (ADA's start)
+    ada_target: float | None = None  # adapt p (diffaugment.AdaptiveP) towards this E[sign D]
+    ada_images: int = 5000  # images for an adaptive p to cross from 0 to 1
     ema: bool = False
     ema_decay: float = 0.999
     ema_warmup: bool = False  # decay (1+n)/(10+n) until it reaches ema_decay
@@ -85,7 +91,7 @@ class TrainOptions:
             raise ConfigError(f"--precision must be auto, fp32 or bf16, got {self.precision!r}")
         if self.label_smoothing and self.loss != "bce":
             raise ConfigError("--label-smoothing works with --loss bce only")
-        for name in ("label_smoothing", "instance_noise", "r1_gamma", "eval_every"):
+        for name in ("label_smoothing", "instance_noise", "r1_gamma", "lecam", "eval_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must not be negative")
         if not 0 <= self.label_smoothing < 1:
@@ -103,6 +109,12 @@ class TrainOptions:
         for name in ("stage2_recon", "stage2_blur", "stage2_noise"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must not be negative")
+        if not 0 <= self.diffaugment_p <= 1:
+            raise ConfigError(f"--diffaugment-p must be in [0, 1], got {self.diffaugment_p}")
+        if self.ada_target is not None and not 0 < self.ada_target < 1:
+            raise ConfigError(f"--ada-target must be in (0, 1), got {self.ada_target}")
+        if self.ada_images < 1:
+            raise ConfigError(f"--ada-images must be at least 1, got {self.ada_images}")
         if not 0 <= self.stage2_pretrain <= 1:
             raise ConfigError(f"--stage2-pretrain must be in [0, 1], got {self.stage2_pretrain}")
         if self.stage2_crop == 0:  # --stage2-crop 0: whole images
@@ -123,6 +135,18 @@ class TrainOptions:
         if stage == Stage.TWO and self.stage2_diffaugment is not None:
             return self.stage2_diffaugment
         return self.diffaugment
+
+    def step_parts(self, stage: Stage, device: Any) -> dict[str, Any]:
+        """The stateful parts of ``stage``'s GAN step that these options turn on, by their
+        `GANStep` keyword: ``ada`` (`AdaptiveP`, with ``--ada-target`` where the stage
+        augments) and ``lecam`` (`LeCam`). A checkpoint keeps their state."""
+        parts: dict[str, Any] = {}
+        if self.ada_target is not None and self.policy(stage):
+            parts["ada"] = AdaptiveP(self.diffaugment_p, self.ada_target, self.ada_images,
+                                     self.batch_size, device=device)
+        if self.lecam:
+            parts["lecam"] = LeCam(self.lecam, device=device)
+        return parts
 
     def regularizers(self) -> Regularizers:
         """What the discriminator step adds (step.Regularizers)."""

@@ -70,14 +70,17 @@ class Schedule:
 
 
 class TrainState:
-    """Networks, optimizers, EMA, random streams and counters of one phase."""
+    """Networks, optimizers, EMA, random streams and counters of one phase, and the step's
+    stateful parts (``parts``: `TrainOptions.step_parts`, each with ``state_dict`` and
+    ``load_state_dict``)."""
 
     def __init__(
         self, g: nn.Module, d: nn.Module, opt_g: torch.optim.Optimizer,
         opt_d: torch.optim.Optimizer, ema: EMA | None, streams: dict[str, torch.Generator],
-        n: int,
+        n: int, parts: dict[str, Any] | None = None,
     ) -> None:
         self.g, self.d, self.opt_g, self.opt_d, self.ema = g, d, opt_g, opt_d, ema
+        self.parts = parts or {}
         self.streams = streams
         self.step = self.epoch = self.pos = 0
         self.elapsed = 0.0  # seconds of training so far (a time budget's clock)
@@ -110,6 +113,7 @@ class TrainState:
             "ema": self.ema.shadow.state_dict() if self.ema else None,
             "ema_updates": self.ema.updates if self.ema else None, "rng": rngs,
             "elapsed": self.elapsed, "pretrain_end": self.pretrain_end,
+            "parts": {name: part.state_dict() for name, part in self.parts.items()},
         }
 
     def restore(self, ckpt: dict[str, Any], rank: int) -> None:
@@ -124,6 +128,10 @@ class TrainState:
         self.step, self.epoch, self.pos = ckpt["step"], ckpt["epoch"], ckpt["pos"]
         self.elapsed = float(ckpt.get("elapsed") or 0.0)
         self.pretrain_end = ckpt.get("pretrain_end")
+        saved = ckpt.get("parts") or {}
+        for name, part in self.parts.items():
+            if name in saved:
+                part.load_state_dict(saved[name])
         self.perm = ckpt["perm"]
         rng = ckpt["rng"][rank]
         torch.set_rng_state(rng["torch"])

@@ -19,8 +19,9 @@ from torch import nn
 from usgan.core.stage import Stage
 
 from . import losses
-from .diffaugment import diff_augment
+from .diffaugment import AdaptiveP, diff_augment
 from .ema import EMA
+from .losses import LeCam
 from .pairs import reconstruction
 
 if TYPE_CHECKING:
@@ -77,7 +78,9 @@ class GANStep:
 
     ``generate(noise)`` makes the fake batch with gradients into the trained generator (for a
     Stage-II, through `usgan.core.stacking.forward_stack`); ``d`` may be DDP-wrapped. With
-    ``ema`` the average of ``ema_of`` moves after each generator update.
+    ``ema`` the average of ``ema_of`` moves after each generator update. DiffAugment applies
+    each op with probability ``p``, or ``ada.p`` when an `AdaptiveP` is given (which then
+    observes every step's real logits); ``lecam`` adds `losses.LeCam` to D's loss.
     """
 
     def __init__(
@@ -87,10 +90,11 @@ class GANStep:
         autocast: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
         ema: EMA | None = None, ema_of: nn.Module | None = None,
         guard: Sequence[nn.Module] = (), reg: Regularizers = Regularizers(),
-        recon: float = 0.0,
+        recon: float = 0.0, p: float = 1.0, ada: AdaptiveP | None = None,
+        lecam: LeCam | None = None,
     ) -> None:
         self.generate, self.d, self.opt_g, self.opt_d = generate, d, opt_g, opt_d
-        self.reg, self.recon = reg, recon
+        self.reg, self.recon, self.p, self.ada, self.lecam = reg, recon, p, ada, lecam
         self.loss, self.policy, self.aug, self.autocast = loss, list(policy), aug, autocast
         self.ema, self.ema_of = ema, ema_of
         self.guard = list(guard)
@@ -103,14 +107,16 @@ class GANStep:
                     opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
                     stage: Stage = Stage.ONE, **kwargs: Any) -> GANStep:
         """The step that ``opts`` asks for in ``stage``: its loss, DiffAugment policy,
-        regularizers and (Stage-II) the weight of the L1 term; ``kwargs`` are the run's own
-        parts (aug, autocast, ema, ema_of, guard)."""
+        augmentation probability, regularizers and (Stage-II) the weight of the L1 term;
+        ``kwargs`` are the run's own parts (aug, autocast, ema, ema_of, guard) and its
+        stateful ones (ada, lecam: `TrainOptions.step_parts`)."""
         return cls(generate, d, opt_g, opt_d, loss=opts.loss, policy=opts.policy(stage),
                    reg=opts.regularizers(), recon=opts.stage2_recon if stage == Stage.TWO
-                   else 0.0, **kwargs)
+                   else 0.0, p=opts.diffaugment_p, **kwargs)
 
     def _d(self, images: torch.Tensor) -> torch.Tensor:
-        x = diff_augment(images, self.policy, self.aug)  # type: ignore[arg-type]
+        p = self.p if self.ada is None else self.ada.p
+        x = diff_augment(images, self.policy, self.aug, p)  # type: ignore[arg-type]
         if self.reg.instance_noise:
             noise = torch.randn(x.shape, generator=self.aug, device=self.aug.device)  # type: ignore[union-attr]
             x = x + self.reg.instance_noise * noise.to(x.device, x.dtype)
@@ -144,13 +150,18 @@ class GANStep:
             fake = self.generate(noise)
             logit_real = self._d(real)
             loss_real = losses.d_loss_real(logit_real, self.loss, reg.label_smoothing)
+        if self.ada is not None:
+            self.ada.observe(logit_real)
         penalty = losses.r1_penalty(logit_real, real, reg.r1_gamma) if reg.r1_gamma else 0.0
+        if self.lecam is not None:
+            penalty = penalty + self.lecam.real(logit_real)
         self.opt_d.zero_grad(set_to_none=True)
         (loss_real + penalty).backward()
         with self.autocast():
             logit_fake = self._d(fake.detach())
             loss_fake = losses.d_loss_fake(logit_fake, self.loss)
-        loss_fake.backward()
+        lecam_fake = self.lecam.fake(logit_fake) if self.lecam is not None else 0.0
+        (loss_fake + lecam_fake).backward()
         loss_d = loss_real.detach() + loss_fake.detach()
         _check("discriminator", loss_d)
         self.opt_d.step()

@@ -87,10 +87,6 @@ class PhaseNets:
         return [*self.frozen, self.g]
 
 
-def _resolve_path(source: str) -> Path:
-    return Path(source)
-
-
 class Trainer:
     """Train every phase of a run into ``out``; see `TrainOptions` for the options.
 
@@ -102,7 +98,7 @@ class Trainer:
         self, options: TrainOptions, out: str | Path, *, resume: bool = False,
         force: bool = False, registry: Registry | None = None, dataset: Any = None,
         echo: Callable[[str], None] | None = None,
-        resolve_source: Callable[[str], Path] = _resolve_path,
+        resolve_source: Callable[[str], Path] = Path,
         on_finish: Sequence[Callable[[RunDir], None]] = (),
     ) -> None:
         self.opts = options
@@ -251,7 +247,8 @@ class Trainer:
         ranks = {"data": 0, "noise": rt.dist.rank, "aug": rt.dist.rank}
         streams = {name: torch.Generator().manual_seed(
             seed_for(opts.seed, phase.index, i + 1, ranks[name])) for i, name in enumerate(STREAMS)}
-        return TrainState(nets.g, nets.d, opt_g, opt_d, ema, streams, n)
+        return TrainState(nets.g, nets.d, opt_g, opt_d, ema, streams, n,
+                          opts.step_parts(phase.stage, rt.device))
 
     def _resume(self, phase: Phase, state: TrainState, ckpt_dir: Path, rt: Runtime) -> None:
         ckpt = load_latest(ckpt_dir, warn=self.echo) if rt.dist.is_main else None
@@ -274,7 +271,7 @@ class Trainer:
         return GANStep.for_options(  # G's inputs: (z1,), or Stage-II's (image, z2)
             self.opts, lambda inputs: g_train(*inputs), d_train, state.opt_g,
             state.opt_d, stage=stage, aug=state.streams["aug"], autocast=rt.autocast,
-            ema=state.ema, ema_of=nets.g,
+            ema=state.ema, ema_of=nets.g, **state.parts,
             guard=[nets.g, nets.d] if self.opts.on_nonfinite == "skip" else (),
         )
 
