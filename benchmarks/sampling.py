@@ -17,12 +17,12 @@ from torch import nn
 from usgan.core.factory import create_generator
 from usgan.core.noise import noise_for
 from usgan.core.runtime import Runtime
-from usgan.core.stacking import forward_stack, stage2_config
+from usgan.core.stacking import DEFAULT_STAGE2, forward_stack, stage2_config
 
 from .forms import REFERENCE, USGAN, Form, Plan, Workload
 from .training import SEED, layout_name
 
-STAGE1, STAGE2 = "dcgan", "stack"
+STAGE1, STAGE2 = "dcgan", DEFAULT_STAGE2
 BATCH = 64
 
 

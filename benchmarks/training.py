@@ -23,7 +23,7 @@ from torch import nn
 from usgan.core.factory import create_discriminator, create_generator, get_spec
 from usgan.core.noise import noise_for
 from usgan.core.runtime import Runtime
-from usgan.core.stacking import forward_stack
+from usgan.core.stacking import DEFAULT_STAGE2, forward_stack
 from usgan.core.stage import Stage
 from usgan.core.train.recipes import recipe_options
 from usgan.core.train.step import GANStep, make_optimizers
@@ -31,7 +31,7 @@ from usgan.core.train.step import GANStep, make_optimizers
 from .forms import REFERENCE, USGAN, Form, Plan, Workload
 
 STAGE1_NETS = ("dcgan", "dcgan-sn", "dcgan-sn-sa")
-STAGE2_NET = "stack"
+STAGE2_NET = DEFAULT_STAGE2
 BATCH = 16
 SEED = 0
 

@@ -28,6 +28,7 @@ def demo_cmd(out: Path, stage1: str, steps1: int, steps2: int, minutes: float,
     from usgan.core.data import load_dataset
     from usgan.core.io import write_png
     from usgan.core.run import fresh_dir
+    from usgan.core.stacking import DEFAULT_STAGE2
     from usgan.core.train.recipes import recipe_options
     from usgan.core.train.trainer import Trainer
     from usgan.zoo.card import write_card
@@ -37,7 +38,7 @@ def demo_cmd(out: Path, stage1: str, steps1: int, steps2: int, minutes: float,
     # The default recipe as `usgan train` has it (Stage-II learns from real pairs first, on
     # crops); steps and a time budget, whichever comes first, keep it within minutes.
     opts = recipe_options(
-        "default", data="phantom:n=64", stage1=stage1, stage2="stack", quiet=quiet,
+        "default", data="phantom:n=64", stage1=stage1, stage2=DEFAULT_STAGE2, quiet=quiet,
         max_steps=steps1, stage2_max_steps=steps2, max_minutes=minutes,
         stage2_max_minutes=minutes, sample_every=50, checkpoint_every=50, log_every=10,
     )

@@ -45,13 +45,13 @@ def _plain_folder(text: str) -> list[str] | None:
 
 
 def _fake_sets(source: str, classes: list[str], n: int, seed: int,
-               stage: int | None = None) -> dict[str, Any]:
+               stage: int | None = None, size: int | None = None) -> dict[str, Any]:
     """Class -> torch-fidelity input for SOURCE: a plain folder as it is, or N images per
     class generated from a run directory / zoo name (no PNGs written) by its last stage or
-    ``stage``."""
+    ``stage``, upsampled bilinearly to ``size`` when given (`evaluation.upsample`)."""
     from torch_fidelity.datasets import ImagesPathDataset
 
-    from usgan.core.evaluation import TensorImages
+    from usgan.core.evaluation import TensorImages, upsample
     from usgan.core.synth import Synthesizer
     from usgan.zoo.source import resolve
 
@@ -59,6 +59,9 @@ def _fake_sets(source: str, classes: list[str], n: int, seed: int,
     if files is not None:
         if len(classes) > 1:
             raise DataError(f"{source} is a folder of images of one class; give one --class")
+        if size is not None:
+            raise DataError(f"--size is for generated images; {source} is a folder of "
+                            "images, scored as they are")
         return {classes[0] if classes else "": ImagesPathDataset(files)}
     synth = Synthesizer(resolve(source), precision="fp32")  # scores independent of hardware
     wanted = classes or synth.classes
@@ -66,7 +69,13 @@ def _fake_sets(source: str, classes: list[str], n: int, seed: int,
     if missing:
         raise DataError(f"{source} has no GAN for class {missing[0]!r}; it has "
                         f"{', '.join(synth.classes)}")
-    return {c: TensorImages(synth.sample(n, cls=c, seed=seed, stage=stage)) for c in wanted}
+    out = {c: synth.sample(n, cls=c, seed=seed, stage=stage) for c in wanted}
+    own = next(iter(out.values())).shape[-1] if out else size
+    if size is not None and own is not None and size < own:
+        raise DataError(f"--size {size} is smaller than {source}'s {own}-px images; give "
+                        f"{own} or more (images are only upsampled)")
+    return {c: TensorImages(upsample(x, size) if size and size != own else x)
+            for c, x in out.items()}
 
 
 def _real_set(real: str, cls: str, size: int, bins: str | None = None
@@ -108,10 +117,15 @@ BINS = click.option("--bins", default=None,
               help="Add the memorization audit (pixels and Inception features) per class.")
 @click.option("--stage", type=click.IntRange(1, 2), default=None,
               help="Generate with this stage of a two-stage run (default: its last).")
+@click.option("--size", type=click.IntRange(8), default=None,
+              help="Score at this size: generated images upsampled bilinearly to it (a "
+                   "Stage-I at its Stage-II's size), the real ones resized (default: the "
+                   "generated images' own size).")
 @BINS
 def eval_cmd(real: str, fakes: tuple[str, ...], classes: tuple[str, ...], n: int, metrics: str,
              inception_weights: str | None, seed: int, json_out: Path | None,
-             markdown: Path | None, audit: bool, stage: int | None, bins: str | None) -> None:
+             markdown: Path | None, audit: bool, stage: int | None, size: int | None,
+             bins: str | None) -> None:
     """Image-quality metrics of each --fake against --real, per class (torch-fidelity)."""
     from usgan.core.evaluation import Extractor, check_counts, weights_path
     from usgan.core.io import write_atomic, write_json
@@ -121,7 +135,7 @@ def eval_cmd(real: str, fakes: tuple[str, ...], classes: tuple[str, ...], n: int
     if n < 2:
         raise DataError(f"--n must be at least 2, got {n}")
     weights = weights_path(inception_weights)
-    sets = {source: _fake_sets(source, list(classes), n, seed, stage) for source in fakes}
+    sets = {source: _fake_sets(source, list(classes), n, seed, stage, size) for source in fakes}
     reals = {(source, cls): _real_set(real, cls, int(fake[0].shape[-1]), bins)
              for source, per_class in sets.items() for cls, fake in per_class.items()}
     for (source, cls), (real_set, _) in reals.items():
@@ -134,7 +148,7 @@ def eval_cmd(real: str, fakes: tuple[str, ...], classes: tuple[str, ...], n: int
                                                    names, audit)
                            for cls, fake in sets[source].items()}
         if stage is None:  # eval.json (the card's numbers) is the run's final model
-            _record(RunDir(Path(source)), results[source], extractor, real)
+            _record(RunDir(Path(source)), results[source], extractor, real, size)
     _print(results)
     doc = {"real": real, "extractor": extractor.name,
            "weights": str(extractor.weights) if extractor.weights else "downloaded",
@@ -155,7 +169,7 @@ def _evaluate(extractor: Any, fake: Any, real: Any, key: str | None, names: list
                          _cache_dir())
     row: dict[str, Any] = {k: v.as_json() for k, v in
                            from_features(extractor, f1, f2, names).items()}
-    row.update(n_fake=len(fake), n_real=len(real))
+    row.update(n_fake=len(fake), n_real=len(real), size=int(fake[0].shape[-1]))
     fakes, reals = _stack(fake), _stack(real)
     row["diversity"] = [r.as_json() for r in _diversity(extractor, fakes, reals, f1, f2)]
     if audit:
@@ -172,14 +186,16 @@ def _cache_dir() -> Path:
     return default_cache_dir().parent / "features"
 
 
-def _record(run: Any, result: dict[str, Any], extractor: Any, real: str) -> None:
+def _record(run: Any, result: dict[str, Any], extractor: Any, real: str,
+            size: int | None) -> None:
     """A run directory given as a path keeps its latest evaluation (eval.json) for its model
-    card (zoo names and hf-hub: sources are not paths, so a pulled copy is never written)."""
+    card (zoo names and hf-hub: sources are not paths, so a pulled copy is never written);
+    ``size``: the --size it was scored at (None: the images' own)."""
     from usgan.core.io import write_json
 
     if run.exists():
         write_json(run.root / "eval.json", {"real": real, "extractor": extractor.name,
-                                            "results": result})
+                                            "size": size, "results": result})
 
 
 def _diversity(extractor: Any, fakes: Any, reals: Any, f1: dict[str, Any],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,8 @@ import click
 from click.core import ParameterSource
 
 from usgan.core.errors import UsganError
+from usgan.core.registry import parse_kv
+from usgan.core.stacking import DEFAULT_STAGE2
 from usgan.core.train.options import TrainOptions
 
 # CLI parameter -> TrainOptions field, for the ones that map one to one.
@@ -21,7 +22,6 @@ _DIRECT = ("stage1", "data", "epochs", "max_steps", "stage2_epochs", "stage2_max
            "max_minutes", "stage2_max_minutes", "stage2_pretrain", "stage2_recon",
            "stage2_crop", "stage2_blur", "stage2_noise", "diffaugment_p", "ada_target",
            "ada_images", "lecam")
-BUILTIN_STAGE2 = "stack"
 
 
 def stage2_choice(value: str | None, alias: str | None) -> str | None:
@@ -33,24 +33,10 @@ def stage2_choice(value: str | None, alias: str | None) -> str | None:
             raise UsganError(f"--stage2 off and --stage2-model {alias} contradict each other")
         return None
     if value.lower() == "on":
-        return alias or BUILTIN_STAGE2
+        return alias or DEFAULT_STAGE2
     if alias and alias != value:
         raise UsganError(f"--stage2 {value} and --stage2-model {alias} name different networks")
     return value
-
-
-def parse_kv(text: str | None, what: str) -> dict[str, Any]:
-    """``"size=32,attention=true"`` -> ``{"size": 32, "attention": True}`` (JSON values)."""
-    out: dict[str, Any] = {}
-    for item in filter(None, (p.strip() for p in (text or "").split(","))):
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise UsganError(f"{what}: expected key=value[,key=value], got {item!r}")
-        try:
-            out[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key.strip()] = raw
-    return out
 
 
 def parse_pair(text: str, what: str) -> tuple[float, float]:

@@ -149,11 +149,10 @@ def build_cmd(data: str, out: Path, only: str | None, classes: str | None,
               endpoint: str | None, quiet: bool) -> None:
     """Train every zoo entry (or --only some) with the paper's settings; optionally push them;
     write OUT/index.json with revisions and sha256s."""
+    from usgan.core.registry import parse_kv
     from usgan.zoo.build import INDEX_FILE, build
     from usgan.zoo.hub import HubSettings
     from usgan.zoo.index import get_index
-
-    from .train_cmd import parse_kv
 
     index = get_index()
     names = [n.strip() for n in only.split(",") if n.strip()] if only else [e.name for e in index]

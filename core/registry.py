@@ -146,3 +146,19 @@ def build(
     resolved = spec.resolve(config)
     factory = spec.generator if role == "generator" else spec.discriminator
     return tag(factory(**resolved), spec, role, resolved)
+
+
+def parse_kv(text: str | None, what: str) -> dict[str, Any]:
+    """A network config given as text (``--stage1-config``): ``"size=32,attention=true"`` ->
+    ``{"size": 32, "attention": True}`` (JSON values, else strings); ``what`` names the
+    option in the `ConfigError`."""
+    out: dict[str, Any] = {}
+    for item in filter(None, (p.strip() for p in (text or "").split(","))):
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{what}: expected key=value[,key=value], got {item!r}")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out

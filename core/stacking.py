@@ -17,6 +17,10 @@ from .errors import ShapeMismatchError
 from .interfaces import Stage1Generator, Stage2Generator
 from .noise import noise_for
 
+# The Stage-II that ``--stage2 on`` stacks (the built-in plugin's registry name): the one
+# place this default is written.
+DEFAULT_STAGE2 = "stack"
+
 
 def stage2_config(stage1: nn.Module, overrides: Mapping[str, Any] | None = None
                   ) -> dict[str, Any]:

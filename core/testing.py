@@ -18,10 +18,8 @@ from torch import nn
 from .noise import noise_for
 from .plugin_manager import get_registry
 from .registry import GANSpec, Registry, build
-from .stacking import StackedGenerator, stage2_config
+from .stacking import DEFAULT_STAGE2, StackedGenerator, stage2_config
 from .train.step import GANStep, NonFiniteLoss, make_optimizers
-
-DEFAULT_STAGE2 = "stack"
 
 
 def _spec(spec_or_name: GANSpec | str, registry: Registry) -> GANSpec:

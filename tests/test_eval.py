@@ -236,8 +236,18 @@ def test_eval_stage_one_of_a_two_stage_run(tmp_path: Path) -> None:
             "--inception-weights", str(WEIGHTS)]
     r = run_usgan(*base, "--stage", "1", "--json", str(tmp_path / "s1.json"), env=env)
     assert r.returncode == 0, r.stderr
-    assert json.loads((tmp_path / "s1.json").read_text())["results"][str(run)]["healthy"]
+    assert json.loads((tmp_path / "s1.json").read_text())["results"][str(run)]["healthy"][
+        "size"] == 64
     assert not (run / "eval.json").exists()
+    # --size: Stage-I upsampled to its Stage-II's size, against real images at that size
+    r = run_usgan(*base, "--stage", "1", "--size", "256", "--json", str(tmp_path / "up.json"),
+                  env=env)
+    assert r.returncode == 0, r.stderr
+    row = json.loads((tmp_path / "up.json").read_text())["results"][str(run)]["healthy"]
+    assert row["size"] == 256 and row["fid"]["value"] is not None
+    r = run_usgan(*base, "--stage", "1", "--size", "32", env=env)
+    assert r.returncode != 0 and "--size 32 is smaller than" in r.stderr
+    assert "Traceback" not in r.stderr and r.stderr.strip().count("\n") == 0
     r = run_usgan(*base, env=env)
     assert r.returncode == 0, r.stderr
     assert (run / "eval.json").is_file()

@@ -272,3 +272,78 @@ def test_sigterm_stops_the_steps_as_ctrl_c_would(tmp_path: Path) -> None:
     worker.join(20)
     assert result["r"][0] == 130 and saved.read_text() == "checkpoint"
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the handler is put back
+
+
+def test_claim_sentences_name_the_rows_that_pass() -> None:
+    """Claim 2 names the configurations that passed (p = 0 counts); with none, the highest
+    accuracy is named as not significant. Claim 1 shows FID and KID of each pair."""
+    from usgan.cli.reproduce import report
+
+    def row(config: str, acc: float, p: float | None) -> dict:
+        return {"config": config, "accuracy": acc, "real_only": 0.6, "p_value": p,
+                "held": report.significant_gain(acc, 0.6, p)}
+
+    c1 = [{"config": "paper/dcgan-stage2", "class": "a", "stage1_fid": 200.0,
+           "stage2_fid": 150.0, "stage1_kid": 0.2, "stage2_kid": 0.1, "held": True}]
+    c2 = [row("paper/dcgan-sn", 0.9, 0.2), row("default/dcgan", 0.7, 0.0),
+          row("paper/dcgan", 0.65, None)]
+    assert [r["held"] for r in c2] == [False, True, False]
+    text = "\n".join(report.claims_markdown({"claims": {"stage2_lowers_fid": c1,
+                                                        "synthetic_beats_real": c2}}))
+    assert "1 of 3 configurations: `default/dcgan` 70.0% against 60.0% (p <0.001)." in text
+    assert "paper/dcgan-sn" not in text
+    assert "200.0 → 150.0 (20.00 → 10.00)" in text
+    none = "\n".join(report.claims_markdown({"claims": {"stage2_lowers_fid": [],
+                                                        "synthetic_beats_real": c2[:1]}}))
+    assert "0 of 1 configurations; the highest mean accuracy, `paper/dcgan-sn` 90.0%" in none
+    assert "is not a significant gain" in none
+
+
+def test_is_is_shown_when_computed_and_its_reason_only_when_not(tmp_path: Path) -> None:
+    from usgan.cli.reproduce import document, report
+    from usgan.core.io import write_json
+
+    lay, chosen = Layout(tmp_path), configs(["default/dcgan-stage2"])
+    for key, isc in (("default/dcgan", {"value": 2.5, "std": 0.1, "unavailable": None}),
+                     ("default/dcgan-stage2", {"value": None, "std": None,
+                                               "unavailable": "the head is NaN"})):
+        doc = _eval_doc({"a": 100.0})
+        doc["results"]["/somewhere/run"]["a"]["is"] = isc
+        write_json(lay.eval(key), doc)
+    doc = {"classes": ["a"], "table1": report.table1(lay, chosen), "score_size": 256,
+           "settings": {"eval_n": 400}, "preset": {"eval_n": 400}}
+    text = "\n".join(document._table1(doc, chosen, "##"))
+    assert "| `dcgan` | 113.87 / 161.76 | 100.0 | 10.00 ± 0.10 | 2.50 ± 0.10 |" in text
+    assert "| `dcgan-stage2` | 100.05 / 99.53 | 100.0 | 10.00 ± 0.10 | n/a |" in text
+    assert "IS is n/a: the head is NaN." in text and "at 256 px" in text
+    for key in ("default/dcgan", "default/dcgan-stage2"):
+        write_json(lay.eval(key), _eval_doc({"a": 100.0}))
+    doc["table1"] = report.table1(lay, chosen)
+    assert "IS is n/a: not computed." in "\n".join(document._table1(doc, chosen, "##"))
+
+
+def test_stage1_rows_are_scored_at_the_stage2_size() -> None:
+    from usgan.cli.reproduce.plan import eval_step, score_size
+
+    s, lay = Settings("phantom", "x", "smoke"), Layout(Path("out"))
+    assert score_size(s) == 256
+    assert score_size(Settings("phantom", "x", "smoke", stage2_config="out_size=128")) == 128
+    one, two = configs(["default/dcgan-stage2"])
+    argv1 = eval_step(one, s, PRESETS["smoke"], lay, None).argv()
+    argv2 = eval_step(two, s, PRESETS["smoke"], lay, None).argv()
+    assert argv1[argv1.index("--size") + 1] == "256" and "--size" not in argv2
+    assert argv1[argv1.index("--metrics") + 1] == "fid,kid,is"
+
+
+def test_zoo_names_of_the_two_recipes_differ(tmp_path: Path) -> None:
+    from usgan.zoo.index import write_index
+
+    names = {c.key: c.zoo_name for c in configs(["dcgan-stage2"])}
+    assert names["default/dcgan-stage2"] == "dcgan-stage2"
+    assert names["paper/dcgan-stage2"] == "dcgan-stage2-paper"
+    assert len(set(c.zoo_name for c in configs())) == 12
+    row = {"name": "dcgan", "stage1": "dcgan", "repo": "o/a"}
+    write_index(tmp_path / "ok.json", [row, {**row, "name": "dcgan-paper"}])
+    with pytest.raises(ConfigError, match="two entries are named 'dcgan'"):
+        write_index(tmp_path / "bad.json", [row, {**row, "repo": "o/b"}])
+    assert not (tmp_path / "bad.json").exists()

@@ -13,14 +13,13 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from usgan.core.io import write_json
 from usgan.core.run import RunDir
 from usgan.core.train.options import TrainOptions
 from usgan.core.train.trainer import Trainer
 
 from .card import write_card
 from .hub import HubSettings, push, weight_digests
-from .index import ZooEntry
+from .index import ZooEntry, write_index
 
 INDEX_FILE = "index.json"
 
@@ -47,7 +46,7 @@ def build(entries: Sequence[ZooEntry], out: Path, options: dict[str, Any],
                               sha256=result.sha256)
             echo(f"zoo build: pushed {entry.name} to {result.url} at {result.revision}")
         built.append(updated)
-    write_json(out / INDEX_FILE, [_row(e) for e in built])
+    write_index(out / INDEX_FILE, [_row(e) for e in built])
     return built
 
 

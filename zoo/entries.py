@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from usgan.core import hookimpl
+from usgan.core.stacking import DEFAULT_STAGE2
 
 from .index import ZooEntry
 
@@ -21,7 +22,7 @@ def builtin_entries() -> list[ZooEntry]:
     """Stage-I alone and Stage-I + the built-in Stage-II, for each Stage-I of Table 1."""
     out = []
     for stage1, label in TABLE_1:
-        for stage2 in (None, "stack"):
+        for stage2 in (None, DEFAULT_STAGE2):
             name = f"{stage1}-stage2" if stage2 else stage1
             out.append(ZooEntry(
                 name=name, stage1=stage1, stage2=stage2, repo=f"{ORG}/{name}",

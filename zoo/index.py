@@ -9,13 +9,14 @@ an organisation can publish its own zoo. A name may carry a variant tag after a 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from usgan.core.errors import DuplicateNameError, PluginError, UnknownNameError
-from usgan.core.io import FileFormatError, read_json
+from usgan.core.errors import ConfigError, DuplicateNameError, PluginError, UnknownNameError
+from usgan.core.io import FileFormatError, read_json, write_json
 from usgan.core.plugin_manager import call_each, get_plugins
 
 INDEX_ENV = "USGAN_ZOO_INDEX"  # index files (JSON lists of entries), separated by os.pathsep
@@ -53,6 +54,16 @@ class ZooEntry:
         out = asdict(self)
         out["status"] = self.status
         return out
+
+
+def write_index(path: Path, rows: Sequence[Mapping[str, Any]]) -> Path:
+    """Write a zoo index file (a JSON list of entries, as `ZooIndex.load_file` reads); two
+    entries of one name are a `ConfigError` naming it, since a pull takes one by name."""
+    twice = [name for name, n in Counter(r["name"] for r in rows).items() if n > 1]
+    if twice:
+        raise ConfigError(f"{path}: two entries are named {twice[0]!r}; the names in a zoo "
+                          "index must differ (usgan zoo pull takes one by name)")
+    return write_json(path, [dict(r) for r in rows])
 
 
 class ZooIndex:

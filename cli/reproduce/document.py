@@ -11,6 +11,7 @@ from typing import Any
 
 from usgan.core.experiment.report import report_header
 from usgan.core.io import read_json, write_atomic, write_json, write_markdown_section
+from usgan.zoo.index import write_index
 
 from . import figures, report
 from .plan import Config, Layout, Preset, Settings, Step
@@ -34,7 +35,7 @@ def write(s: Settings, p: Preset, lay: Layout, chosen: Sequence[Config], steps: 
             "curves": figures.loss_curves(lay, chosen)}
     write_json(lay.summary, doc)
     if doc["published"]:
-        write_json(lay.index, list(doc["published"].values()))
+        write_index(lay.index, list(doc["published"].values()))
     write_atomic(lay.report, section(doc, chosen, {k: f"figures/{v.name}" for k, v in
                                                    made.items() if v}, heading="#"))
     if page is not None:
@@ -83,12 +84,16 @@ def _head(doc: dict[str, Any], heading: str) -> list[str]:
 
 def _table1(doc: dict[str, Any], chosen: Sequence[Config], h: str) -> list[str]:
     n = doc["settings"]["eval_n"] or doc["preset"]["eval_n"]
+    size = doc.get("score_size")
+    at = (f" at {size} px: a Stage-I row is its samples upsampled bilinearly to the size of "
+          "its Stage-II's, scored against the same real images, so each pair compares like "
+          "with like" if size else "")
+    why = report.is_unavailable(doc)
+    is_text = f" IS is n/a: {'; '.join(why)}." if why else ""
     return [f"{h} Table 1: image quality", "", *report.table1_markdown(doc, chosen), "",
-            f"FID and KID (torch-fidelity's Inception) of {n} samples per class against the "
-            "real images of the class. IS is n/a: the offline Inception weights this project "
-            "can use lack the classifier layer IS needs (docs/evaluation.md), so reproduce "
-            "computes FID and KID only. The paper's FIDs are for another dataset (NAFLD "
-            "liver) and another schedule: a reference, not a target.", ""]
+            f"FID, KID and IS (torch-fidelity's Inception) of {n} samples per class against "
+            f"the real images of the class{at}.{is_text} The paper's FIDs are for another "
+            "dataset (NAFLD liver) and another schedule: a reference, not a target.", ""]
 
 
 def _table2(doc: dict[str, Any], chosen: Sequence[Config], h: str) -> list[str]:

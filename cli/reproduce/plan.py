@@ -18,10 +18,12 @@ from typing import Any
 from usgan.core.errors import ConfigError
 from usgan.core.io import read_json, write_json
 from usgan.core.run import RunDir
+from usgan.core.train.recipes import DEFAULT_RECIPE
+from usgan.core.train.recipes import RECIPES as TRAIN_RECIPES
 from usgan.zoo.entries import builtin_entries
 from usgan.zoo.index import ZooEntry
 
-RECIPES = ("paper", "default")
+RECIPES = tuple(TRAIN_RECIPES)  # paper, then default: the order of the tables
 PLAN_FILE = "plan.json"
 
 
@@ -114,6 +116,14 @@ class Config:
     @property
     def key(self) -> str:
         return f"{self.recipe}/{self.entry.name}"
+
+    @property
+    def zoo_name(self) -> str:
+        """Its name in OUT/index.json: the entry's own for the default recipe, with the
+        recipe after it for another (``dcgan-stage2-paper``), so the two never collide."""
+        if self.recipe == DEFAULT_RECIPE:
+            return self.entry.name
+        return f"{self.entry.name}-{self.recipe}"
 
     @property
     def stage1_key(self) -> str:
@@ -256,13 +266,28 @@ def train_step(c: Config, s: Settings, p: Preset, lay: Layout) -> Step:
     return Step(f"train {c.key}", argv, _finished(run), needs)
 
 
+def score_size(s: Settings) -> int:
+    """The one size Table 1 scores every row at: the Stage-II's output size (its default, or
+    ``out_size`` in --stage2-config). A Stage-I row is its samples upsampled to it, against
+    the same real images as its Stage-II (docs/results.md)."""
+    from usgan.core.factory import get_spec
+    from usgan.core.registry import parse_kv
+    from usgan.core.stacking import DEFAULT_STAGE2
+
+    config = {**get_spec(DEFAULT_STAGE2).defaults,
+              **parse_kv(s.stage2_config, "--stage2-config")}
+    return int(config["out_size"])
+
+
 def eval_step(c: Config, s: Settings, p: Preset, lay: Layout, weights: str | None) -> Step:
-    """FID and KID of ``eval_n`` samples per class (Inception ``weights``, else usgan eval's
-    default), with the memorization audit."""
+    """FID, KID and IS (n/a, with the reason, when the weights cannot give it) of ``eval_n``
+    samples per class at `score_size` (Inception ``weights``, else usgan eval's default),
+    with the memorization audit."""
     path = lay.eval(c.key)
     argv = ["eval", "--real", s.eval_real or s.data, "--fake", str(lay.run(c.key)),
-            "--n", str(s.eval_n or p.eval_n), "--metrics", "fid,kid", "--audit",
+            "--n", str(s.eval_n or p.eval_n), "--metrics", "fid,kid,is", "--audit",
             "--seed", str(s.seed), "--json", str(path)]
+    argv += ["--size", str(score_size(s))] if c.entry.stage2 is None else []
     argv += ["--bins", s.bins] if s.bins else []
     argv += ["--inception-weights", weights] if weights else []
     return Step(f"eval {c.key}", lambda: argv, _exists(path), (f"train {c.key}",))
@@ -291,7 +316,7 @@ def push_step(c: Config, s: Settings, org: str, endpoint: str | None, lay: Layou
     """Publish the finished run through `usgan zoo push`; its index line is the receipt."""
     receipt = lay.receipt(c.key)
     repo = f"{org}/{s.name}-{c.recipe}-{c.entry.name}"
-    argv = ["zoo", "push", str(lay.run(c.key)), "--repo", repo, "--name", c.entry.name]
+    argv = ["zoo", "push", str(lay.run(c.key)), "--repo", repo, "--name", c.zoo_name]
     argv += ["--endpoint", endpoint] if endpoint else []
 
     def after(stdout: str) -> None:

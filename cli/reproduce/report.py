@@ -13,7 +13,7 @@ from usgan.core.experiment.classify import AUG, REAL
 from usgan.core.experiment.report import METRICS, format_p, summarize
 from usgan.core.io import read_json
 
-from .plan import Config, Layout, Preset, Settings
+from .plan import Config, Layout, Preset, Settings, score_size
 
 # Che et al., Table 1 (NAFLD liver, classes abnormal / normal) and Table 2 (accuracy, %).
 PAPER_FID = {"dcgan": (113.87, 161.76), "dcgan-stage2": (100.05, 99.53),
@@ -45,7 +45,9 @@ def _row(r: dict[str, Any]) -> dict[str, Any]:
     audit = {a["space"].split()[0]: a["copy_rate"] for a in r.get("audit", [])}
     nn = {a["space"].split()[0]: a["median_distance"] / a["real_median_distance"]
           for a in r.get("audit", []) if a["real_median_distance"]}
+    isc = r.get("is") or {"value": None, "std": None, "unavailable": "not computed"}
     return {"fid": r["fid"]["value"], "kid": r["kid"]["value"], "kid_std": r["kid"]["std"],
+            "is": isc["value"], "is_std": isc["std"], "is_unavailable": isc["unavailable"],
             "n_fake": r["n_fake"], "n_real": r["n_real"], "diversity": div,
             "copy_rate": audit, "nn_ratio": nn}
 
@@ -77,10 +79,12 @@ def claims(t1: dict[str, Any], t2: dict[str, Any] | None,
         if c.entry.stage2 is None or c.key not in t1 or c.stage1_key not in t1:
             continue
         for cls, row in t1[c.key].items():
-            before = t1[c.stage1_key].get(cls, {}).get("fid")
-            if before is not None:
-                stage2.append({"config": c.key, "class": cls, "stage1_fid": before,
-                               "stage2_fid": row["fid"], "held": row["fid"] < before})
+            first = t1[c.stage1_key].get(cls, {})
+            if first.get("fid") is not None:
+                stage2.append({"config": c.key, "class": cls, "stage1_fid": first["fid"],
+                               "stage2_fid": row["fid"], "stage1_kid": first.get("kid"),
+                               "stage2_kid": row.get("kid"),
+                               "held": row["fid"] < first["fid"]})
     synth = []
     if t2 is not None:
         real = t2["summary"][REAL]["accuracy"]["mean"]
@@ -89,9 +93,15 @@ def claims(t1: dict[str, Any], t2: dict[str, Any] | None,
             if row is not None:
                 synth.append({"config": c.key, "accuracy": row["accuracy"]["mean"],
                               "real_only": real, "p_value": row["p_value"],
-                              "held": row["accuracy"]["mean"] > real
-                              and (row["p_value"] or 1.0) < 0.05})
+                              "held": significant_gain(row["accuracy"]["mean"], real,
+                                                       row["p_value"])})
     return {"stage2_lowers_fid": stage2, "synthetic_beats_real": synth}
+
+
+def significant_gain(accuracy: float, real: float, p_value: float | None) -> bool:
+    """Claim 2 holds for a configuration: higher mean accuracy than real only, with a paired
+    p-value below 0.05 (p = 0 counts; None, no test, does not)."""
+    return accuracy > real and p_value is not None and p_value < 0.05
 
 
 def wall_time(lay: Layout) -> dict[str, float]:
@@ -110,7 +120,7 @@ def summary(s: Settings, p: Preset, lay: Layout, chosen: Sequence[Config],
     """Everything the report shows, as JSON (OUT/summary.json)."""
     t1, t2 = table1(lay, chosen), table2(lay, chosen)
     return {"settings": asdict(s), "preset": asdict(p), "classes": list(classes),
-            "configs": [c.key for c in chosen], "table1": t1,
+            "configs": [c.key for c in chosen], "score_size": score_size(s), "table1": t1,
             "table2": None if t2 is None else {k: t2[k] for k in t2 if k != "per_split"},
             "claims": claims(t1, t2, chosen), "wall_seconds": wall_time(lay)}
 
@@ -123,24 +133,40 @@ def _num(x: float | None, fmt: str = "{:.1f}") -> str:
 
 
 def table1_markdown(doc: dict[str, Any], chosen: Sequence[Config]) -> list[str]:
-    """Rows: the six entries; columns: the paper's FID, then per recipe FID and KID per class."""
+    """Rows: the six entries; columns: the paper's FID, then per recipe FID, KID and IS per
+    class, every row scored at one size (`plan.score_size`)."""
     classes, t1 = doc["classes"], doc["table1"]
     recipes = [r for r in ("paper", "default") if any(c.recipe == r for c in chosen)]
     per = " / ".join(classes)
-    head = ["Configuration", "IS", "paper FID (NAFLD: abnormal / normal)"]
+    head = ["Configuration", "paper FID (NAFLD: abnormal / normal)"]
     for r in recipes:
-        head += [f"FID, {r} recipe ({per})", f"KID×100, {r} recipe ({per})"]
+        head += [f"FID, {r} recipe ({per})", f"KID×100, {r} recipe ({per})",
+                 f"IS, {r} recipe ({per})"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name in dict.fromkeys(c.entry.name for c in chosen):
         paper = PAPER_FID.get(name)
-        cells = [f"`{name}`", NOT_AVAILABLE,
-                 " / ".join(f"{v:.2f}" for v in paper) if paper else "-"]
+        cells = [f"`{name}`", " / ".join(f"{v:.2f}" for v in paper) if paper else "-"]
         for r in recipes:
             rows = t1.get(f"{r}/{name}", {})
             cells.append(" / ".join(_num(rows.get(k, {}).get("fid")) for k in classes))
             cells.append(" / ".join(_kid(rows.get(k)) for k in classes))
+            cells.append(" / ".join(_is(rows.get(k)) for k in classes))
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _is(row: dict[str, Any] | None) -> str:
+    if not row or row.get("is") is None:
+        return NOT_AVAILABLE
+    std = row.get("is_std")
+    return f"{row['is']:.2f}" + (f" ± {std:.2f}" if std is not None else "")
+
+
+def is_unavailable(doc: dict[str, Any]) -> list[str]:
+    """Why IS is n/a, each reason once (empty when every evaluated row has it)."""
+    return list(dict.fromkeys(row["is_unavailable"] for rows in doc["table1"].values()
+                              for row in rows.values()
+                              if row.get("is") is None and row.get("is_unavailable")))
 
 
 def _kid(row: dict[str, Any] | None) -> str:
@@ -200,17 +226,32 @@ def claims_markdown(doc: dict[str, Any]) -> list[str]:
     if c1:
         held = sum(r["held"] for r in c1)
         out.append(f"- **Stage-II lowers FID** (claim 1): in {held} of {len(c1)} pairs "
-                   "(Stage-I, recipe, class): " + "; ".join(
+                   "(Stage-I, recipe, class; FID, then KID×100, Stage-I → Stage-II, both at "
+                   "one size): " + "; ".join(
                        f"`{r['config']}` {r['class']} {r['stage1_fid']:.1f} → "
-                       f"{r['stage2_fid']:.1f}" for r in c1) + ".")
+                       f"{r['stage2_fid']:.1f}{_kids(r)}" for r in c1) + ".")
     if c2:
-        held = sum(r["held"] for r in c2)
-        best = max(c2, key=lambda r: r["accuracy"])
-        out.append(f"- **Real + synthetic beats real only** (claim 2, higher mean accuracy "
-                   f"with paired p < 0.05): {held} of {len(c2)} configurations; the best, "
-                   f"`{best['config']}`, {100 * best['accuracy']:.1f}% against "
-                   f"{100 * best['real_only']:.1f}% (p {format_p(best['p_value'])}).")
+        passed = [r for r in c2 if r["held"]]
+        line = (f"- **Real + synthetic beats real only** (claim 2, higher mean accuracy with "
+                f"paired p < 0.05): {len(passed)} of {len(c2)} configurations")
+        if passed:
+            line += ": " + "; ".join(_claim2(r) for r in passed) + "."
+        else:
+            best = max(c2, key=lambda r: r["accuracy"])
+            line += (f"; the highest mean accuracy, {_claim2(best)}, is not a significant "
+                     "gain.")
+        out.append(line)
     return out or ["- Not evaluated yet."]
+
+
+def _kids(r: dict[str, Any]) -> str:
+    kids = (r.get("stage1_kid"), r.get("stage2_kid"))
+    return "" if None in kids else f" ({100 * kids[0]:.2f} → {100 * kids[1]:.2f})"
+
+
+def _claim2(r: dict[str, Any]) -> str:
+    return (f"`{r['config']}` {100 * r['accuracy']:.1f}% against {100 * r['real_only']:.1f}% "
+            f"(p {format_p(r['p_value'])})")
 
 
 def wall_markdown(doc: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from usgan.core.errors import ConfigError
+from usgan.core.stacking import DEFAULT_STAGE2
 from usgan.core.stage import Stage
 
 from .diffaugment import AdaptiveP
@@ -25,7 +26,7 @@ class TrainOptions:
     """The options of ``usgan train`` (defaults are the paper's where it gives them)."""
 
     stage1: str = "dcgan"
-    stage2: str | None = "stack"  # None: Stage-I only (--stage2 off)
+    stage2: str | None = DEFAULT_STAGE2  # None: Stage-I only (--stage2 off)
     data: str = "phantom"
     data_options: dict[str, Any] = field(default_factory=dict)  # crop, skip_bad, bins, split...
     classes: list[str] | None = None
