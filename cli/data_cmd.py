@@ -95,13 +95,15 @@ def info_cmd(spec: str, as_json: bool, **kw: Any) -> None:
         info["skipped_files"] = [list(s) for s in ds.skipped]
         click.echo(json.dumps(info, indent=2))
         return
-    table = Table(title=f"usgan data: {escape(printable(spec))}")
+    table = Table()  # the title on its own line: a long path does not break inside the table
     for col in ("class", "images", "subjects"):
         table.add_column(col, justify="left" if col == "class" else "right")
     for c, n in info["classes"].items():
         table.add_row(escape(printable(c)), str(n), str(info["subjects"][c]))
     table.add_row("total", str(info["images"]), str(len(set(ds.subjects))))
     console = Console()
+    console.print(f"usgan data: {printable(spec)}", markup=False, highlight=False,
+                  soft_wrap=True)
     console.print(table)
     src = info["source_sizes"]
     if src["min"]:

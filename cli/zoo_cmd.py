@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -39,12 +40,14 @@ def list_cmd(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title="usgan zoo")
-    for col in ("name", "stage1", "stage2", "repo", "revision", "status", "classes"):
-        table.add_column(col, no_wrap=col in ("name", "status"))
+    # Fits 80 columns: the Hub repo and the full revision are in --json and `zoo info`.
+    table = Table(title="usgan zoo", box=box.SIMPLE_HEAD)
+    for col in ("name", "stage1", "stage2", "status", "classes"):
+        table.add_column(col, no_wrap=col != "classes")
     for r in rows:
-        table.add_row(r["name"], r["stage1"], r["stage2"] or "-", r["repo"],
-                      (r["revision"] or "-")[:12], r["status"], ", ".join(r["classes"]) or "-")
+        status = f"{r['status']} {r['revision'][:7]}" if r["revision"] else r["status"]
+        table.add_row(r["name"], r["stage1"], r["stage2"] or "-", status,
+                      ", ".join(r["classes"]) or "-")
     Console().print(table)
 
 

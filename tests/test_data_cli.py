@@ -37,6 +37,7 @@ def test_info_phantom_fresh_machine(tmp_path: Path, usgan_cli, inproc) -> None:
     assert list((tmp_path / "cache" / "data").glob("*.safetensors"))
     code, out, _ = inproc("data", "info", "phantom:n=10,frames=5")  # table, from the cache
     assert code == 0 and "steatosis" in out and "subject ids: given" in out
+    assert out.splitlines()[0] == "usgan data: phantom:n=10,frames=5"  # not inside the table
 
 
 def test_preview_and_no_overwrite(tmp_path: Path, inproc) -> None:

@@ -60,6 +60,9 @@ def test_zoo_list_shows_the_six_entries_honestly() -> None:
     assert set(rows) == {"dcgan", "dcgan-stage2", "dcgan-sn", "dcgan-sn-stage2", "dcgan-sn-sa",
                          "dcgan-sn-sa-stage2"}
     assert {row["status"] for row in rows.values()} == {"not published"}
+    table = run_usgan("zoo", "list", env={"COLUMNS": "80"}).stdout
+    assert "…" not in table and max(len(line) for line in table.splitlines()) <= 80
+    assert "dcgan-sn-sa-stage2" in table and "not published" in table
     assert rows["dcgan-sn-stage2"]["stage2"] == "stack" and rows["dcgan-sn"]["stage2"] is None
     assert len(builtin_entries()) == 6
 
