@@ -7,6 +7,7 @@ and a non-zero exit; ``--debug`` (or ``USGAN_DEBUG=1``) shows the traceback inst
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from typing import Any
 
@@ -14,6 +15,7 @@ import click
 
 from usgan import __version__
 from usgan.core.errors import UsganError
+from usgan.core.runtime import handling
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL = 1
@@ -36,12 +38,18 @@ def fail(message: str, code: int = EXIT_USER_ERROR) -> None:
     sys.exit(code)
 
 
+def _terminated(signum: int, frame: Any) -> None:
+    """SIGTERM as Ctrl-C: the command stops the way it stops on KeyboardInterrupt."""
+    raise KeyboardInterrupt
+
+
 class UsganGroup(click.Group):
     """A click group that turns known failures into one clear line."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with handling(signal.SIGTERM, _terminated):  # `kill`: as Ctrl-C, nothing half-written
+                return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise
         except KeyboardInterrupt:

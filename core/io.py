@@ -131,6 +131,9 @@ def read_json(path: PathLike, what: str = "JSON file") -> Any:
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise FileFormatError(f"{path}: {what} is not valid JSON ({err})") from None
+    except RecursionError:
+        raise FileFormatError(f"{path}: {what} is nested too deeply to be one usgan "
+                              "wrote; restore it or start over") from None
 
 
 def save_safetensors(
@@ -149,6 +152,9 @@ def metadata_json(path: PathLike, metadata: Mapping[str, str], key: str, what: s
         return json.loads(metadata[key])
     except json.JSONDecodeError:
         raise FileFormatError(f"{path}: its {what} metadata is not JSON") from None
+    except RecursionError:
+        raise FileFormatError(f"{path}: its {what} metadata is nested too deeply to be "
+                              "usgan's") from None
 
 
 PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle"})

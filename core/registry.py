@@ -161,4 +161,7 @@ def parse_kv(text: str | None, what: str) -> dict[str, Any]:
             out[key.strip()] = json.loads(raw)
         except json.JSONDecodeError:
             out[key.strip()] = raw
+        except RecursionError:
+            raise ConfigError(f"{what}: the value of {key.strip()!r} is nested too "
+                              "deeply") from None
     return out

@@ -186,7 +186,7 @@ class RunDir:
         for line in self.metrics_path.read_text(errors="replace").splitlines():
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 continue
             if isinstance(record, dict):
                 out.append(record)

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import UsganError
+from .errors import ConfigError, UnknownNameError, UsganError
 from .io import (
     FileFormatError,
     metadata_json,
@@ -71,8 +71,15 @@ def load_network(
 
         registry = get_registry()
     arch = read_arch(path)
-    with torch.device("meta"):  # shapes only: a huge config costs nothing here
-        skeleton = build(registry, arch["name"], arch["role"], arch["config"])
+    try:
+        with torch.device("meta"):  # shapes only: a huge config costs nothing here
+            skeleton = build(registry, arch["name"], arch["role"], arch["config"])
+    except UnknownNameError as err:
+        raise UsganError(f"{path}: these weights are for {err.name!r}, which is not installed "
+                         f"({err}); install the plugin that provides it ('usgan plugins "
+                         "list' shows what is)") from None
+    except ConfigError as err:
+        raise UsganError(f"{path}: its network config does not build: {err}") from None
     try:
         state, _ = read_safetensors(path, expect=_expected(skeleton), device=map_location)
     except FileFormatError as err:

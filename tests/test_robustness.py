@@ -94,6 +94,18 @@ def _wrong_dtype(run: Path) -> None:
     save_safetensors(run / G, tensors, meta)
 
 
+def _weights_of_an_unknown_network(run: Path) -> None:
+    from safetensors.torch import load_file
+
+    from usgan.core.io import read_safetensors_metadata
+    from usgan.core.serialization import META_KEY
+
+    meta = read_safetensors_metadata(run / G)
+    arch = json.loads(meta[META_KEY])
+    save_safetensors(run / G, load_file(run / G),
+                     {**meta, META_KEY: json.dumps({**arch, "name": "liver-gan"})})
+
+
 def _unknown_network(config: dict) -> None:
     config["stage1"] = {"name": "liver-gan", "stage": "stage1", "plugin": "acme",
                         "distribution": "acme-usgan-models", "version": "2.1"}
@@ -128,6 +140,11 @@ BAD_RUNS: list[tuple[str, Callable[[Path], None], str]] = [
      "acme-usgan-models 2.1"),
     ("run from a newer usgan", _edit_config(lambda c: c.update(usgan_run=99)),
      "this usgan reads format 1: upgrade usgan"),
+    ("config.json nested too deeply",
+     lambda r: (r / "config.json").write_text("[" * 100_000 + "]" * 100_000),
+     "config.json: run config is nested too deeply"),
+    ("weights of a network no plugin registers", _weights_of_an_unknown_network,
+     "generator.safetensors: these weights are for 'liver-gan', which is not installed"),
 ]
 
 
@@ -420,3 +437,40 @@ def test_cuda_n_is_refused_under_torchrun() -> None:
 
     with pytest.raises(ConfigError, match="takes the GPU of its local rank"):
         resolve_device("cuda:0", Dist(rank=1, world=2, local_rank=1))
+
+
+def test_a_split_file_with_object_ids_is_one_line(tmp_path: Path) -> None:
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"repeats": [{"train": [{"id": 1}], "test": ["a"]}]}))
+    r = run_usgan("train", "--data", "phantom:n=8", "--split", str(split), "--max-steps", "1",
+                  "--out", str(tmp_path / "run"))
+    assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
+    assert f"{split}: repeat 0, train: the ids must be text" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_sigterm_stops_any_command_as_ctrl_c_would() -> None:
+    """`kill` (SIGTERM) becomes KeyboardInterrupt inside every usgan command (so `usgan
+    sample` stops between whole files, `usgan train` saves a checkpoint: test_train), a
+    one-line "interrupted" with exit code 130; the old handler is put back after."""
+    import os
+    import signal
+
+    import click
+    from click.testing import CliRunner
+
+    from usgan.cli.app import UsganGroup
+
+    @click.group(cls=UsganGroup)
+    def group() -> None:
+        pass
+
+    @group.command("work")
+    def work() -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not stop the command")
+
+    before = signal.getsignal(signal.SIGTERM)
+    r = CliRunner().invoke(group, ["work"])
+    assert r.exit_code == 130 and r.output.strip() == "usgan: error: interrupted", r.output
+    assert signal.getsignal(signal.SIGTERM) == before

@@ -140,12 +140,14 @@ def test_corrupt_checkpoint_falls_back_to_previous(reference_run: Path, tmp_path
     _assert_identical(reference_run, out)
 
 
-def test_sigint_saves_and_says_how_to_resume(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_sigint_saves_and_says_how_to_resume(tmp_path: Path, signum: int) -> None:
+    """Ctrl-C and SIGTERM (``kill``, a scheduler's time limit) alike save a checkpoint."""
     out = tmp_path / "run"
     proc = _popen(_train_args(out, "--max-steps", "400", "--stage2", "off",
                               "--checkpoint-every", "1000"))
     _wait_for("metrics.jsonl", out, proc)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert f"usgan train --resume {out}" in err and "Traceback" not in err

@@ -156,6 +156,12 @@ def read_split(path: Path | str) -> dict[str, Any]:
             f"{path} is not a usgan split file (expected 'repeats': a list of "
             "{'train': [ids], 'test': [ids]})"
         )
+    for k, rep in enumerate(reps):
+        for side in ("train", "test"):
+            bad = next((i for i in rep[side] if not isinstance(i, str)), None)
+            if bad is not None:
+                raise DataError(f"{path}: repeat {k}, {side}: the ids must be text (the "
+                                f"paths 'usgan data split' writes), found {json.dumps(bad)[:60]}")
     return doc
 
 

@@ -387,11 +387,14 @@ class Trainer:
 
     @contextlib.contextmanager
     def _sigint_handler(self) -> Iterator[None]:
+        """SIGINT (Ctrl-C) and SIGTERM (``kill``, a scheduler's time limit) alike: finish
+        the step, save a checkpoint, stop; a second one stops at once."""
         def handler(signum: int, frame: Any) -> None:
             if self._interrupted:  # second Ctrl-C: stop now
                 raise KeyboardInterrupt
             self._interrupted = True
-            self.echo("interrupt received: saving a checkpoint (Ctrl-C again to stop at once)")
+            self.echo(f"{signal.Signals(signum).name} received: saving a checkpoint (Ctrl-C "
+                      "again to stop at once)")
 
-        with handling(signal.SIGINT, handler):
+        with handling(signal.SIGINT, handler), handling(signal.SIGTERM, handler):
             yield
