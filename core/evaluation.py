@@ -10,10 +10,11 @@ against the same real data embeds only the fakes. On the same two folders the nu
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,15 +78,38 @@ def weights_path(path: str | Path | None) -> Path | None:
     p = Path(raw).expanduser()
     if not p.is_file():
         raise MetricsError(f"Inception weights {p}: no such file")
+    load_inception_state(p)
+    return p
+
+
+def load_inception_state(path: Path) -> dict[str, torch.Tensor]:
+    """The Inception state dict at ``path``, read by torch's restricted loader
+    (``weights_only=True``: tensors and plain containers, nothing else is unpickled)."""
     try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # the restricted unpickler refuses anything but tensors
-        raise MetricsError(f"Inception weights {p}: not a plain state dict of tensors "
+        raise MetricsError(f"Inception weights {path}: not a plain state dict of tensors "
                            f"({type(err).__name__})") from None
     if not isinstance(state, dict) or "Conv2d_1a_3x3.conv.weight" not in state:
-        raise MetricsError(f"Inception weights {p}: not an Inception-v3 state dict (torch-"
+        raise MetricsError(f"Inception weights {path}: not an Inception-v3 state dict (torch-"
                            "fidelity's inception-v3-compat keys are missing)")
-    return p
+    return state
+
+
+@contextlib.contextmanager
+def _handing_over(state: dict[str, torch.Tensor] | None) -> Iterator[None]:
+    """While torch-fidelity builds its extractor, its ``torch.load(path, weights_only=False)``
+    gets ``state`` (what `load_inception_state` read) instead of unpickling the file; the
+    loader is put back after. ``None``: nothing changes (the download path)."""
+    if state is None:
+        yield
+        return
+    original = torch.load
+    torch.load = lambda *args, **kwargs: state  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        torch.load = original
 
 
 @dataclass
@@ -108,8 +132,10 @@ class Extractor:
                               "feature_extractor_weights_path": str(weights) if weights else None}
         layers = {m: resolve_feature_layer_for_metric("isc" if m == "is" else m, **kw)
                   for m in metrics}
+        state = load_inception_state(weights) if weights and name == INCEPTION else None
         try:
-            module = create_feature_extractor(name, sorted(set(layers.values())), **kw)
+            with _handing_over(state):  # nothing is unpickled (docs/robustness.md)
+                module = create_feature_extractor(name, sorted(set(layers.values())), **kw)
         except (OSError, RuntimeError) as err:  # the download fails offline
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise MetricsError(

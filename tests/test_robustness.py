@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import run_usgan
+from conftest import WEIGHTS, needs_weights, run_usgan
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -197,6 +197,28 @@ def test_no_pickle_anywhere() -> None:
         bad += [f"{p}: torch.load without weights_only=True" for call in calls
                 if "weights_only=True" not in call.split(")")[0]]
     assert not bad, bad
+
+
+@needs_weights
+def test_torch_fidelity_unpickles_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch-fidelity's Inception calls torch.load(path, weights_only=False); usgan hands it
+    the state dict it read with weights_only=True instead, so no load with pickle's full
+    power happens while the extractor is built."""
+    from usgan.core.evaluation import Extractor
+
+    calls: list[object] = []
+    original = torch.load
+
+    def spy(*args: object, **kwargs: object) -> object:
+        calls.append(kwargs.get("weights_only"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    extractor = Extractor.create(["fid"], weights=WEIGHTS)
+    assert calls == [True]  # ours; torch-fidelity's own call never reached torch.load
+    assert torch.load is spy  # put back
+    ref = original(WEIGHTS, map_location="cpu", weights_only=True)["Conv2d_1a_3x3.conv.weight"]
+    assert torch.equal(extractor.module.Conv2d_1a_3x3.conv.weight.float(), ref.float())
 
 
 # --- networks that do not keep their word --------------------------------------------------

@@ -124,6 +124,48 @@ def test_sigkill_and_resume_is_bit_identical(reference_run: Path, tmp_path: Path
     _assert_identical(reference_run, out)
 
 
+# Runs usgan with os.replace wrapped: at the N-th rename of a checkpoint file the process
+# SIGKILLs itself, before or after the rename (inside core.io.write_atomic).
+_KILL_IN_WRITE = """
+import os, signal, sys
+real, seen = os.replace, []
+def replace(src, dst):
+    if os.path.basename(str(dst)).startswith("step-"):
+        seen.append(dst)
+        if len(seen) == {n}:
+            if "{when}" == "after":
+                real(src, dst)
+            os.kill(os.getpid(), signal.SIGKILL)
+    return real(src, dst)
+os.replace = replace
+sys.argv = ["usgan", *{args!r}]
+from usgan.cli.main import main
+main()
+"""
+
+
+@pytest.mark.parametrize("when, n", [("before", 3), ("after", 9)],
+                         ids=["stage1-before-rename", "stage2-after-rename"])
+def test_a_kill_inside_the_checkpoint_write_resumes_exactly(
+        reference_run: Path, tmp_path: Path, when: str, n: int) -> None:
+    """Deterministic fault injection: killed with the N-th checkpoint half-written (its
+    temporary file complete, not yet renamed) or just renamed, the run resumes from the
+    newest whole checkpoint and ends bit-identical to one never stopped."""
+    out = tmp_path / "run"
+    args = _train_args(out, *REF)
+    script = _KILL_IN_WRITE.format(n=n, when=when, args=args)
+    proc = subprocess.run([str(BIN / "python"), "-c", script], capture_output=True, text=True,
+                          env={**os.environ}, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    stage = "stage1" if n <= 6 else "stage2"
+    left = list((out / f"checkpoints/healthy/{stage}").glob(".step-*.tmp-*"))
+    assert bool(left) == (when == "before")  # the half-written file, as a kill leaves it
+    r = run_usgan(*args, "--resume")
+    assert r.returncode == 0, r.stderr
+    _assert_identical(reference_run, out)
+    assert not list(out.rglob(".step-*.tmp-*"))  # cleared once the phase saves again
+
+
 def test_corrupt_checkpoint_falls_back_to_previous(reference_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = _train_args(out, *REF)

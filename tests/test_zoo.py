@@ -105,12 +105,17 @@ def test_round_trip_build_push_list_pull_sample(env: dict[str, str], built: Path
     assert info.returncode == 0 and "healthy/stage2/generator.safetensors" in info.stdout
 
 
-def test_pull_offline_from_the_cache(env: dict[str, str], built: Path, hub: HubServer) -> None:
+def test_pull_offline_from_the_cache(env: dict[str, str], built: Path, hub: HubServer,
+                                    tmp_path: Path) -> None:
     index = {"USGAN_ZOO_INDEX": str(built)}
     assert usgan(env, "zoo", "pull", ENTRY, **index).returncode == 0
+    unpinned = {**env, "HF_HUB_CACHE": str(tmp_path / "unpinned")}  # hf-hub: follows main
+    assert usgan(unpinned, "zoo", "pull", f"hf-hub:{ORG}/{ENTRY}").returncode == 0
     hub.stop()
     try:
         r = usgan(env, "zoo", "pull", ENTRY, "--offline", **index)
+        assert r.returncode == 0, r.stderr
+        r = usgan(unpinned, "zoo", "pull", f"hf-hub:{ORG}/{ENTRY}", "--offline")
         assert r.returncode == 0, r.stderr
         r = usgan(env, "zoo", "pull", ENTRY, **index, HF_HUB_OFFLINE="1")
         assert r.returncode == 0, r.stderr

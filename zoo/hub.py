@@ -140,7 +140,9 @@ def pull(repo: str, revision: str | None, settings: HubSettings,
             check_reachable(settings)
             info = settings.api().model_info(repo, revision=revision)
             _refuse_pickles(f"Hub repo {where}", [s.rfilename for s in info.siblings or []])
-            revision = info.sha or revision
+        # By the name asked for (a branch, a tag or a commit), not the commit it resolved to:
+        # the client then records the name in its cache (refs/main), so the same pull works
+        # --offline later. The download is checked again below, whatever main is by then.
         local = Path(snapshot_download(
             repo, revision=revision, cache_dir=settings.cache_dir, endpoint=settings.endpoint,
             token=settings.token, local_files_only=settings.offline,

@@ -8,6 +8,7 @@ and the last K are kept.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from usgan.core.io import FileFormatError, metadata_json, read_safetensors, save
 
 SKELETON_KEY = "usgan_checkpoint"
 PATTERN = re.compile(r"^step-(\d{8})\.safetensors$")
+# What a write killed before its rename leaves (core.io.write_atomic's temporary file).
+LEFTOVER = re.compile(r"^\.step-\d{8}\.safetensors\.tmp-(\d+)$")
 
 
 class CheckpointError(UsganError):
@@ -73,9 +76,15 @@ def save_checkpoint(directory: Path, step: int, state: dict[str, Any], keep: int
 
 
 def prune(directory: Path, keep: int) -> None:
-    """Delete all but the newest ``keep`` checkpoints in ``directory`` (``keep <= 0``: none)."""
+    """Delete all but the newest ``keep`` checkpoints in ``directory`` (``keep <= 0``: none),
+    and the half-written temporary files of a process killed while writing one."""
     for old in list_checkpoints(directory)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
+    if directory.is_dir():
+        for p in directory.iterdir():
+            m = LEFTOVER.match(p.name)
+            if m and int(m.group(1)) != os.getpid():
+                p.unlink(missing_ok=True)
 
 
 def list_checkpoints(directory: Path) -> list[Path]:

@@ -1,7 +1,9 @@
 """CSV manifest source: a header ``path,label[,subject]`` and one row per image.
 
 UTF-8 (a BOM is fine); the delimiter (``,``, ``;`` or tab) is taken from the header line.
-Paths are relative to the CSV (or absolute) and must stay inside the CSV's folder.
+Paths are relative to the CSV's folder (``../images/x.png`` is fine: a labels folder beside
+an images folder) or absolute (a cluster's shared storage). Reading anywhere is safe: what
+usgan writes never takes its path from a manifest (class labels are checked names).
 """
 
 from __future__ import annotations
@@ -60,12 +62,8 @@ def _delimiter(text: str) -> str:
     return max(DELIMITERS, key=lambda d: (header.count(d), d == ","))
 
 
-def _inside(root: Path, rel: str) -> Path | None:
-    """``rel`` (relative to ``root``, or absolute) if it stays inside ``root``, else None."""
-    base = os.path.abspath(root)
-    full = os.path.normpath(os.path.join(base, rel))
-    if os.path.commonpath([base, full]) != base:
-        return None
+def _locate(root: Path, rel: str) -> Path:
+    """``rel`` as written: relative to ``root`` (the CSV's folder), or absolute."""
     return Path(rel) if Path(rel).is_absolute() else root / rel
 
 
@@ -89,7 +87,8 @@ def _rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
 
 
 def list_manifest(spec: DataSpec, skip_bad: bool = False) -> Listing:
-    """Items of a CSV manifest (paths relative to it, inside its folder); extra columns to meta."""
+    """Items of a CSV manifest (paths relative to its folder, or absolute); extra columns to
+    meta."""
     path, options = spec.path, spec.options
     assert path is not None
     columns, rows = _rows(path)
@@ -115,12 +114,7 @@ def list_manifest(spec: DataSpec, skip_bad: bool = False) -> Listing:
         label = (row.get(cols["label"]) or "").strip()  # type: ignore[arg-type]
         if not rel or not label:
             raise DataError(f"{path}: line {n} has an empty {'path' if not rel else 'label'}")
-        file = _inside(path.parent, rel)
-        if file is None:
-            raise DataError(
-                f"{path}: line {n}: {rel!r} is outside the CSV's folder; paths must be inside "
-                f"{path.parent} (relative to the CSV, no '..' above it)"
-            )
+        file = _locate(path.parent, rel)
         if not _is_file(file):
             missing.append((n, rel))
             if skip_bad:
