@@ -57,6 +57,21 @@ def test_presets_say_what_they_are() -> None:
     assert PRESETS["paper"].length(2) == ["--stage2-epochs", "200"]
     assert PRESETS["cpu"].length(1)[0] == "--max-steps"
     assert "steps per class" in PRESETS["cpu"].describe()
+    assert "100 optimizer steps for every arm" in PRESETS["cpu"].describe()
+
+
+def test_table2_says_what_its_repeats_measure(tmp_path: Path) -> None:
+    """One held-out test set for every repeat, said plainly; every arm the same --steps."""
+    from usgan.cli.reproduce import document
+    from usgan.cli.reproduce.plan import classify_step
+
+    lay = Layout(tmp_path)
+    argv = classify_step("baselines", [], Settings("phantom", "x", "cpu"), PRESETS["cpu"],
+                         lay).argv()
+    assert argv[argv.index("--steps") + 1] == "100" and "--epochs" not in argv
+    text = document._repeats_mean({"splits": {"test_images_per_class": [10, 12]}})
+    assert "Every repeat tests on the same held-out set (22 images" in text
+    assert "the p-values measure the variance over training seeds on these 22 images" in text
 
 
 def _step(tmp: Path, name: str, argv: list[str], needs: tuple[str, ...] = ()) -> Step:

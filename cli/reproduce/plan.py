@@ -30,7 +30,8 @@ PLAN_FILE = "plan.json"
 @dataclass(frozen=True)
 class Preset:
     """A schedule: GAN steps per class and stage (or epochs), samples per evaluation, and the
-    classifier's preset, epochs and repeats."""
+    classifier's preset, optimizer steps (the same for every arm: real only, real + classic
+    augmentation, real + synthetic) and repeats."""
 
     name: str
     stage1_steps: int | None
@@ -38,7 +39,7 @@ class Preset:
     epochs: int | None  # per stage, when the steps are None
     eval_n: int
     classify: str  # a `usgan experiment classify --preset`
-    classify_epochs: int | None
+    classify_steps: int
     repeats: int
     checkpoint_every: int
     what: str
@@ -53,21 +54,21 @@ class Preset:
     def describe(self, batch: int = 16) -> str:
         gan = (f"Stage-I {self.stage1_steps} steps, Stage-II {self.stage2_steps} steps per class"
                if self.stage1_steps is not None else f"{self.epochs} epochs per stage and class")
-        clf = self.classify_epochs or "the preset's"
         return (f"`{self.name}`: {gan} (batch {batch}); {self.eval_n} samples per class for "
                 "FID/KID; "
-                f"classifier preset `{self.classify}`, {clf} epochs, {self.repeats} repeats")
+                f"classifier preset `{self.classify}`, {self.classify_steps} optimizer steps "
+                f"for every arm, {self.repeats} repeats")
 
 
 PRESETS = {p.name: p for p in (
-    Preset("smoke", 40, 5, None, 50, "fast", 1, 2, 20,
+    Preset("smoke", 40, 5, None, 50, "fast", 5, 2, 20,
            "checks the whole protocol end to end (35 minutes for BUSI on a 2-core CPU, "
            "measured); its numbers are not worth quoting"),
-    Preset("cpu", 200, 30, None, 400, "fast", 3, 5, 25,
+    Preset("cpu", 200, 30, None, 400, "fast", 100, 5, 25,
            "the schedule of docs/results.md, sized for a 2-core CPU (estimated at two 3-hour "
            "sessions for two datasets; measured: 4 of BUSI's 12 configurations in about two "
            "hours there, one dataset in about 4.5 minutes on an H100)"),
-    Preset("paper", None, None, 200, 400, "paper", None, 5, 500,
+    Preset("paper", None, None, 200, 400, "paper", 2000, 5, 500,
            "200 epochs per stage (the paper gives no count), the classifier at 224 px: for a GPU"),
 )}
 
@@ -303,7 +304,7 @@ def classify_step(key: str, sources: Sequence[Config], s: Settings, p: Preset,
             "--backbone", s.backbone,
             "--no-synthetic-only", "--quiet", "--out", str(out)]
     argv += ["--test-data", s.eval_real] if s.eval_real else []
-    argv += ["--epochs", str(p.classify_epochs)] if p.classify_epochs else []
+    argv += ["--steps", str(p.classify_steps)]  # equal training for every arm
     if sources:
         argv.append("--no-baselines")
         for c in sources:
