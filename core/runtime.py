@@ -12,6 +12,7 @@ import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -108,18 +109,96 @@ def resolve_device(name: str, d: Dist | None = None) -> torch.device:
 
 
 def resolve_precision(name: str, device: torch.device) -> str:
-    """``auto`` -> bf16 where the hardware computes it natively (CUDA with bf16, or a CPU with
-    AVX512-BF16/AMX), else fp32."""
+    """The precision ``name`` resolves to on ``device`` (`precision_choice`)."""
+    return precision_choice(name, device)[0]
+
+
+def precision_choice(name: str, device: torch.device,
+                     measure: Callable[[], dict[str, float]] | None = None) -> tuple[str, str]:
+    """``(precision, why)``. ``auto``: on CUDA, bf16 where the GPU supports it; on a CPU, fp32
+    unless oneDNN computes bf16 natively (AVX512-BF16 or AMX), and then whichever of the two
+    ``measure`` (default `measured_step_seconds`, cached per machine) found faster."""
     if name != "auto":
-        return name
+        return name, "asked for"
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        ok = torch.cuda.is_bf16_supported()
+        return ("bf16", "the GPU computes bf16") if ok else ("fp32", "no bf16 on this GPU")
+    if not cpu_bf16_native():
+        return "fp32", ("bf16 is emulated on this CPU (no AVX512-BF16 or AMX): far slower "
+                        "(docs/benchmarks.md)")
+    secs = (measure or measured_step_seconds)()
+    pick = "bf16" if secs["bf16"] < secs["fp32"] else "fp32"
+    return pick, (f"measured on this CPU: a convolution step takes {secs['fp32'] * 1e3:.1f} ms "
+                  f"in fp32 and {secs['bf16'] * 1e3:.1f} ms in bf16")
+
+
+def cpu_bf16_native() -> bool:
+    """Whether oneDNN computes bf16 natively on this CPU (AVX512-BF16 or AMX)."""
     try:
-        native = (torch.backends.mkldnn.is_available()
-                  and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        return bool(torch.backends.mkldnn.is_available()
+                    and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
-        native = False
-    return "bf16" if native else "fp32"
+        return False
+
+
+def measured_step_seconds() -> dict[str, float]:
+    """Seconds of one small DCGAN-discriminator-like convolution step (batch 16, forward and
+    backward, channels_last) in fp32 and in bf16 autocast on this CPU. Measured once per CPU,
+    torch version and thread count, then read from ``$USGAN_CACHE/precision.json``; the
+    global random state is left as it was."""
+    import json
+
+    root = os.environ.get("USGAN_CACHE")
+    path = (Path(root).expanduser() if root else Path.home() / ".cache" / "usgan")
+    path = path / "precision.json"
+    key = f"{_cpu_name()}|torch {torch.__version__}|threads {torch.get_num_threads()}"
+    try:
+        cached = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError):
+        cached = {}
+    if isinstance(cached, dict) and isinstance(cached.get(key), dict):
+        return {k: float(v) for k, v in cached[key].items()}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Conv2d(64, 128, 4, 2, 1), torch.nn.LeakyReLU(0.2),
+                                  torch.nn.Conv2d(128, 256, 4, 2, 1))
+        net = net.to(memory_format=torch.channels_last)
+        x = torch.randn(16, 64, 32, 32).to(memory_format=torch.channels_last)
+        secs = {p: _step_seconds(net, x, p) for p in ("fp32", "bf16")}
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text(json.dumps({**(cached if isinstance(cached, dict) else {}), key: secs}))
+        os.replace(tmp, path)
+    return secs
+
+
+def _step_seconds(net: torch.nn.Module, x: torch.Tensor, precision: str, reps: int = 5
+                  ) -> float:
+    """Mean seconds of a forward and backward pass of ``net`` on ``x`` (after two warm-up
+    passes)."""
+    import time
+
+    def step() -> None:
+        with autocast(precision, torch.device("cpu")):
+            y = net(x)
+        y.float().square().mean().backward()
+
+    for _ in range(2):
+        step()
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        step()
+    return (time.perf_counter() - t0) / reps
+
+
+def _cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` says."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
 
 
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager[Any]:
@@ -189,6 +268,7 @@ class Runtime:
     precision: str
     dist: Dist = field(default_factory=Dist)
     compile: bool = False  # torch.compile the networks that train (--compile)
+    why: str = ""  # why this precision (`precision_choice`)
 
     @classmethod
     def create(cls, device: str, precision: str, d: Dist | None = None,
@@ -196,7 +276,8 @@ class Runtime:
         """Resolve ``auto`` device and precision for this process."""
         d = d or Dist()
         dev = resolve_device(device, d)
-        return cls(dev, resolve_precision(precision, dev), d, compile)
+        chosen, why = precision_choice(precision, dev)
+        return cls(dev, chosen, d, compile, why)
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         return autocast(self.precision, self.device)

@@ -121,6 +121,8 @@ def test_a_run_with_ada_and_lecam_resumes_bit_identically(tmp_path: Path) -> Non
     with pytest.raises(Interrupted):
         train_until(tmp_path / "cut", opts, stop_at=4)
     train_until(tmp_path / "cut", opts, resume=True)
+    runtime = json.loads((tmp_path / "cut/config.json").read_text())["runtime"]
+    assert runtime["precision"] in ("fp32", "bf16") and runtime["why"]  # said, and recorded
     for role in ("generator", "discriminator"):
         a = load_file(tmp_path / f"whole/healthy/stage1/{role}.safetensors")
         b = load_file(tmp_path / f"cut/healthy/stage1/{role}.safetensors")
@@ -165,3 +167,33 @@ def test_bench_set_parses_levers_and_keeps_them_apart(tmp_path: Path) -> None:
     plain = QualitySettings("phantom", "healthy", tmp_path)
     with pytest.raises(ConfigError, match="--set"):
         _load_or_start(plain, "usgan bench quality ...", 10, 4)
+
+
+def test_auto_precision_is_the_one_measured_faster(monkeypatch: pytest.MonkeyPatch) -> None:
+    from usgan.core import runtime
+
+    cpu = torch.device("cpu")
+    assert runtime.precision_choice("bf16", cpu) == ("bf16", "asked for")
+    monkeypatch.setattr(runtime, "cpu_bf16_native", lambda: False)
+    pick, why = runtime.precision_choice("auto", cpu)
+    assert pick == "fp32" and "emulated" in why
+    monkeypatch.setattr(runtime, "cpu_bf16_native", lambda: True)
+    for secs, want in (({"fp32": 2.0, "bf16": 1.0}, "bf16"), ({"fp32": 1.0, "bf16": 3.0}, "fp32")):
+        pick, why = runtime.precision_choice("auto", cpu, measure=lambda s=secs: s)
+        assert pick == want and why.startswith("measured on this CPU: a convolution step")
+
+
+def test_the_measurement_is_cached_and_leaves_the_random_state(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from usgan.core import runtime
+
+    monkeypatch.setenv("USGAN_CACHE", str(tmp_path))
+    calls: list[str] = []
+    monkeypatch.setattr(runtime, "_step_seconds",
+                        lambda net, x, p: calls.append(p) or {"fp32": 0.2, "bf16": 0.1}[p])
+    state = torch.get_rng_state()
+    assert runtime.measured_step_seconds() == {"fp32": 0.2, "bf16": 0.1}
+    assert torch.equal(torch.get_rng_state(), state)
+    assert runtime.measured_step_seconds() == {"fp32": 0.2, "bf16": 0.1}
+    assert calls == ["fp32", "bf16"]  # once; then from $USGAN_CACHE/precision.json
+    assert (tmp_path / "precision.json").is_file()

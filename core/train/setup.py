@@ -14,7 +14,7 @@ import torch
 from usgan.core.errors import ConfigError, PluginError, UsganError
 from usgan.core.registry import Registry, build
 from usgan.core.run import ROLES, RunDir
-from usgan.core.runtime import Dist, versions
+from usgan.core.runtime import Dist, Runtime, versions
 from usgan.core.stacking import check_stackable, stage2_config
 from usgan.core.stage import Stage
 
@@ -161,8 +161,12 @@ def network_provenance(registry: Registry, opts: TrainOptions, stage1_source: Ru
     return {"stage1": stage1, "stage2": stage2}
 
 
-def write_config(run: RunDir, opts: TrainOptions, ds: Any, provenance: dict[str, Any]) -> None:
-    """config.json of the run (``created`` is kept across resumes)."""
+def write_config(run: RunDir, opts: TrainOptions, ds: Any, provenance: dict[str, Any],
+                 rt: Runtime, echo: Callable[[str], None]) -> None:
+    """config.json of the run (``created`` is kept across resumes), with the device and
+    precision this process trains in and why (said once, for ``--precision auto``)."""
+    if opts.precision == "auto" and not opts.quiet:
+        echo(f"precision: {rt.precision} ({rt.why})")
     old = run.read_config() if run.exists() else {}
     created = old.get("created")
     run.write_config({
@@ -174,6 +178,7 @@ def write_config(run: RunDir, opts: TrainOptions, ds: Any, provenance: dict[str,
                             for i, c in enumerate(ds.class_names)}},
         **provenance,
         "versions": versions(),
+        "runtime": {"device": str(rt.device), "precision": rt.precision, "why": rt.why},
         "seed": opts.seed,
         "created": created or time.strftime("%Y-%m-%dT%H:%M:%S"),
     })

@@ -132,7 +132,7 @@ class Trainer:
                       if opts.stage1_from else None)
             if d.is_main:
                 provenance = setup.network_provenance(self.registry, opts, source)
-                setup.write_config(self.run, opts, ds, provenance)
+                setup.write_config(self.run, opts, ds, provenance, rt, self.echo)
             d.barrier()
             stages = (Stage.ONE, Stage.TWO) if opts.stage2 else (Stage.ONE,)
             phases = [Phase(c, s, i * 2 + s.number - 1)
