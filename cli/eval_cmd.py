@@ -194,8 +194,8 @@ def _record(run: Any, result: dict[str, Any], extractor: Any, real: str,
     from usgan.core.io import write_json
 
     if run.exists():
-        write_json(run.root / "eval.json", {"real": real, "extractor": extractor.name,
-                                            "size": size, "results": result})
+        write_json(run.eval_path, {"real": real, "extractor": extractor.name, "size": size,
+                                   "results": result})
 
 
 def _diversity(extractor: Any, fakes: Any, reals: Any, f1: dict[str, Any],

@@ -113,6 +113,7 @@ def push_cmd(run_dir: Path, repo: str, private: bool, revision_tag: str | None,
     from usgan.core.run import RunDir
     from usgan.zoo.card import write_card
     from usgan.zoo.hub import HubSettings, push
+    from usgan.zoo.index import ZooEntry
     from usgan.zoo.source import resolve
 
     run = RunDir(resolve(str(run_dir)))
@@ -120,16 +121,9 @@ def push_cmd(run_dir: Path, repo: str, private: bool, revision_tag: str | None,
     result = push(run, repo, HubSettings.resolve(endpoint=endpoint, offline=False),
                   private=private, tag=revision_tag)
     click.echo(f"pushed {run.root} to {result.url} at revision {result.revision}")
-    click.echo("index line: " + json.dumps(_index_row(run, result, name)))
-
-
-def _index_row(run: Any, result: Any, name: str | None) -> dict[str, Any]:
-    config = run.read_config()
-    stage2 = (config.get("stage2") or {}).get("name")
-    return {"name": name or result.repo.split("/")[-1], "stage1": config["stage1"]["name"],
-            "stage2": stage2, "repo": result.repo, "revision": result.revision,
-            "sha256": result.sha256, "classes": run.classes,
-            "data": (config.get("data") or {}).get("spec", "")}
+    entry = ZooEntry.from_run(run, name or result.repo.split("/")[-1], result.repo,
+                              result.revision, result.sha256)
+    click.echo("index line: " + json.dumps(entry.index_row()))
 
 
 @zoo_group.command("build")

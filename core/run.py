@@ -32,6 +32,7 @@ CONFIG = "config.json"
 PROGRESS = "progress.json"
 METRICS = "metrics.jsonl"
 CARD = "README.md"
+EVAL = "eval.json"  # the latest `usgan eval` of the run's final model (its card's metrics)
 CURVES = "curves.png"
 SAMPLES = "samples"
 CHECKPOINTS = "checkpoints"
@@ -70,6 +71,21 @@ class RunDir:
     @property
     def card_path(self) -> Path:
         return self.root / CARD
+
+    @property
+    def eval_path(self) -> Path:
+        return self.root / EVAL
+
+    def read_eval(self) -> dict[str, Any] | None:
+        """The run's eval.json, or None when there is none or it is damaged (a damaged one
+        costs the metrics on the card, not the card)."""
+        if not self.eval_path.is_file():
+            return None
+        try:
+            got = read_json(self.eval_path, "evaluation")
+        except UsganError:
+            return None
+        return got if isinstance(got, dict) else None
 
     @property
     def curves_path(self) -> Path:

@@ -9,7 +9,7 @@ file; point ``USGAN_ZOO_INDEX`` at it to pull them by name.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +46,5 @@ def build(entries: Sequence[ZooEntry], out: Path, options: dict[str, Any],
                               sha256=result.sha256)
             echo(f"zoo build: pushed {entry.name} to {result.url} at {result.revision}")
         built.append(updated)
-    write_index(out / INDEX_FILE, [_row(e) for e in built])
+    write_index(out / INDEX_FILE, [e.index_row() for e in built])
     return built
-
-
-def _row(entry: ZooEntry) -> dict[str, Any]:
-    row = asdict(entry)
-    row.pop("plugin")
-    return row

@@ -11,12 +11,9 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from usgan.core.errors import UsganError
-from usgan.core.io import read_json, write_atomic
+from usgan.core.io import write_atomic
 from usgan.core.run import RunDir
 from usgan.core.train.curves import best_eval
-
-EVAL = "eval.json"  # written by `usgan eval` into a local run directory
 
 TAGS = ["usgan", "gan", "ultrasound", "medical-imaging", "unconditional-image-generation"]
 
@@ -115,13 +112,7 @@ usgan sample RUN_DIR --class {classes[0] if classes else "CLASS"} -n 16 --out sa
 All options: `config.json`.
 
 {_watch_section(run)}"""
-    evaluation = None
-    if (run.root / EVAL).is_file():
-        try:
-            evaluation = read_json(run.root / EVAL, "evaluation")
-        except UsganError:
-            evaluation = None  # a damaged eval.json costs the metrics on the card, not the card
-    return ModelCard(f"---\n{card_data(config, evaluation).to_yaml()}\n---\n{body}")
+    return ModelCard(f"---\n{card_data(config, run.read_eval()).to_yaml()}\n---\n{body}")
 
 
 def write_card(run: RunDir) -> None:

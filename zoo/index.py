@@ -50,10 +50,26 @@ class ZooEntry:
         return PUBLISHED if self.revision and self.sha256 else NOT_PUBLISHED
 
     def row(self) -> dict[str, Any]:
-        """A JSON row (``usgan zoo list --json``)."""
+        """A JSON row (``usgan zoo list --json``): `index_row` plus where it came from and its
+        status."""
+        return {**asdict(self), "status": self.status}
+
+    def index_row(self) -> dict[str, Any]:
+        """The entry as a zoo index file holds it (`write_index`, `ZooIndex.load_file`)."""
         out = asdict(self)
-        out["status"] = self.status
+        out.pop("plugin")
         return out
+
+    @classmethod
+    def from_run(cls, run: Any, name: str, repo: str, revision: str | None,
+                 sha256: Mapping[str, str]) -> ZooEntry:
+        """The entry of a pushed run directory (a `RunDir`): its networks, classes and data
+        from its config.json."""
+        config = run.read_config()
+        return cls(name=name, stage1=config["stage1"]["name"],
+                   stage2=(config.get("stage2") or {}).get("name"), repo=repo,
+                   revision=revision, sha256=dict(sha256), classes=list(run.classes),
+                   data=(config.get("data") or {}).get("spec", ""))
 
 
 def write_index(path: Path, rows: Sequence[Mapping[str, Any]]) -> Path:
@@ -63,7 +79,7 @@ def write_index(path: Path, rows: Sequence[Mapping[str, Any]]) -> Path:
     if twice:
         raise ConfigError(f"{path}: two entries are named {twice[0]!r}; the names in a zoo "
                           "index must differ (usgan zoo pull takes one by name)")
-    return write_json(path, [dict(r) for r in rows])
+    return write_json(path, [dict(r) for r in rows])  # rows: ZooEntry.index_row()
 
 
 class ZooIndex:
