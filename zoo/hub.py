@@ -27,12 +27,12 @@ from huggingface_hub.errors import (
 
 from usgan.core.errors import UsganError
 from usgan.core.io import PICKLE_SUFFIXES, sha256_file
-from usgan.core.run import CHECKPOINTS, RunDir
+from usgan.core.run import CARD, CHECKPOINTS, CONFIG, CURVES, EVAL, METRICS, SAMPLES, RunDir
 
 PUBLIC_HUB = "https://huggingface.co"
 # What a published run holds (checkpoints and training state stay home).
-PUBLISHED = ["config.json", "README.md", "eval.json", "metrics.jsonl", "curves.png",
-             "samples/*.png", "*/stage1/*.safetensors", "*/stage2/*.safetensors"]
+PUBLISHED = [CONFIG, CARD, EVAL, METRICS, CURVES, f"{SAMPLES}/*.png", "*/stage1/*.safetensors",
+             "*/stage2/*.safetensors"]
 NOT_PUBLISHED = [f"{CHECKPOINTS}/**", ".*", "**/.*", "*.tmp-*"]
 
 
