@@ -51,9 +51,8 @@ def _fake_sets(source: str, classes: list[str], n: int, seed: int,
     ``stage``, upsampled bilinearly to ``size`` when given (`evaluation.upsample`)."""
     from torch_fidelity.datasets import ImagesPathDataset
 
+    import usgan
     from usgan.core.evaluation import TensorImages, upsample
-    from usgan.core.synth import Synthesizer
-    from usgan.zoo.source import resolve
 
     files = _plain_folder(source)
     if files is not None:
@@ -63,7 +62,7 @@ def _fake_sets(source: str, classes: list[str], n: int, seed: int,
             raise DataError(f"--size is for generated images; {source} is a folder of "
                             "images, scored as they are")
         return {classes[0] if classes else "": ImagesPathDataset(files)}
-    synth = Synthesizer(resolve(source), precision="fp32")  # scores independent of hardware
+    synth = usgan.load(source, precision="fp32")  # scores independent of hardware
     wanted = classes or synth.classes
     missing = [c for c in wanted if c not in synth.classes]
     if missing:
@@ -127,7 +126,7 @@ def eval_cmd(real: str, fakes: tuple[str, ...], classes: tuple[str, ...], n: int
              markdown: Path | None, audit: bool, stage: int | None, size: int | None,
              bins: str | None) -> None:
     """Image-quality metrics of each --fake against --real, per class (torch-fidelity)."""
-    from usgan.core.evaluation import Extractor, check_counts, weights_path
+    from usgan.core.evaluation import Extractor, check_counts, evaluate, weights_path
     from usgan.core.io import write_atomic, write_json
     from usgan.core.run import RunDir
 
@@ -144,8 +143,8 @@ def eval_cmd(real: str, fakes: tuple[str, ...], classes: tuple[str, ...], n: int
     extractor = Extractor.create([*names, "fid"] if audit else names, weights=weights)
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for source in fakes:
-        results[source] = {cls or "all": _evaluate(extractor, fake, *reals[(source, cls)],
-                                                   names, audit)
+        results[source] = {cls or "all": evaluate(extractor, fake, *reals[(source, cls)],
+                                                  names, audit)
                            for cls, fake in sets[source].items()}
         if stage is None:  # eval.json (the card's numbers) is the run's final model
             _record(RunDir(Path(source)), results[source], extractor, real, size)
@@ -159,33 +158,6 @@ def eval_cmd(real: str, fakes: tuple[str, ...], classes: tuple[str, ...], n: int
         write_atomic(markdown, table1(results))
 
 
-def _evaluate(extractor: Any, fake: Any, real: Any, key: str | None, names: list[str],
-              audit: bool) -> dict[str, Any]:
-    """One class of one source: its metrics, image counts and (asked) audit as JSON."""
-    from usgan.core.audit import audit_images
-    from usgan.core.evaluation import features_of, from_features
-
-    f1, f2 = features_of(extractor, fake, real, [*names, "fid"] if audit else names, key,
-                         _cache_dir())
-    row: dict[str, Any] = {k: v.as_json() for k, v in
-                           from_features(extractor, f1, f2, names).items()}
-    row.update(n_fake=len(fake), n_real=len(real), size=int(fake[0].shape[-1]))
-    fakes, reals = _stack(fake), _stack(real)
-    row["diversity"] = [r.as_json() for r in _diversity(extractor, fakes, reals, f1, f2)]
-    if audit:
-        layer = extractor.layers["fid"]
-        reports = audit_images(fakes, reals, 64,
-                               (f1[layer], f2[layer], f"{extractor.name} {layer}"))
-        row["audit"] = [r.as_json() for r in reports]
-    return row
-
-
-def _cache_dir() -> Path:
-    from usgan.core.data.cache import default_cache_dir
-
-    return default_cache_dir().parent / "features"
-
-
 def _record(run: Any, result: dict[str, Any], extractor: Any, real: str,
             size: int | None) -> None:
     """A run directory given as a path keeps its latest evaluation (eval.json) for its model
@@ -196,21 +168,6 @@ def _record(run: Any, result: dict[str, Any], extractor: Any, real: str,
     if run.exists():
         write_json(run.eval_path, {"real": real, "extractor": extractor.name, "size": size,
                                    "results": result})
-
-
-def _diversity(extractor: Any, fakes: Any, reals: Any, f1: dict[str, Any],
-               f2: dict[str, Any] | None) -> list[Any]:
-    """Diversity relative to the real images in pixel space (64 px) and, where the features
-    were extracted, in the feature space of FID/KID/PRC."""
-    from usgan.core.audit import pixels
-    from usgan.core.diversity import diversity
-
-    out = [diversity(pixels(fakes, 64), pixels(reals, 64), "pixels 64x64")]
-    layer = next((extractor.layers[m] for m in ("fid", "kid", "prc") if m in extractor.layers),
-                 None)
-    if f2 is not None and layer is not None:
-        out.append(diversity(f1[layer], f2[layer], f"{extractor.name} {layer}"))
-    return out
 
 
 def _metric_keys(row: dict[str, Any]) -> list[str]:
@@ -283,14 +240,14 @@ def audit_cmd(real: str, fake: str, cls: str, n: int, size: int,
     from PIL import Image
 
     from usgan.core.audit import audit_images, pairs_image
-    from usgan.core.evaluation import Extractor, TensorImages, weights_path
+    from usgan.core.evaluation import Extractor, TensorImages, stack_images, weights_path
     from usgan.core.io import write_json, write_png
 
     if out.exists() and any(out.iterdir()):
         raise DataError(f"{out} exists and is not empty; choose a new --out")
     fake_set = _fake_sets(fake, [cls], n, seed)
-    fakes = _stack(next(iter(fake_set.values())))
-    reals = _stack(_real_set(real, cls, int(fakes.shape[-1]), bins)[0])
+    fakes = stack_images(next(iter(fake_set.values())))
+    reals = stack_images(_real_set(real, cls, int(fakes.shape[-1]), bins)[0])
     weights = weights_path(inception_weights)
     feats = None
     if weights is not None:
@@ -310,12 +267,3 @@ def audit_cmd(real: str, fake: str, cls: str, n: int, size: int,
                    f"nearest training image {r.median_distance:.4g} (training-vs-training "
                    f"{r.real_median_distance:.4g})")
     click.echo(f"wrote {out / 'audit.json'} and {out / 'closest-pairs.png'}")
-
-
-def _stack(data: Any) -> Any:
-    """All images of a torch-fidelity input as one uint8 tensor (1 channel where gray)."""
-    import torch
-
-    images = torch.stack([data[i] for i in range(len(data))])
-    gray = (images[:, :1] == images[:, 1:2]).all() and (images[:, :1] == images[:, 2:]).all()
-    return images[:, :1] if gray else images

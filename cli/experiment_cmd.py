@@ -90,11 +90,10 @@ def classify_cmd(spec: str, classes: str | None, bins: str | None, split_file: P
 
 
 def _open_source(text: str):  # type: ignore[no-untyped-def]
+    import usgan
     from usgan.core.experiment import source_from
-    from usgan.core.synth import Synthesizer
-    from usgan.zoo.source import resolve
 
-    return source_from(text, Synthesizer(resolve(text)))
+    return source_from(text, usgan.load(text))
 
 
 def _plain(label: str, done: int, total: int) -> None:

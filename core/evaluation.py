@@ -270,3 +270,46 @@ def _number(value: Any, std: Any = None, reason: str = "") -> Metric:
     if not math.isfinite(v):
         return Metric(None, None, reason or f"the result is {v}")
     return Metric(v, float(std) if std is not None else None)
+
+
+def features_cache_dir() -> Path:
+    """Where the real images' features are cached: ``$USGAN_CACHE/features``."""
+    from .data.cache import default_cache_dir
+
+    return default_cache_dir().parent / "features"
+
+
+def stack_images(data: Dataset) -> torch.Tensor:
+    """Every image of a torch-fidelity input as one uint8 tensor (one channel where gray)."""
+    images = torch.stack([data[i] for i in range(len(data))])
+    gray = (images[:, :1] == images[:, 1:2]).all() and (images[:, :1] == images[:, 2:]).all()
+    return images[:, :1] if gray else images
+
+
+def evaluate(extractor: Extractor, fake: Dataset, real: Dataset, metrics: Sequence[str],
+             real_key: str | None = None, audit: bool = False) -> dict[str, Any]:
+    """The eval row of one class of one source, as ``usgan eval`` (eval.json) and
+    ``--eval-every`` record it: each metric as ``{value, std, unavailable}``, the image counts
+    and size, the diversity against the real images (pixels at 64 px; the feature space of
+    FID/KID where extracted) and, with ``audit``, the memorization audit. The real images'
+    features are cached under ``real_key`` (`features_cache_dir`)."""
+    from .audit import audit_images, pixels
+    from .diversity import diversity
+
+    names = [*metrics, "fid"] if audit else list(metrics)
+    f1, f2 = features_of(extractor, fake, real, names, real_key, features_cache_dir())
+    row: dict[str, Any] = {k: v.as_json() for k, v in
+                           from_features(extractor, f1, f2, metrics).items()}
+    fakes, reals = stack_images(fake), stack_images(real)
+    row.update(n_fake=len(fakes), n_real=len(reals), size=int(fakes.shape[-1]))
+    spread = [diversity(pixels(fakes, 64), pixels(reals, 64), "pixels 64x64")]
+    layer = next((extractor.layers[m] for m in ("fid", "kid", "prc") if m in extractor.layers),
+                 None)
+    if f2 is not None and layer is not None:
+        spread.append(diversity(f1[layer], f2[layer], f"{extractor.name} {layer}"))
+    row["diversity"] = [d.as_json() for d in spread]
+    if audit:
+        fid = extractor.layers["fid"]
+        reports = audit_images(fakes, reals, 64, (f1[fid], f2[fid], f"{extractor.name} {fid}"))
+        row["audit"] = [r.as_json() for r in reports]
+    return row

@@ -15,17 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from usgan.core.audit import pixels
-from usgan.core.data.cache import default_cache_dir
-from usgan.core.diversity import diversity
-from usgan.core.evaluation import (
-    Extractor,
-    TensorImages,
-    from_features,
-    real_features,
-    real_key,
-    weights_path,
-)
+from usgan.core.evaluation import Extractor, TensorImages, evaluate, real_key, weights_path
 from usgan.core.synth import sample_chain
 
 BATCH = 64
@@ -37,12 +27,8 @@ class QualityWatch:
     def __init__(self, real: torch.Tensor, fingerprint: str, cls: str, n: int, seed: int,
                  weights: str | None) -> None:
         self.extractor = Extractor.create(["fid", "kid"], weights=weights_path(weights))
-        self.layer = self.extractor.layers["fid"]
-        self.real = real.cpu()
-        self.real_feats = real_features(
-            self.extractor, TensorImages(self.real),
-            real_key(fingerprint, cls, int(real.shape[-1])),
-            default_cache_dir().parent / "features")
+        self.real = TensorImages(real.cpu())
+        self.key = real_key(fingerprint, cls, int(real.shape[-1]))
         self.n, self.seed = n, seed
 
     def generate(self, chain: Sequence[nn.Module], device: torch.device) -> torch.Tensor:
@@ -55,13 +41,10 @@ class QualityWatch:
             top.train(was_training)
 
     def __call__(self, chain: Sequence[nn.Module], device: torch.device) -> dict[str, Any]:
-        """FID, KID and diversity (pixels, features) as plain numbers (None: unavailable)."""
-        fake = self.generate(chain, device)
-        f1 = self.extractor.features(TensorImages(fake))
-        got = from_features(self.extractor, f1, self.real_feats, ["fid", "kid"])
-        return {
-            "fid": got["fid"].value, "kid": got["kid"].value,
-            "diversity_pixels": diversity(pixels(fake), pixels(self.real), "pixels").ratio,
-            "diversity_features": diversity(f1[self.layer], self.real_feats[self.layer],
-                                            "features").ratio,
-        }
+        """FID, KID and diversity (pixels, features) as plain numbers (None: unavailable),
+        from `usgan.core.evaluation.evaluate`'s row."""
+        row = evaluate(self.extractor, TensorImages(self.generate(chain, device)), self.real,
+                       ["fid", "kid"], self.key)
+        pixels, features = (d["ratio"] for d in row["diversity"])
+        return {"fid": row["fid"]["value"], "kid": row["kid"]["value"],
+                "diversity_pixels": pixels, "diversity_features": features}
