@@ -7,7 +7,9 @@
 - `dcgan_width`: the DCGAN channel schedule; `log2_int`: power-of-two sizes with a clear error;
   `check_refinement_sizes`: a Stage-II's input and output sizes;
 - `last_up` / `up_block` / `down_block`: one doubling / halving step as a list of layers (so
-  they can be spliced into an ``nn.Sequential`` without changing its state_dict keys).
+  they can be spliced into an ``nn.Sequential`` without changing its state_dict keys);
+- `DCGANDiscriminator`: the DCGAN discriminator at any power-of-two size (the built-in
+  Stage-I and Stage-II both use it); `check_attention`: a self-attention resolution.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from .errors import ConfigError
+from .interfaces import Discriminator
 
 UP_MODES = ("transposed", "nearest", "bilinear")
 
@@ -156,3 +159,53 @@ def down_block(c_in: int, c_out: int, norm: bool = True) -> list[nn.Module]:
     if norm:
         layers.append(nn.BatchNorm2d(c_out))
     return [*layers, nn.LeakyReLU(0.2, True)]
+
+
+def check_attention(attn_res: int, size: int) -> None:
+    """A self-attention resolution: a power of two with ``4 <= attn_res < size``."""
+    if not (4 <= attn_res < size) or attn_res & (attn_res - 1):
+        raise ConfigError(
+            f"attn_res={attn_res} must be a power of two with 4 <= attn_res < size={size}"
+        )
+
+
+class DCGANDiscriminator(Discriminator):
+    """size x size -> ... -> 4x4 (strided convs, LeakyReLU 0.2) -> one logit.
+
+    BatchNorm on every layer but the first (``d_batchnorm``); the Sigmoid is in the loss.
+    ``d_mbstd``: a `MinibatchStd` channel before the final 4x4 conv (ProGAN).
+    """
+
+    def __init__(
+        self, channels: int = 1, size: int = 64, d_width: int = 64, spectral_norm: bool = False,
+        attention: bool = False, attn_res: int = 32, d_batchnorm: bool = True,
+        d_mbstd: bool = False, **_: object,
+    ) -> None:
+        super().__init__()
+        log2_int(size, "size")
+        if size < 8:
+            raise ConfigError(f"size must be at least 8, got {size}")
+        if attention:
+            check_attention(attn_res, size)
+        self.in_channels, self.in_size = channels, size
+        c = dcgan_width(d_width, size, size // 2)
+        layers: list[nn.Module] = down_block(channels, c, norm=False)
+        res = size // 2
+        if attention and res == attn_res:
+            layers.append(SelfAttention(c))
+        while res > 4:
+            c_next = dcgan_width(d_width, size, res // 2)
+            layers += down_block(c, c_next, norm=d_batchnorm)
+            c, res = c_next, res // 2
+            if attention and res == attn_res:
+                layers.append(SelfAttention(c))
+        if d_mbstd:  # only when on: the default layer indices (state_dict keys) stay
+            layers.append(MinibatchStd())
+        layers.append(nn.Conv2d(c + int(d_mbstd), 1, 4, 1, 0))
+        self.net = nn.Sequential(*layers)
+        dcgan_init(self)
+        if spectral_norm:
+            apply_spectral_norm(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).view(x.shape[0])

@@ -12,25 +12,20 @@ from torch import nn
 
 from usgan.core import GANSpec, hookimpl
 from usgan.core.errors import ConfigError
-from usgan.core.interfaces import Discriminator, Stage1Generator
+from usgan.core.interfaces import Stage1Generator
 from usgan.core.layers import (
-    MinibatchStd,
+    DCGANDiscriminator,
     SelfAttention,
     apply_spectral_norm,
+    check_attention,
     dcgan_init,
     dcgan_width,
-    down_block,
     last_up,
     log2_int,
     up_block,
 )
 
-
-def _check_attn(attn_res: int, size: int) -> None:
-    if not (4 <= attn_res < size) or attn_res & (attn_res - 1):
-        raise ConfigError(
-            f"attn_res={attn_res} must be a power of two with 4 <= attn_res < size={size}"
-        )
+__all__ = ["DCGANDiscriminator", "DCGANGenerator"]  # D lives in core.layers (stack uses it)
 
 
 class DCGANGenerator(Stage1Generator):
@@ -50,7 +45,7 @@ class DCGANGenerator(Stage1Generator):
         if n < 3:
             raise ConfigError(f"size must be at least 8, got {size}")
         if attention:
-            _check_attn(attn_res, size)
+            check_attention(attn_res, size)
         self.z_dim, self.out_channels, self.out_size = z_dim, channels, size
         c = dcgan_width(g_width, size, 4)
         layers: list[nn.Module] = [
@@ -73,48 +68,6 @@ class DCGANGenerator(Stage1Generator):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z.view(z.shape[0], self.z_dim, 1, 1))
-
-
-class DCGANDiscriminator(Discriminator):
-    """size x size -> ... -> 4x4 (strided convs, LeakyReLU 0.2) -> one logit.
-
-    BatchNorm on every layer but the first (``d_batchnorm``); the Sigmoid is in the loss.
-    ``d_mbstd``: a `MinibatchStd` channel before the final 4x4 conv (ProGAN).
-    """
-
-    def __init__(
-        self, channels: int = 1, size: int = 64, d_width: int = 64, spectral_norm: bool = False,
-        attention: bool = False, attn_res: int = 32, d_batchnorm: bool = True,
-        d_mbstd: bool = False, **_: object,
-    ) -> None:
-        super().__init__()
-        log2_int(size, "size")
-        if size < 8:
-            raise ConfigError(f"size must be at least 8, got {size}")
-        if attention:
-            _check_attn(attn_res, size)
-        self.in_channels, self.in_size = channels, size
-        c = dcgan_width(d_width, size, size // 2)
-        layers: list[nn.Module] = down_block(channels, c, norm=False)
-        res = size // 2
-        if attention and res == attn_res:
-            layers.append(SelfAttention(c))
-        while res > 4:
-            c_next = dcgan_width(d_width, size, res // 2)
-            layers += down_block(c, c_next, norm=d_batchnorm)
-            c, res = c_next, res // 2
-            if attention and res == attn_res:
-                layers.append(SelfAttention(c))
-        if d_mbstd:  # only when on: the default layer indices (state_dict keys) stay
-            layers.append(MinibatchStd())
-        layers.append(nn.Conv2d(c + int(d_mbstd), 1, 4, 1, 0))
-        self.net = nn.Sequential(*layers)
-        dcgan_init(self)
-        if spectral_norm:
-            apply_spectral_norm(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).view(x.shape[0])
 
 
 _BASE = {"z_dim": 100, "channels": 1, "size": 64, "g_width": 64, "d_width": 64,

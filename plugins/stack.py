@@ -16,14 +16,13 @@ from usgan.core.errors import ConfigError
 from usgan.core.interfaces import Stage2Generator
 from usgan.core.layers import (
     UP_MODES,
+    DCGANDiscriminator,
     apply_spectral_norm,
     check_refinement_sizes,
     dcgan_init,
     up_block,
 )
 from usgan.core.noise import pixel_noise
-
-from .dcgan import DCGANDiscriminator
 
 Z_JOINS = ("tile", "project")
 NOISE_INIT = 0.1  # starting per-channel strength of the injected noise (``noise=True``)
