@@ -11,7 +11,9 @@ from click.core import ParameterSource
 from usgan.core.errors import UsganError
 from usgan.core.registry import parse_kv
 from usgan.core.stacking import DEFAULT_STAGE2
+from usgan.core.train.losses import LOSSES
 from usgan.core.train.options import TrainOptions
+from usgan.core.train.recipes import DEFAULT_RECIPE, RECIPES, recipe_options
 
 # CLI parameter -> TrainOptions field, for the ones that map one to one.
 _DIRECT = ("stage1", "data", "epochs", "max_steps", "stage2_epochs", "stage2_max_steps",
@@ -37,6 +39,16 @@ def stage2_choice(value: str | None, alias: str | None) -> str | None:
     if alias and alias != value:
         raise UsganError(f"--stage2 {value} and --stage2-model {alias} name different networks")
     return value
+
+
+def _d(name: str) -> Any:
+    """The default recipe's value of option ``name`` (for dcgan): what --help shows. The
+    one source of a default is `TrainOptions` and the recipes; the CLI overrides only what is
+    given on the command line (`_options_from_cli`)."""
+    return _DEFAULTS[name]
+
+
+_DEFAULTS = recipe_options(DEFAULT_RECIPE).to_json()
 
 
 def parse_pair(text: str, what: str) -> tuple[float, float]:
@@ -136,51 +148,57 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
               help="Degradation of the real pairs: blur sigma up to this (Stage-I pixels).")
 @click.option("--stage2-noise", type=float, default=None,
               help="Degradation of the real pairs: noise std up to this ([-1, 1] units).")
-@click.option("--recipe", type=click.Choice(["default", "paper"]), default="default",
+@click.option("--recipe", type=click.Choice(list(RECIPES)), default=DEFAULT_RECIPE,
               show_default=True,
               help="Named defaults: paper (Che et al., for reproduction) or default (ours, "
                    "docs/quality.md); options given here override it.")
-@click.option("--batch-size", type=int, default=16, show_default=True)
-@click.option("--lr", type=float, default=2e-4, show_default=True)
+@click.option("--batch-size", type=int, default=_d("batch_size"), show_default=True)
+@click.option("--lr", type=float, default=_d("lr"), show_default=True)
 @click.option("--lr-d", type=float, default=None,
               help="Discriminator learning rate (two time-scales; default: --lr).")
-@click.option("--betas", default="0.5,0.999", show_default=True, help="Adam betas.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True,
+@click.option("--betas", default=",".join(map(str, _d("betas"))), show_default=True,
+              help="Adam betas.")
+@click.option("--seed", type=int, default=_d("seed"), show_default=True)
+@click.option("--device", default=_d("device"), show_default=True,
               help="auto, cpu, cuda or cuda:N (GPU N).")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto",
-              show_default=True, help="auto: bf16 where the hardware has it natively.")
-@click.option("--loss", type=click.Choice(["bce", "hinge"]), default="bce", show_default=True)
-@click.option("--on-nan", "on_nonfinite", type=click.Choice(["stop", "skip"]), default="stop",
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]),
+              default=_d("precision"), show_default=True,
+              help="auto: fp32, or bf16 where the hardware has it natively and it measured "
+                   "faster (docs/training.md).")
+@click.option("--loss", type=click.Choice(list(LOSSES)), default=_d("loss"), show_default=True)
+@click.option("--on-nan", "on_nonfinite", type=click.Choice(["stop", "skip"]),
+              default=_d("on_nonfinite"),
               show_default=True,
               help="A NaN/inf loss stops training, or skips that step with a warning.")
-@click.option("--label-smoothing", type=float, default=0.0, show_default=True,
+@click.option("--label-smoothing", type=float, default=_d("label_smoothing"), show_default=True,
               help="One-sided label smoothing: D's target for real images is 1 - this (bce).")
-@click.option("--instance-noise", type=float, default=0.0, show_default=True,
+@click.option("--instance-noise", type=float, default=_d("instance_noise"), show_default=True,
               help="Std of Gaussian noise added to every image D sees.")
-@click.option("--r1-gamma", type=float, default=0.0, show_default=True,
+@click.option("--r1-gamma", type=float, default=_d("r1_gamma"), show_default=True,
               help="Zero-centred gradient penalty on real images (R1) with this weight.")
-@click.option("--lecam", type=float, default=0.0, show_default=True,
+@click.option("--lecam", type=float, default=_d("lecam"), show_default=True,
               help="LeCam regularisation of D (Tseng et al. 2021) with this weight (0: off).")
-@click.option("--diffaugment", default="",
-              help="DiffAugment policy, e.g. color,translation,cutout ('none': off).")
+@click.option("--diffaugment", default=",".join(_d("diffaugment")) or "none", show_default=True,
+              help="DiffAugment policy, e.g. color,translation,cutout ('none': off); the "
+                   "default recipe's for dcgan (none for dcgan-sn and dcgan-sn-sa).")
 @click.option("--stage2-diffaugment", default=None,
               help="Stage-II's DiffAugment policy (default: --diffaugment's).")
-@click.option("--diffaugment-p", type=float, default=1.0, show_default=True,
+@click.option("--diffaugment-p", type=float, default=_d("diffaugment_p"), show_default=True,
               help="Apply each DiffAugment op to each image with this probability (with "
                    "--ada-target: where it starts).")
 @click.option("--ada-target", type=float, default=None,
               help="Adapt that probability (ADA): up while the mean sign of D's real logits "
                    "is above this (0.6 in ADA), down below it.")
-@click.option("--ada-images", type=int, default=5000, show_default=True,
+@click.option("--ada-images", type=int, default=_d("ada_images"), show_default=True,
               help="Images an adaptive probability takes to cross from 0 to 1.")
-@click.option("--ema/--no-ema", default=False, help="Keep an EMA copy of G for sampling.")
-@click.option("--ema-decay", type=float, default=0.999, show_default=True)
-@click.option("--ema-warmup/--no-ema-warmup", default=False,
-              help="Ramp the EMA decay up as (1+n)/(10+n) (recipe default: on).")
-@click.option("--sample-every", type=int, default=100, show_default=True)
-@click.option("--checkpoint-every", type=int, default=100, show_default=True)
-@click.option("--keep-checkpoints", type=int, default=3, show_default=True,
+@click.option("--ema/--no-ema", default=_d("ema"), show_default=True,
+              help="Keep an EMA copy of G for sampling.")
+@click.option("--ema-decay", type=float, default=_d("ema_decay"), show_default=True)
+@click.option("--ema-warmup/--no-ema-warmup", default=_d("ema_warmup"), show_default=True,
+              help="Ramp the EMA decay up as (1+n)/(10+n).")
+@click.option("--sample-every", type=int, default=_d("sample_every"), show_default=True)
+@click.option("--checkpoint-every", type=int, default=_d("checkpoint_every"), show_default=True)
+@click.option("--keep-checkpoints", type=int, default=_d("keep_checkpoints"), show_default=True,
               help="Checkpoints kept while a stage trains.")
 @click.option("--keep-all-checkpoints", is_flag=True,
               help="Keep them when a stage finishes too (default: only the last one).")
@@ -188,10 +206,10 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
 @click.option("--compile", is_flag=True,
               help="torch.compile G and D (1.07x end to end for dcgan-sn-sa on an H200, "
               "docs/benchmarks.md); the first steps wait for the compiler.")
-@click.option("--log-every", type=int, default=10, show_default=True)
-@click.option("--eval-every", type=int, default=0, show_default=True,
+@click.option("--log-every", type=int, default=_d("log_every"), show_default=True)
+@click.option("--eval-every", type=int, default=_d("eval_every"), show_default=True,
               help="FID/KID of G against its training data every N steps (0: off).")
-@click.option("--eval-n", type=int, default=400, show_default=True,
+@click.option("--eval-n", type=int, default=_d("eval_n"), show_default=True,
               help="Generated images per --eval-every evaluation.")
 @click.option("--inception-weights", default=None, metavar="PATH",
               envvar="USGAN_INCEPTION_WEIGHTS",
