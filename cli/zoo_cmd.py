@@ -107,8 +107,11 @@ def pull_cmd(source: str, revision: str | None, endpoint: str | None,
 @click.option("--name", default=None, help="Zoo name for the printed index line.")
 @click.option("--endpoint", default=None, metavar="URL",
               help="Hub endpoint (default: HF_ENDPOINT, else the public Hub).")
+@click.option("--index-row", type=click.Path(path_type=Path), default=None,
+              help="Also write the index line (the entry, as a zoo index holds it) to this "
+                   "JSON file.")
 def push_cmd(run_dir: Path, repo: str, private: bool, revision_tag: str | None,
-             name: str | None, endpoint: str | None) -> None:
+             name: str | None, endpoint: str | None, index_row: Path | None) -> None:
     """Upload a finished run (weights as they are, model card, no checkpoints)."""
     from usgan.core.run import RunDir
     from usgan.zoo.card import write_card
@@ -124,6 +127,10 @@ def push_cmd(run_dir: Path, repo: str, private: bool, revision_tag: str | None,
     entry = ZooEntry.from_run(run, name or result.repo.split("/")[-1], result.repo,
                               result.revision, result.sha256)
     click.echo("index line: " + json.dumps(entry.index_row()))
+    if index_row is not None:
+        from usgan.core.io import write_json
+
+        write_json(index_row, entry.index_row())
 
 
 @zoo_group.command("build")

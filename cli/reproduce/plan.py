@@ -314,20 +314,14 @@ def classify_step(key: str, sources: Sequence[Config], s: Settings, p: Preset,
 
 
 def push_step(c: Config, s: Settings, org: str, endpoint: str | None, lay: Layout) -> Step:
-    """Publish the finished run through `usgan zoo push`; its index line is the receipt."""
+    """Publish the finished run through `usgan zoo push`, which writes its index row (the
+    receipt) with --index-row."""
     receipt = lay.receipt(c.key)
     repo = f"{org}/{s.name}-{c.recipe}-{c.entry.name}"
-    argv = ["zoo", "push", str(lay.run(c.key)), "--repo", repo, "--name", c.zoo_name]
+    argv = ["zoo", "push", str(lay.run(c.key)), "--repo", repo, "--name", c.zoo_name,
+            "--index-row", str(receipt)]
     argv += ["--endpoint", endpoint] if endpoint else []
-
-    def after(stdout: str) -> None:
-        import json
-
-        line = next(x for x in stdout.splitlines() if x.startswith("index line: "))
-        write_json(receipt, json.loads(line.removeprefix("index line: ")))
-
-    return Step(f"push {c.key}", lambda: argv, _exists(receipt),
-                (f"eval {c.key}",), after=after)
+    return Step(f"push {c.key}", lambda: argv, _exists(receipt), (f"eval {c.key}",))
 
 
 def plan(s: Settings, p: Preset, chosen: Sequence[Config], lay: Layout,
