@@ -143,8 +143,8 @@ def eval_cmd(real: str, fakes: tuple[str, ...], classes: tuple[str, ...], n: int
     extractor = Extractor.create([*names, "fid"] if audit else names, weights=weights)
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for source in fakes:
-        results[source] = {cls or "all": evaluate(extractor, fake, *reals[(source, cls)],
-                                                  names, audit)
+        results[source] = {cls or "all": evaluate(extractor, fake, reals[(source, cls)][0],
+                                                  names, reals[(source, cls)][1], audit)
                            for cls, fake in sets[source].items()}
         if stage is None:  # eval.json (the card's numbers) is the run's final model
             _record(RunDir(Path(source)), results[source], extractor, real, size)

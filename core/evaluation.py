@@ -98,9 +98,10 @@ def load_inception_state(path: Path) -> dict[str, torch.Tensor]:
 
 @contextlib.contextmanager
 def _handing_over(state: dict[str, torch.Tensor] | None) -> Iterator[None]:
-    """While torch-fidelity builds its extractor, its ``torch.load(path, weights_only=False)``
-    gets ``state`` (what `load_inception_state` read) instead of unpickling the file; the
-    loader is put back after. ``None``: nothing changes (the download path)."""
+    """While torch-fidelity builds its extractor, its call of torch's loader (with
+    ``weights_only=False``, which can unpickle anything) gets ``state`` (what
+    `load_inception_state` read) instead of reading the file; the loader is put back after.
+    ``None``: nothing changes (the download path)."""
     if state is None:
         yield
         return

@@ -324,7 +324,7 @@ def test_bad_input_table(row: Row, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert "\n" not in msg and msg.isprintable(), msg
 
 
-CLI_ROWS = ["truncated-png", "decompression-bomb", "csv-dotdot-path", "mat-v73-damaged",
+CLI_ROWS = ["truncated-png", "decompression-bomb", "csv-missing-files", "mat-v73-damaged",
             "label-slash"]
 
 
