@@ -97,20 +97,20 @@ def load_inception_state(path: Path) -> dict[str, torch.Tensor]:
 
 
 @contextlib.contextmanager
-def _handing_over(state: dict[str, torch.Tensor] | None) -> Iterator[None]:
-    """While torch-fidelity builds its extractor, its call of torch's loader (with
-    ``weights_only=False``, which can unpickle anything) gets ``state`` (what
-    `load_inception_state` read) instead of reading the file; the loader is put back after.
-    ``None``: nothing changes (the download path)."""
-    if state is None:
-        yield
-        return
-    original = torch.load
-    torch.load = lambda *args, **kwargs: state  # type: ignore[assignment]
+def _weights_only() -> Iterator[None]:
+    """While torch-fidelity builds its extractor, torch's own switch forces its loader into
+    ``weights_only=True`` (torch-fidelity asks for ``False``): tensors only, nothing else is
+    unpickled. The environment is put back after."""
+    keys = ("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
+    saved = {k: os.environ.pop(k, None) for k in keys}
+    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
     try:
         yield
     finally:
-        torch.load = original
+        for k, v in saved.items():
+            os.environ.pop(k, None)
+            if v is not None:
+                os.environ[k] = v
 
 
 @dataclass
@@ -133,9 +133,8 @@ class Extractor:
                               "feature_extractor_weights_path": str(weights) if weights else None}
         layers = {m: resolve_feature_layer_for_metric("isc" if m == "is" else m, **kw)
                   for m in metrics}
-        state = load_inception_state(weights) if weights and name == INCEPTION else None
         try:
-            with _handing_over(state):  # nothing is unpickled (docs/robustness.md)
+            with _weights_only():  # nothing is unpickled (docs/robustness.md)
                 module = create_feature_extractor(name, sorted(set(layers.values())), **kw)
         except (OSError, RuntimeError) as err:  # the download fails offline
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

@@ -201,22 +201,26 @@ def test_no_pickle_anywhere() -> None:
 
 @needs_weights
 def test_torch_fidelity_unpickles_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """torch-fidelity's Inception calls torch.load(path, weights_only=False); usgan hands it
-    the state dict it read with weights_only=True instead, so no load with pickle's full
-    power happens while the extractor is built."""
+    """torch-fidelity's Inception calls torch.load(path, weights_only=False); while usgan
+    builds the extractor, torch's TORCH_FORCE_WEIGHTS_ONLY_LOAD is on, so every load is the
+    restricted one; the environment is put back after."""
+    import os
+
     from usgan.core.evaluation import Extractor
 
-    calls: list[object] = []
+    calls: list[bool] = []
     original = torch.load
 
     def spy(*args: object, **kwargs: object) -> object:
-        calls.append(kwargs.get("weights_only"))
+        calls.append(kwargs.get("weights_only") is True
+                     or os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD") == "1")
         return original(*args, **kwargs)
 
+    monkeypatch.delenv("TORCH_FORCE_WEIGHTS_ONLY_LOAD", raising=False)
     monkeypatch.setattr(torch, "load", spy)
     extractor = Extractor.create(["fid"], weights=WEIGHTS)
-    assert calls == [True]  # ours; torch-fidelity's own call never reached torch.load
-    assert torch.load is spy  # put back
+    assert calls and all(calls)  # no load with pickle's full power
+    assert "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ  # put back
     ref = original(WEIGHTS, map_location="cpu", weights_only=True)["Conv2d_1a_3x3.conv.weight"]
     assert torch.equal(extractor.module.Conv2d_1a_3x3.conv.weight.float(), ref.float())
 
