@@ -22,12 +22,12 @@ data_args() {
 
 # name | --set options (each lever alone, over the default recipe)
 LEVERS=(
-  "width32|--set stage1_config.g_width=32 --set stage1_config.d_width=32"
   "resize-conv|--set stage1_config.upsample=bilinear"
-  "p05|--set diffaugment_p=0.5"
   "ada|--set diffaugment_p=0 --set ada_target=0.6"
+  "p05|--set diffaugment_p=0.5"
   "lecam|--set lecam=0.3"
   "ema|--set ema=true --set ema_warmup=true"
+  "width32|--set stage1_config.g_width=32 --set stage1_config.d_width=32"
   "batch8|--set batch_size=8"
 )
 
