@@ -47,7 +47,6 @@ from usgan.core.serialization import load_network
 from usgan.core.synth import sample_chain
 from usgan.core.train.checkpoint import list_checkpoints, load_checkpoint, prune
 from usgan.core.train.options import TrainOptions
-from usgan.core.train.recipes import recipe_options
 from usgan.core.train.trainer import Trainer
 
 from .machine import machine_info, software_versions
@@ -104,7 +103,7 @@ class QualitySettings:
         if not self.forms:
             raise ConfigError("nothing to run: give --nets or leave the plain DCGAN on")
         if self.options and self.nets:
-            recipe_options(stage1=self.nets[0], **self.options)  # a bad value: ConfigError
+            TrainOptions.from_given({"stage1": self.nets[0], **self.options}, "--set")
 
 
 def parse_sets(items: Iterable[str]) -> dict[str, Any]:
@@ -183,11 +182,11 @@ def train_usgan(s: QualitySettings, net: str, seed: int, split: Path,
                 echo: Callable[[str], None]) -> RunDir:
     """usgan's default Stage-I of ``net`` for ``--max-minutes``, every checkpoint kept."""
     run = RunDir(s.out / f"seed{seed}" / net)
-    opts = recipe_options(stage1=net, stage2=None, data=s.data, classes=[s.cls],
-                          data_options={"split": str(split), "bins": s.bins}, seed=seed,
-                          max_minutes=s.minutes, keep_checkpoints=1_000_000,
-                          prune_checkpoints=False, quiet=True, log_every=100,
-                          threads=s.threads, **s.options)
+    opts = TrainOptions.from_given({
+        "stage1": net, "stage2": None, "data": s.data, "classes": [s.cls],
+        "data_options": {"split": str(split), "bins": s.bins}, "seed": seed,
+        "max_minutes": s.minutes, "keep_checkpoints": 1_000_000, "prune_checkpoints": False,
+        "quiet": True, "log_every": 100, "threads": s.threads, **s.options}, "--set")
     resume = run.config_path.is_file()
     echo(f"{net} seed {seed}: {'resuming' if resume else 'training'} {run.root} "
          f"({s.minutes:g} min)")

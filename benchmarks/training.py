@@ -25,7 +25,7 @@ from usgan.core.noise import noise_for
 from usgan.core.runtime import Runtime
 from usgan.core.stacking import DEFAULT_STAGE2, forward_stack
 from usgan.core.stage import Stage
-from usgan.core.train.recipes import recipe_options
+from usgan.core.train.options import TrainOptions
 from usgan.core.train.step import GANStep, make_optimizers
 
 from .forms import REFERENCE, USGAN, Form, Plan, Workload
@@ -106,7 +106,7 @@ def usgan_step(name: str, batch: int, rt: Runtime) -> Callable[[], Any]:
     else:
         generate = lambda noise: g(mid, noise[0])  # noqa: E731
     stage = Stage.ONE if mid is None else Stage.TWO
-    opts = recipe_options(**({"stage1": name} if stage == Stage.ONE else {}))
+    opts = TrainOptions(**({"stage1": name} if stage == Stage.ONE else {}))
     aug = torch.Generator().manual_seed(SEED + 4)  # on the CPU, as the trainer's stream
     step = GANStep.for_options(opts, generate, d, *make_optimizers(g, d, opts.lr, opts.betas,
                                                                    opts.lr_d),

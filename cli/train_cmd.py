@@ -13,7 +13,7 @@ from usgan.core.registry import parse_kv
 from usgan.core.stacking import DEFAULT_STAGE2
 from usgan.core.train.losses import LOSSES
 from usgan.core.train.options import TrainOptions
-from usgan.core.train.recipes import DEFAULT_RECIPE, RECIPES, recipe_options
+from usgan.core.train.recipes import RECIPES, get_recipe
 
 # CLI parameter -> TrainOptions field, for the ones that map one to one.
 _DIRECT = ("stage1", "data", "epochs", "max_steps", "stage2_epochs", "stage2_max_steps",
@@ -48,7 +48,9 @@ def _d(name: str) -> Any:
     return _DEFAULTS[name]
 
 
-_DEFAULTS = recipe_options(DEFAULT_RECIPE).to_json()
+# The recipe's values as every network without values of its own gets them (dcgan's): built
+# without the registry, so that --help works before (and without) loading any plugin.
+_DEFAULTS = TrainOptions(**get_recipe(TrainOptions.recipe).options).to_json()
 
 
 def parse_pair(text: str, what: str) -> tuple[float, float]:
@@ -64,14 +66,12 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
                       ) -> TrainOptions:
     """Options from the command line over ``base`` (a resumed run's saved options) or, for a
     new run, over the --recipe; only parameters given on the command line override."""
-    from usgan.core.train.recipes import get_recipe, recipe_options
-
     def given(name: str) -> bool:
         return ctx.get_parameter_source(name) in (
             ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 
     if base is None:
-        opts = recipe_options(p["recipe"], stage1=p["stage1"]).to_json()
+        opts = TrainOptions(recipe=p["recipe"], stage1=p["stage1"]).to_json()
     else:  # a resumed run keeps its options; --recipe again re-applies that recipe's values
         opts = base.to_json()
         if given("recipe"):
@@ -148,7 +148,7 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
               help="Degradation of the real pairs: blur sigma up to this (Stage-I pixels).")
 @click.option("--stage2-noise", type=float, default=None,
               help="Degradation of the real pairs: noise std up to this ([-1, 1] units).")
-@click.option("--recipe", type=click.Choice(list(RECIPES)), default=DEFAULT_RECIPE,
+@click.option("--recipe", type=click.Choice(list(RECIPES)), default=_d("recipe"),
               show_default=True,
               help="Named defaults: paper (Che et al., for reproduction) or default (ours, "
                    "docs/quality.md); options given here override it.")

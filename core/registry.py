@@ -14,12 +14,11 @@ from typing import Any, Literal
 
 from torch import nn
 
+from .contract import check_spec
 from .errors import ConfigError, DuplicateNameError, PluginError, UnknownNameError
-from .stage import STAGES, Stage
+from .stage import Stage
 
 Role = Literal["generator", "discriminator"]
-# What the trainer sets on a Stage-II from the Stage-I it stacks on (the Stage-II contract).
-STAGE2_KEYS = ("in_size", "in_channels", "out_channels")
 
 
 @dataclass(frozen=True)
@@ -35,6 +34,10 @@ class GANSpec:
     discriminator: Callable[..., nn.Module]
     defaults: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
+    # Training options measured to suit this network better, per recipe name, over what the
+    # recipe sets for every network (core/train/recipes.py), as timm keeps a pretrained
+    # config beside the model: ``{"default": {"diffaugment": []}}``.
+    recipes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # Filled in by the registry from the hook that registered it:
     kind: Stage | str = ""
     plugin: str = ""
@@ -72,15 +75,7 @@ class Registry:
             raise PluginError(
                 f"plugin {spec!r} registered a {type(spec).__name__}; expected usgan.core.GANSpec"
             )
-        if spec.kind not in STAGES:
-            raise PluginError(f"{spec.name!r} has kind {spec.kind!r}; expected stage1 or stage2")
-        missing = [k for k in STAGE2_KEYS if k not in spec.defaults]
-        if spec.kind == Stage.TWO and missing:
-            raise PluginError(
-                f"plugin {spec.plugin!r} registers Stage-II {spec.name!r} without the config "
-                f"key(s) {', '.join(missing)}; every Stage-II must accept {', '.join(STAGE2_KEYS)}"
-                " (set from the Stage-I it stacks on; see docs/plugins.md)"
-            )
+        check_spec(spec.name, spec.kind, spec.plugin, spec.defaults)
         old = self._specs.get(spec.name)
         if old is not None:
             raise DuplicateNameError(

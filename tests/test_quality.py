@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,8 @@ from torch import nn
 from usgan.core.errors import ConfigError, UnknownNameError
 from usgan.core.stage import Stage
 from usgan.core.train import losses
-from usgan.core.train.options import TrainOptions
-from usgan.core.train.recipes import RECIPES, get_recipe, recipe_options
+from usgan.core.train.options import FROM_RECIPE, TrainOptions
+from usgan.core.train.recipes import RECIPES, get_recipe
 from usgan.core.train.step import GANStep, Regularizers, make_optimizers
 
 TINY = {"stage1_config": {"g_width": 8, "d_width": 8}}
@@ -27,14 +28,18 @@ def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyP
 
 
 def test_paper_recipe_is_the_papers_hyper_parameters() -> None:
-    paper = recipe_options("paper").to_json()
-    assert paper == {**TrainOptions().to_json(), "recipe": "paper"}
+    paper = TrainOptions(recipe="paper").to_json()
+    assert TrainOptions.from_json({"recipe": "paper"}).to_json() == paper
+    # An option missing from a saved run is older than the run: it was off (the paper's
+    # value), whatever its recipe says now.
+    assert TrainOptions.from_json({"recipe": "default"}).diffaugment == []
     assert (paper["loss"], paper["lr"], paper["betas"], paper["batch_size"]) == (
         "bce", 2e-4, [0.5, 0.999], 16)
     assert not paper["ema"] and not paper["diffaugment"] and not paper["r1_gamma"]
-    default = recipe_options("default", max_steps=3)
-    assert default.recipe == "default" and default.max_steps == 3
-    assert set(get_recipe("default").options) == set(get_recipe("paper").options)
+    default = TrainOptions(max_steps=3)
+    assert default.recipe == "default" and default.max_steps == 3 and default.diffaugment
+    from_recipe = {f.name for f in fields(TrainOptions) if f.default is FROM_RECIPE}
+    assert set(get_recipe("default").options) == set(get_recipe("paper").options) == from_recipe
     with pytest.raises(UnknownNameError, match=r"unknown recipe 'papr'.*did you mean 'paper'"):
         get_recipe("papr")
     assert set(RECIPES) == {"paper", "default"}
@@ -47,13 +52,13 @@ def test_default_recipe_per_stage1_network() -> None:
     tc = ["translation", "cutout"]
     for stage1, want in [("dcgan", (tc, [])), ("dcgan-sn", ([], [])), ("dcgan-sn-sa", ([], [])),
                          ("a-third-party-net", (tc, []))]:
-        opts = recipe_options("default", stage1=stage1)
+        opts = TrainOptions(stage1=stage1)
         assert (opts.policy(Stage.ONE), opts.policy(Stage.TWO)) == want, stage1
-    paper = recipe_options("paper", stage1="dcgan-sn")
+    paper = TrainOptions(recipe="paper", stage1="dcgan-sn")
     assert paper.policy(Stage.ONE) == paper.policy(Stage.TWO) == []
     d = nn.Sequential(nn.Flatten(), nn.Linear(16, 1), nn.Flatten(0))
     opt = torch.optim.Adam(d.parameters())
-    opts = recipe_options("default", stage1="dcgan")
+    opts = TrainOptions(stage1="dcgan")
     steps = [GANStep.for_options(opts, lambda z: z[0], d, opt, opt, stage=s,
                                  aug=torch.Generator()) for s in (Stage.ONE, Stage.TWO)]
     assert [s.policy for s in steps] == [tc, []]
@@ -144,9 +149,9 @@ def test_eval_every_logs_quality_and_leaves_the_weights_alone(tmp_path: Path) ->
     from usgan.zoo.card import card_for
 
     def train(out: Path, **extra: object) -> Path:
-        opts = recipe_options("default", data="phantom:n=8", classes=["healthy"], stage2=None,
-                              max_steps=4, batch_size=4, quiet=True, ema=True, ema_warmup=True,
-                              **TINY, **extra)
+        opts = TrainOptions(data="phantom:n=8", classes=["healthy"], stage2=None,  # type: ignore[arg-type]
+                            max_steps=4, batch_size=4, quiet=True, ema=True, ema_warmup=True,
+                            **TINY, **extra)
         Trainer(opts, out, echo=lambda m: None).train()
         return out
 
@@ -192,3 +197,37 @@ def test_ema_warmup_follows_the_schedule_and_resumes() -> None:
     assert float(ema.shadow.weight) == pytest.approx(expected)
     assert expected > 0.9  # without warm-up: 1 - 0.999**30 = 0.03 of the way
     assert EMA(net, 0.999).current_decay() == 0.999
+
+
+@pytest.mark.parametrize("argv, api", [
+    ([], {}),
+    (["--stage1", "dcgan-sn"], {"stage1": "dcgan-sn"}),
+    (["--recipe", "paper", "--lr", "1e-4"], {"recipe": "paper", "lr": 1e-4}),
+])
+def test_usgan_train_trains_what_the_api_defaults_to(argv: list[str], api: dict[str, object]
+                                                     ) -> None:
+    from usgan.cli.train_cmd import _options_from_cli, train_cmd
+
+    ctx = train_cmd.make_context("train", argv)
+    cli = _options_from_cli(ctx, ctx.params, None)
+    assert cli.to_json() == TrainOptions(**api).to_json()  # type: ignore[arg-type]
+
+
+def test_a_networks_own_recipe_values_come_from_its_spec(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    from dataclasses import replace
+
+    from usgan.core import plugin_manager
+    from usgan.core.registry import Registry
+
+    registry = Registry()
+    for spec in plugin_manager.get_registry():
+        registry.add(spec if spec.name != "dcgan" else replace(
+            spec, recipes={"default": {"lr": 1e-3}, "paper": {"batch_size": 8}}))
+    monkeypatch.setattr(plugin_manager, "get_registry", lambda: registry)
+    assert TrainOptions().lr == 1e-3 and TrainOptions(lr=5e-4).lr == 5e-4
+    assert TrainOptions(recipe="paper").batch_size == 8
+    assert TrainOptions(stage1="dcgan-sn").lr == 2e-4
+    registry._specs["dcgan"] = replace(registry.get("dcgan"), recipes={"default": {"lrr": 1}})
+    with pytest.raises(ConfigError, match=r"network 'dcgan' sets lrr for recipe 'default'"):
+        TrainOptions()

@@ -13,7 +13,18 @@ from usgan.core.stage import Stage
 
 from .diffaugment import AdaptiveP
 from .losses import LeCam
+from .recipes import DEFAULT_RECIPE, get_recipe
 from .step import Regularizers
+
+
+class _FromRecipe:
+    """The default of an option that the recipe sets (`TrainOptions.recipe`, recipes.py)."""
+
+    def __repr__(self) -> str:
+        return "FROM_RECIPE"
+
+
+FROM_RECIPE: Any = _FromRecipe()
 
 # Options that do not change what a run computes: they may differ on --resume.
 VOLATILE = {"device", "quiet", "sample_every", "checkpoint_every", "keep_checkpoints",
@@ -23,7 +34,9 @@ VOLATILE = {"device", "quiet", "sample_every", "checkpoint_every", "keep_checkpo
 
 @dataclass
 class TrainOptions:
-    """The options of ``usgan train`` (defaults are the paper's where it gives them)."""
+    """The options of ``usgan train``. An option defaulting to `FROM_RECIPE` takes its value
+    from ``recipe`` (for this ``stage1``) unless given: ``TrainOptions()`` is what ``usgan
+    train`` with no options trains."""
 
     stage1: str = "dcgan"
     stage2: str | None = DEFAULT_STAGE2  # None: Stage-I only (--stage2 off)
@@ -39,31 +52,31 @@ class TrainOptions:
     stage2_max_steps: int | None = None
     max_minutes: float | None = None  # wall-clock budget per phase (whichever comes first)
     stage2_max_minutes: float | None = None  # None: as Stage-I, unless Stage-II has a length
-    stage2_pretrain: float = 0.0  # share of Stage-II's length on degraded real pairs (pairs.py)
-    stage2_recon: float = 0.0  # weight of the L1 reconstruction / consistency term of Stage-II
-    stage2_crop: int | None = None  # Stage-II trains on crops of this size (None: whole)
-    stage2_blur: float = 0.0  # degradation of the real pairs: max blur sigma (low-res px)
-    stage2_noise: float = 0.0  # and max noise std ([-1, 1] units)
-    batch_size: int = 16
-    lr: float = 2e-4
-    lr_d: float | None = None  # None: lr (two time-scales when set)
-    betas: tuple[float, float] = (0.5, 0.999)
+    stage2_pretrain: float = FROM_RECIPE  # share of Stage-II's length on degraded real pairs
+    stage2_recon: float = FROM_RECIPE  # weight of Stage-II's L1 reconstruction/consistency
+    stage2_crop: int | None = FROM_RECIPE  # Stage-II trains on crops of this size (None: whole)
+    stage2_blur: float = FROM_RECIPE  # degradation of the real pairs: max blur sigma (low-res px)
+    stage2_noise: float = FROM_RECIPE  # and max noise std ([-1, 1] units)
+    batch_size: int = FROM_RECIPE
+    lr: float = FROM_RECIPE
+    lr_d: float | None = FROM_RECIPE  # None: lr (two time-scales when set)
+    betas: tuple[float, float] = FROM_RECIPE
     seed: int = 0
-    recipe: str = "paper"  # the named defaults these options started from (recipes.py)
-    loss: str = "bce"
-    label_smoothing: float = 0.0
-    instance_noise: float = 0.0
-    r1_gamma: float = 0.0
+    recipe: str = DEFAULT_RECIPE  # sets the FROM_RECIPE options (recipes.py)
+    loss: str = FROM_RECIPE
+    label_smoothing: float = FROM_RECIPE
+    instance_noise: float = FROM_RECIPE
+    r1_gamma: float = FROM_RECIPE
     lecam: float = 0.0  # LeCam regularisation weight (losses.LeCam; 0: off)
     on_nonfinite: str = "stop"  # or "skip": drop a step whose loss is NaN/inf, with a warning
-    diffaugment: list[str] = field(default_factory=list)
-    stage2_diffaugment: list[str] | None = None  # None: as Stage-I
+    diffaugment: list[str] = FROM_RECIPE
+    stage2_diffaugment: list[str] | None = FROM_RECIPE  # None: as Stage-I
     diffaugment_p: float = 1.0  # each op on each image with this probability (ADA's start)
     ada_target: float | None = None  # adapt p (diffaugment.AdaptiveP) towards this E[sign D]
     ada_images: int = 5000  # images for an adaptive p to cross from 0 to 1
-    ema: bool = False
+    ema: bool = FROM_RECIPE
     ema_decay: float = 0.999
-    ema_warmup: bool = False  # decay (1+n)/(10+n) until it reaches ema_decay
+    ema_warmup: bool = FROM_RECIPE  # decay (1+n)/(10+n) until it reaches ema_decay
     precision: str = "auto"
     device: str = "auto"
     sample_every: int = 100
@@ -81,6 +94,7 @@ class TrainOptions:
     DEFAULT_EPOCHS = 100
 
     def __post_init__(self) -> None:
+        self._fill_from_recipe()
         self.betas = tuple(self.betas)  # type: ignore[assignment]
         if self.batch_size < 1:
             raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}")
@@ -123,6 +137,14 @@ class TrainOptions:
         if self.stage2_crop is not None and self.stage2_crop < 8:
             raise ConfigError(f"--stage2-crop must be at least 8, got {self.stage2_crop}")
 
+    def _fill_from_recipe(self) -> None:
+        unset = [f.name for f in fields(self) if getattr(self, f.name) is FROM_RECIPE]
+        if not unset:
+            return
+        values = get_recipe(self.recipe).options_for(self.stage1)
+        for name in unset:
+            setattr(self, name, values[name])
+
     def length(self, stage: Stage) -> tuple[int | None, int | None, float | None]:
         """(epochs, max_steps, max_minutes) of ``stage``: Stage-II's own when any is given,
         else Stage-I's."""
@@ -159,8 +181,21 @@ class TrainOptions:
 
     @classmethod
     def from_json(cls, data: Any, where: str = "config.json") -> TrainOptions:
-        """Rebuild from config.json's ``options`` (unknown keys ignored); a value of the wrong
-        JSON type is a `ConfigError` naming ``where`` and the option."""
+        """Rebuild a run from config.json's ``options`` (unknown keys ignored): an option
+        missing there is older than the run's usgan, so it was off (the paper recipe's value,
+        whatever the recipe now says). A value of the wrong JSON type is a `ConfigError`
+        naming ``where`` and the option."""
+        data = cls._checked(data, where)
+        return cls(**{**get_recipe("paper").options, **data})
+
+    @classmethod
+    def from_given(cls, data: Any, where: str = "options") -> TrainOptions:
+        """New options from JSON-like ``data`` (checked as `from_json` does); what it does
+        not give comes from its recipe."""
+        return cls(**cls._checked(data, where))
+
+    @classmethod
+    def _checked(cls, data: Any, where: str) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise ConfigError(f"{where}: 'options' is not a JSON object")
         hints = get_type_hints(cls)
@@ -169,7 +204,7 @@ class TrainOptions:
             if key in known and not _matches(value, hints[key]):
                 raise ConfigError(f"{where}: option {key!r} is {json.dumps(value)}, which is not "
                                   f"a {_describe(hints[key])}")
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return {k: v for k, v in data.items() if k in known}
 
 
 def _matches(value: Any, tp: Any) -> bool:

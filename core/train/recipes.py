@@ -1,7 +1,9 @@
 """Named sets of training options: ``paper`` (Che et al., for reproduction) and ``default``
 (ours: what measured best on small ultrasound data, docs/quality.md).
 
-A recipe fills the options a user did not give; anything given explicitly wins. The run's
+A recipe sets every option of `TrainOptions` whose default is `FROM_RECIPE`; anything given
+explicitly wins. A network may carry values measured to suit it better under a recipe, in
+its own `GANSpec.recipes` (dcgan-sn: no DiffAugment in the default recipe). The run's
 config.json records the recipe's name and every resolved option, so a run never depends on
 what a recipe says later.
 """
@@ -12,24 +14,30 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from usgan.core.errors import UnknownNameError
-
-from .options import TrainOptions
+from usgan.core.errors import ConfigError, UnknownNameError
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """A name, one line on where it comes from, the option values it sets, and the values
-    measured to differ for particular Stage-I networks (by registry name)."""
+    """A name, one line on where it comes from, and the option values it sets."""
 
     name: str
     summary: str
     options: dict[str, Any] = field(default_factory=dict)
-    per_stage1: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def options_for(self, stage1: str) -> dict[str, Any]:
-        """The values for a run whose Stage-I is ``stage1`` (a copy: lists are not shared)."""
-        return copy.deepcopy({**self.options, **self.per_stage1.get(stage1, {})})
+        """The values for a run whose Stage-I is ``stage1``: the recipe's, with what the
+        network's `GANSpec.recipes` says for this recipe on top (a copy: lists not shared)."""
+        from usgan.core.plugin_manager import get_registry
+
+        registry = get_registry()
+        own = registry.get(stage1).recipes.get(self.name, {}) if stage1 in registry else {}
+        unknown = sorted(set(own) - set(self.options))
+        if unknown:
+            raise ConfigError(f"network {stage1!r} sets {', '.join(unknown)} for recipe "
+                              f"{self.name!r}, which recipes do not set; expected some of "
+                              f"{', '.join(sorted(self.options))}")
+        return copy.deepcopy({**self.options, **own})
 
 
 _PAPER = Recipe("paper", "Che et al.: cross-entropy loss, Adam lr 2e-4, betas (0.5, 0.999), "
@@ -40,12 +48,6 @@ _PAPER = Recipe("paper", "Che et al.: cross-entropy loss, Adam lr 2e-4, betas (0
                     "r1_gamma": 0.0, "stage2_pretrain": 0.0, "stage2_recon": 0.0,
                     "stage2_crop": None, "stage2_blur": 0.0, "stage2_noise": 0.0})
 
-_TC = ["translation", "cutout"]
-# Spectral norm already holds D back: with DiffAugment on top, the SN discriminators sat at
-# chance and FID was worse (BUSI for both networks, SFibAI for dcgan-sn-sa; SFibAI favoured
-# it for dcgan-sn: docs/quality.md).
-_SN = {"diffaugment": []}
-
 # Stage-II learns from degraded real crops first, then from Stage-I's images, on 64-px crops
 # (core/train/pairs.py; the values measured on BUSI in docs/quality.md). No DiffAugment: the
 # random crops already keep its D from memorising the images.
@@ -55,8 +57,7 @@ _STAGE2 = {"stage2_pretrain": 0.5, "stage2_recon": 10.0, "stage2_crop": 64,
 _DEFAULT = Recipe("default", "usgan's: the paper's recipe plus DiffAugment (translation, "
                   "cutout) in the Stage-I of dcgan; Stage-II restores degraded real crops, "
                   "then fine-tunes on Stage-I's images (docs/quality.md)",
-                  {**_PAPER.options, "diffaugment": _TC, **_STAGE2},
-                  {"dcgan-sn": _SN, "dcgan-sn-sa": _SN})
+                  {**_PAPER.options, "diffaugment": ["translation", "cutout"], **_STAGE2})
 
 RECIPES = {r.name: r for r in (_PAPER, _DEFAULT)}
 DEFAULT_RECIPE = "default"
@@ -67,11 +68,3 @@ def get_recipe(name: str) -> Recipe:
     if name not in RECIPES:
         raise UnknownNameError("recipe", name, tuple(RECIPES))
     return RECIPES[name]
-
-
-def recipe_options(name: str = DEFAULT_RECIPE, **given: Any) -> TrainOptions:
-    """`TrainOptions` from recipe ``name`` (its values for ``given["stage1"]``, else for
-    the default Stage-I) with ``given`` options on top."""
-    base = TrainOptions().to_json()
-    values = get_recipe(name).options_for(given.get("stage1", base["stage1"]))
-    return TrainOptions.from_json({**base, **values, "recipe": name, **given})

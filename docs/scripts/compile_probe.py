@@ -20,7 +20,7 @@ from usgan.core.factory import create_discriminator, create_generator
 from usgan.core.noise import noise_for
 from usgan.core.runtime import Runtime
 from usgan.core.stacking import forward_stack
-from usgan.core.train.recipes import recipe_options
+from usgan.core.train.options import TrainOptions
 from usgan.core.train.step import GANStep, make_optimizers
 
 
@@ -31,7 +31,7 @@ def step_for(name: str, batch: int, rt: Runtime, mode: str | None,  # type: igno
     torch.manual_seed(0)
     g = create_generator(name).to(rt.device, memory_format=fmt).train()
     d = create_discriminator(name).to(rt.device, memory_format=fmt).train()
-    opts = recipe_options(stage1=name)
+    opts = TrainOptions(stage1=name)
     opt_g, opt_d = make_optimizers(g, d, opts.lr, opts.betas, opts.lr_d)
     gc, dc = (g, d) if mode is None else (torch.compile(g, mode=mode), torch.compile(d, mode=mode))
     step = GANStep.for_options(opts, lambda z: forward_stack([gc], z)[-1], dc, opt_g, opt_d,
