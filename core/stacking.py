@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import ShapeMismatchError
+from .contract import check_stackable
 from .interfaces import Stage1Generator, Stage2Generator
 from .noise import noise_for
 
@@ -28,22 +28,6 @@ def stage2_config(stage1: nn.Module, overrides: Mapping[str, Any] | None = None
     ``overrides`` (which win, so a mismatch is reported by `check_stackable`)."""
     return {"in_size": stage1.out_size, "in_channels": stage1.out_channels,
             "out_channels": stage1.out_channels, **dict(overrides or {})}
-
-
-def check_stackable(stage1: nn.Module, stage2: nn.Module) -> None:
-    """Raise `ShapeMismatchError` unless ``stage1``'s output is what ``stage2`` takes."""
-    for attr in ("z_dim", "out_channels", "out_size"):
-        if not hasattr(stage1, attr):
-            raise ShapeMismatchError(f"Stage-I {type(stage1).__name__} does not declare {attr}")
-    for attr in ("in_channels", "in_size", "z_dim", "out_size"):
-        if not hasattr(stage2, attr):
-            raise ShapeMismatchError(f"Stage-II {type(stage2).__name__} does not declare {attr}")
-    if (stage1.out_size, stage1.out_channels) != (stage2.in_size, stage2.in_channels):
-        raise ShapeMismatchError(
-            f"Stage-I gives {stage1.out_channels}x{stage1.out_size}x{stage1.out_size} images but "
-            f"Stage-II takes {stage2.in_channels}x{stage2.in_size}x{stage2.in_size}; build the "
-            f"Stage-II with in_size={stage1.out_size}, in_channels={stage1.out_channels}"
-        )
 
 
 def forward_stack(

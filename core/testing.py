@@ -4,7 +4,8 @@
     def test_my_gan():
         check_stage1("my-gan")          # a registered name, or a GANSpec
 
-Each check raises ``AssertionError`` with a message saying what is wrong.
+Each check raises ``AssertionError`` with a message saying what is wrong (the contract's
+checks, `usgan.core.contract`, raise `ContractError`, which is one).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import torch
 from safetensors.torch import load, save
 from torch import nn
 
+from .contract import check_declared, check_image, check_logits
 from .noise import noise_for
 from .plugin_manager import get_registry
 from .registry import GANSpec, Registry, build
 from .stacking import DEFAULT_STAGE2, StackedGenerator, stage2_config
+from .stage import Stage
 from .train.step import GANStep, NonFiniteLoss, make_optimizers
 
 
@@ -49,22 +52,11 @@ def _roundtrip(module: nn.Module, make: Any) -> nn.Module:
     return fresh
 
 
-def _assert_image(x: torch.Tensor, shape: tuple[int, ...], who: str) -> None:
-    assert tuple(x.shape) == shape, f"{who} gave shape {tuple(x.shape)}, expected {shape}"
-    assert torch.isfinite(x).all(), f"{who} gave non-finite values"
-    assert x.min() >= -1.0 and x.max() <= 1.0, (
-        f"{who} gave values in [{x.min():.3f}, {x.max():.3f}], expected [-1, 1]"
-    )
-
-
 def _one_step(generate: Any, g: nn.Module, d: nn.Module, noise: tuple[torch.Tensor, ...],
               real: torch.Tensor) -> None:
     """One training step exactly as the trainer runs it (`usgan.core.train.step.GANStep`)."""
     with torch.no_grad():
-        logits = d(real)
-    assert tuple(logits.shape) == (real.shape[0],), (
-        f"discriminator gave logits of shape {tuple(logits.shape)}, expected ({real.shape[0]},)"
-    )
+        check_logits(d(real), real.shape[0], "discriminator")
     opt_g, opt_d = make_optimizers(g, d)
     try:
         GANStep(generate, d, opt_g, opt_d)(real, noise)
@@ -83,23 +75,16 @@ def check_stage1(
     """
     registry = registry or get_registry()
     spec, config, g, d = _pair(spec_or_name, config, registry)
-    for attr in ("z_dim", "out_channels", "out_size"):
-        assert isinstance(getattr(g, attr, None), int), f"generator must declare int {attr}"
-    for attr in ("in_channels", "in_size"):
-        assert isinstance(getattr(d, attr, None), int), f"discriminator must declare int {attr}"
+    check_declared(g, d, Stage.ONE, spec.name)
     shape = (batch, g.out_channels, g.out_size, g.out_size)
-    assert (d.in_channels, d.in_size) == (g.out_channels, g.out_size), (
-        "discriminator input does not match generator output"
-    )
 
     g.eval()
     (z,) = noise_for([g], batch, torch.Generator().manual_seed(1))
     with torch.no_grad():
         x = g(z)
-        _assert_image(x, shape, "generator")
+        check_image(x, shape, "generator")
         assert torch.equal(x, g(z)), "generator is not deterministic in eval mode"
-        logits = d.eval()(x)
-    assert tuple(logits.shape) == (batch,), f"discriminator gave {tuple(logits.shape)} logits"
+        check_logits(d.eval()(x), batch, "discriminator")
 
     torch.manual_seed(0)
     g_again = _build(spec, "generator", config).eval()
@@ -119,8 +104,8 @@ def check_stage1(
     z1, z2 = stacked.sample_z(batch, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         mid, high = stacked.eval()(z1, z2)
-    _assert_image(mid, shape, "stacked Stage-I")
-    _assert_image(high, (batch, g.out_channels, s2.out_size, s2.out_size), "stacked Stage-II")
+    check_image(mid, shape, "stacked Stage-I")
+    check_image(high, (batch, g.out_channels, s2.out_size, s2.out_size), "stacked Stage-II")
 
     g.train()
     d.train()
@@ -134,12 +119,13 @@ def check_stage2(
 ) -> None:
     """Check a Stage-II GAN: shapes, range, round trip and one optimizer step."""
     spec, config, g, d = _pair(spec_or_name, config, registry or get_registry())
+    check_declared(g, d, Stage.TWO, spec.name)
     x = torch.rand(batch, g.in_channels, g.in_size, g.in_size) * 2 - 1
     (z,) = noise_for([g], batch)
     shape = (batch, g.out_channels, g.out_size, g.out_size)
     with torch.no_grad():
         y = g.eval()(x, z)
-    _assert_image(y, shape, "Stage-II generator")
+    check_image(y, shape, "Stage-II generator")
     fresh = _roundtrip(g, lambda: _build(spec, "generator", config)).eval()
     with torch.no_grad():
         assert torch.equal(fresh(x, z), y), "Stage-II output changed after a round trip"

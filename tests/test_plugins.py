@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 
 from usgan.core import GANSpec, PluginError, UnknownNameError
 from usgan.core.errors import ConfigError, DuplicateNameError
@@ -373,7 +374,27 @@ def test_plugins_check_command(run) -> None:
     proc = run("plugins", "check", "good-gan", "stack", load="good")
     assert proc.returncode == 1
     fail, ok = _lines(proc.stdout)
-    assert fail.startswith("FAIL good-gan (Stage-I, plugin good): AssertionError")
+    assert fail == ("FAIL good-gan (Stage-I, plugin good): ContractError: good-gan: its "
+                    "generator must declare int z_dim")
     assert ok.startswith("ok   stack")
     proc = run("plugins", "check", "nope", load="")
     assert proc.returncode == 2 and "unknown model 'nope'" in proc.stderr
+
+
+def test_the_contract_is_one_raise_style_module() -> None:
+    """`usgan.core.contract`: a `ContractError` is a `PluginError` (one line in the CLI) and
+    an `AssertionError` (a failed check in a plugin's test suite)."""
+    from usgan.core.contract import ContractError, check_pair, check_spec
+    from usgan.core.errors import PluginError
+    from usgan.core.stage import Stage
+    from usgan.core.testing import built
+
+    assert issubclass(ContractError, PluginError) and issubclass(ContractError, AssertionError)
+    with pytest.raises(ContractError, match="without the config key"):
+        check_spec("r", Stage.TWO, "p", {"in_size": 64})
+    with torch.device("meta"):
+        g, d = built("dcgan"), built("dcgan", "discriminator")
+        assert check_pair(g, d, Stage.ONE, "dcgan").shape == (2, 1, 64, 64)
+        small = built("dcgan", "discriminator", size=32)
+        with pytest.raises(ContractError, match="discriminator takes 1x32 px"):
+            check_pair(g, small, Stage.ONE, "dcgan")

@@ -11,11 +11,12 @@ from typing import Any
 
 import torch
 
-from usgan.core.errors import ConfigError, PluginError, UsganError
+from usgan.core.contract import ContractError, check_pair, check_stackable
+from usgan.core.errors import ConfigError, UsganError
 from usgan.core.registry import Registry, build
 from usgan.core.run import ROLES, RunDir
 from usgan.core.runtime import Dist, Runtime, versions
-from usgan.core.stacking import check_stackable, stage2_config
+from usgan.core.stacking import stage2_config
 from usgan.core.stage import Stage
 
 from .options import TrainOptions, differences
@@ -74,28 +75,15 @@ def _check_crop(registry: Registry, opts: TrainOptions, g2: torch.nn.Module,
 
 def _check_pair(registry: Registry, name: str, stage: Stage, config: dict[str, Any]
                 ) -> torch.nn.Module:
-    """G and D of ``name`` give the shapes they declare; else a `PluginError` naming the
-    plugin (run on the meta device: shapes only)."""
+    """G and D of ``name`` keep the contract (`usgan.core.contract.check_pair`); else a
+    `ContractError` naming the plugin and the command that says more."""
     spec = registry.get(name, stage)
     g = build(registry, name, "generator", config, stage)
     d = build(registry, name, "discriminator", config, stage)
-    who = f"{stage.label} {name!r} (plugin {spec.plugin!r})"
     try:
-        z = torch.empty(2, g.z_dim)
-        x = g(z) if stage == Stage.ONE else g(torch.empty(2, g.in_channels, g.in_size,
-                                                           g.in_size), z)
-        want = (2, g.out_channels, g.out_size, g.out_size)
-        if tuple(x.shape) != want:
-            raise PluginError(f"{who}: its generator gives {list(x.shape)}, but declares "
-                              f"{list(want)}; run 'usgan plugins check {name}'")
-        logits = d(x)
-    except (AttributeError, RuntimeError, TypeError, ValueError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise PluginError(f"{who} fails on a batch of 2: {first}; run "
-                          f"'usgan plugins check {name}'") from None
-    if tuple(logits.shape) != (2,):
-        raise PluginError(f"{who}: its discriminator gives {list(logits.shape)} for 2 images, "
-                          f"expected [2]; run 'usgan plugins check {name}'")
+        check_pair(g, d, stage, f"{stage.label} {name!r} (plugin {spec.plugin!r})")
+    except ContractError as err:
+        raise ContractError(f"{err}; run 'usgan plugins check {name}'") from None
     return g
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from usgan.core.contract import check_stackable
 from usgan.core.errors import UsganError
 from usgan.core.noise import noise_for
 from usgan.core.plugin_manager import get_registry
@@ -35,7 +36,7 @@ from usgan.core.runtime import (
     shutdown,
 )
 from usgan.core.serialization import load_network
-from usgan.core.stacking import StackedGenerator, stage2_config
+from usgan.core.stacking import stage2_config
 from usgan.core.stage import Stage
 
 from . import outputs, setup
@@ -94,13 +95,11 @@ class Trainer:
     resolver; the default takes paths only); ``on_finish`` callbacks run on the finished run.
     """
 
-    def __init__(
-        self, options: TrainOptions, out: str | Path, *, resume: bool = False,
-        force: bool = False, registry: Registry | None = None, dataset: Any = None,
-        echo: Callable[[str], None] | None = None,
-        resolve_source: Callable[[str], Path] = Path,
-        on_finish: Sequence[Callable[[RunDir], None]] = (),
-    ) -> None:
+    def __init__(self, options: TrainOptions, out: str | Path, *, resume: bool = False,
+                 force: bool = False, registry: Registry | None = None, dataset: Any = None,
+                 echo: Callable[[str], None] | None = None,
+                 resolve_source: Callable[[str], Path] = Path,
+                 on_finish: Sequence[Callable[[RunDir], None]] = ()) -> None:
         self.opts = options
         self.run = RunDir(Path(out))
         self.resume, self.force = resume, force
@@ -235,7 +234,8 @@ class Trainer:
         d_config = setup.discriminator_config(opts, phase.stage, config)
         d = build(self.registry, name, "discriminator", d_config, phase.stage).to(rt.device)
         if frozen:
-            StackedGenerator(frozen[0], g)  # checks shapes; freezes Stage-I
+            check_stackable(frozen[0], g)
+            frozen[0].requires_grad_(False).eval()
         for net in (g, d, *frozen):
             net.to(memory_format=rt.memory_format)
         return PhaseNets(g, d, frozen)
