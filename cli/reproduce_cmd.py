@@ -64,10 +64,9 @@ def reproduce_cmd(data: str, out: Path, name: str | None, classes: str | None,
                   dry_run: bool, report_only: bool) -> None:
     """Reproduce Tables 1 and 2 of Che et al. on DATA; running it again continues it."""
     from usgan.core.data import load_index
-
-    from .reproduce import document
-    from .reproduce.plan import PRESETS, Layout, Settings, configs, plan, select_phases
-    from .reproduce.runner import run_all
+    from usgan.reproduce import document
+    from usgan.reproduce.plan import PRESETS, Layout, Settings, configs, plan, select_phases
+    from usgan.reproduce.runner import run_all
 
     if jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {jobs}")
@@ -115,7 +114,7 @@ def _name(data: str) -> str:
 def _command(s: object, out: Path, only: str | None, jobs: int, push_org: str | None,
              endpoint: str | None, report: Path | None, weights: str | None) -> str:
     """The command line that regenerates this reproduction."""
-    from .reproduce.plan import Settings
+    from usgan.reproduce.plan import Settings
 
     assert isinstance(s, Settings)
     args = ["usgan", "reproduce", "--data", s.data, "--name", s.name, "--preset", s.preset]

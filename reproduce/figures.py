@@ -25,7 +25,7 @@ def sample_grid(lay: Layout, chosen: Sequence[Config], classes: Sequence[str],
     import torch.nn.functional as F
     from PIL import Image, ImageDraw
 
-    import usgan
+    from usgan.core.synth import Synthesizer
 
     rows = [c for c in chosen if RunDir(lay.run(c.key)).is_finished()]
     if not rows or not classes:
@@ -41,7 +41,7 @@ def sample_grid(lay: Layout, chosen: Sequence[Config], classes: Sequence[str],
     for i, c in enumerate(rows):
         top = 24 + i * (TILE + 4)
         draw.text((4, top + TILE // 2 - 6), c.key, fill=0)
-        synth = usgan.load(str(lay.run(c.key)), precision="fp32")
+        synth = Synthesizer(lay.run(c.key), precision="fp32")  # a run directory of ours
         for k, cls in enumerate(classes):
             imgs = synth.sample(PER_CLASS, cls=cls, seed=seed)
             tiles = F.interpolate(imgs.float(), size=(TILE, TILE), mode="area").round()

@@ -25,7 +25,8 @@ from usgan.core import hookspecs
 REPO = Path(__file__).resolve().parents[1]
 # Import package -> source folder (pyproject's [tool.setuptools.package-dir]).
 FOLDERS = {"usgan": "usgan", "usgan.core": "core", "usgan.plugins": "plugins",
-           "usgan.zoo": "zoo", "usgan.cli": "cli", "usgan.benchmarks": "benchmarks"}
+           "usgan.zoo": "zoo", "usgan.cli": "cli", "usgan.benchmarks": "benchmarks",
+           "usgan.reproduce": "reproduce"}
 FORBIDDEN_FROM_CORE = ("usgan.plugins", "usgan.cli", "usgan.zoo")
 
 
@@ -83,14 +84,16 @@ def test_core_source_imports_no_plugin() -> None:
     assert not bad, "usgan.core must not import plugins, cli or zoo:\n" + "\n".join(bad)
 
 
-# Floors: cli, zoo and benchmarks on top, plugins in the middle, core at the bottom. What each
-# may import from usgan (anything else, e.g. core importing the package root, is an upward
-# import). The benchmarks build networks through the public factory, never a plugin module.
+# Floors: cli on top; zoo, benchmarks and reproduce (an application of core and zoo, driven
+# by the cli) below it; plugins in the middle, core at the bottom. What each may import from
+# usgan (anything else, e.g. core importing the package root, is an upward import). The
+# benchmarks build networks through the public factory, never a plugin module.
 FLOORS = {
     "usgan.core": ("usgan.core",),
     "usgan.plugins": ("usgan.core", "usgan.plugins"),
     "usgan.zoo": ("usgan.core", "usgan.zoo"),
     "usgan.benchmarks": ("usgan.core", "usgan.benchmarks"),
+    "usgan.reproduce": ("usgan.core", "usgan.zoo", "usgan.reproduce"),
 }
 
 
@@ -110,7 +113,7 @@ def test_floors(package: str) -> None:
 def test_no_module_over_400_lines() -> None:
     """Long modules are split by concept (one concept, one room)."""
     long = [f"{p.relative_to(REPO)} ({n} lines)"
-            for folder in ("core", "plugins", "zoo", "cli", "benchmarks")
+            for folder in ("core", "plugins", "zoo", "cli", "benchmarks", "reproduce")
             for p in sorted((REPO / folder).rglob("*.py"))
             if (n := len(p.read_text().splitlines())) > 400]
     assert not long, "modules over 400 lines: " + ", ".join(long)
@@ -192,7 +195,8 @@ def test_wheel_holds_one_import_package(wheel: Path) -> None:
     for required in ("usgan/__init__.py", "usgan/__main__.py", "usgan/py.typed",
                      "usgan/core/registry.py", "usgan/core/hookspecs.py",
                      "usgan/plugins/dcgan.py", "usgan/plugins/stack.py", "usgan/cli/main.py",
-                     "usgan/zoo/__init__.py", "usgan/benchmarks/suite.py"):
+                     "usgan/zoo/__init__.py", "usgan/benchmarks/suite.py",
+                     "usgan/reproduce/plan.py"):
         assert required in names, f"{required} is not in {wheel.name}"
 
 

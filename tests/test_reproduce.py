@@ -13,9 +13,9 @@ import pytest
 from conftest import WEIGHTS, needs_weights, run_usgan
 from hubserver import HubServer
 
-from usgan.cli.reproduce.plan import PRESETS, Layout, Settings, Step, configs
-from usgan.cli.reproduce.runner import StepFailed, run_all
 from usgan.core.errors import ConfigError
+from usgan.reproduce.plan import PRESETS, Layout, Settings, Step, configs
+from usgan.reproduce.runner import StepFailed, run_all
 
 TINY = ["--stage1-config", "g_width=4,d_width=4",
         "--stage2-config", "width=4,d_width=4,max_width=8"]
@@ -62,8 +62,8 @@ def test_presets_say_what_they_are() -> None:
 
 def test_table2_says_what_its_repeats_measure(tmp_path: Path) -> None:
     """One held-out test set for every repeat, said plainly; every arm the same --steps."""
-    from usgan.cli.reproduce import document
-    from usgan.cli.reproduce.plan import classify_step
+    from usgan.reproduce import document
+    from usgan.reproduce.plan import classify_step
 
     lay = Layout(tmp_path)
     argv = classify_step("baselines", [], Settings("phantom", "x", "cpu"), PRESETS["cpu"],
@@ -213,8 +213,8 @@ def test_the_tables_pair_the_pieces_and_count_the_claims(tmp_path: Path) -> None
     """Table 1 and 2 read back from files as the steps write them: a Stage-II row is compared
     with its own Stage-I per class; a classifier piece is renamed after its configuration and
     paired with the baselines for the t-test."""
-    from usgan.cli.reproduce import report
     from usgan.core.io import write_json
+    from usgan.reproduce import report
 
     lay, chosen = Layout(tmp_path), configs(["paper/dcgan-stage2"])
     write_json(lay.eval("paper/dcgan"), _eval_doc({"a": 200.0, "b": 100.0}))
@@ -241,9 +241,9 @@ def test_the_tables_pair_the_pieces_and_count_the_claims(tmp_path: Path) -> None
 def test_a_folder_without_its_weights_keeps_its_sample_grid(tmp_path: Path) -> None:
     """Runs trained on another machine come back without weights: --report-only keeps the
     grid drawn there instead of failing to load them, and draws none where there is none."""
-    from usgan.cli.reproduce import figures
     from usgan.core.run import RunDir
     from usgan.core.train.options import TrainOptions
+    from usgan.reproduce import figures
 
     lay, chosen = Layout(tmp_path), configs(["paper/dcgan"])
     run = RunDir(lay.run("paper/dcgan"))
@@ -267,7 +267,7 @@ def test_sigterm_stops_the_steps_as_ctrl_c_would(tmp_path: Path) -> None:
     import threading
     import time
 
-    from usgan.cli.reproduce.runner import Children
+    from usgan.reproduce.runner import Children
 
     ready, saved = tmp_path / "ready", tmp_path / "saved"
     step = ("import sys, time\nopen(sys.argv[1], 'w').close()\ntry:\n    time.sleep(60)\n"
@@ -292,7 +292,7 @@ def test_sigterm_stops_the_steps_as_ctrl_c_would(tmp_path: Path) -> None:
 def test_claim_sentences_name_the_rows_that_pass() -> None:
     """Claim 2 names the configurations that passed (p = 0 counts); with none, the highest
     accuracy is named as not significant. Claim 1 shows FID and KID of each pair."""
-    from usgan.cli.reproduce import report
+    from usgan.reproduce import report
 
     def row(config: str, acc: float, p: float | None) -> dict:
         return {"config": config, "accuracy": acc, "real_only": 0.6, "p_value": p,
@@ -315,8 +315,8 @@ def test_claim_sentences_name_the_rows_that_pass() -> None:
 
 
 def test_is_is_shown_when_computed_and_its_reason_only_when_not(tmp_path: Path) -> None:
-    from usgan.cli.reproduce import document, report
     from usgan.core.io import write_json
+    from usgan.reproduce import document, report
 
     lay, chosen = Layout(tmp_path), configs(["default/dcgan-stage2"])
     for key, isc in (("default/dcgan", {"value": 2.5, "std": 0.1, "unavailable": None}),
@@ -338,7 +338,7 @@ def test_is_is_shown_when_computed_and_its_reason_only_when_not(tmp_path: Path) 
 
 
 def test_stage1_rows_are_scored_at_the_stage2_size() -> None:
-    from usgan.cli.reproduce.plan import eval_step, score_size
+    from usgan.reproduce.plan import eval_step, score_size
 
     s, lay = Settings("phantom", "x", "smoke"), Layout(Path("out"))
     assert score_size(s) == 256
