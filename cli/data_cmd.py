@@ -133,7 +133,7 @@ def info_cmd(spec: str, as_json: bool, **kw: Any) -> None:
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 def preview_cmd(spec: str, out: Path, per_class: int, force: bool, **kw: Any) -> None:
     """Write a grid of preprocessed images of SPEC, one row per class."""
-    from torchvision.utils import save_image
+    from usgan.core.io import write_grid
 
     if out.exists() and not force:
         raise DataError(f"{out} exists; pass --force to overwrite it")
@@ -143,9 +143,8 @@ def preview_cmd(spec: str, out: Path, per_class: int, force: bool, **kw: Any) ->
         sub = ds.of_class(c).images[:per_class]
         pad = torch.zeros(per_class - len(sub), *sub.shape[1:], dtype=sub.dtype)
         rows.append(torch.cat([sub, pad]))
-    grid = torch.cat(rows).float() / 255.0
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_image(grid, out, nrow=per_class, padding=2)
+    write_grid(out, torch.cat(rows), nrow=per_class, pad_value=0)
     click.echo(f"wrote {out}: rows = {', '.join(ds.class_names)} ({per_class} per row)")
 
 

@@ -21,15 +21,13 @@ def demo_cmd(out: Path, stage1: str, steps1: int, steps2: int, minutes: float,
              quiet: bool) -> None:
     """Train Stage-I and Stage-II for both phantom classes, sample, and write a grid."""
     import torch
-    from PIL import Image
-    from torchvision.utils import make_grid
 
     import usgan
     from usgan.core.data import load_dataset
-    from usgan.core.io import write_png
+    from usgan.core.io import write_grid
     from usgan.core.run import fresh_dir
     from usgan.core.stacking import DEFAULT_STAGE2
-    from usgan.core.train.recipes import recipe_options
+    from usgan.core.train.options import TrainOptions
     from usgan.core.train.trainer import Trainer
     from usgan.zoo.card import write_card
 
@@ -37,8 +35,8 @@ def demo_cmd(out: Path, stage1: str, steps1: int, steps2: int, minutes: float,
     t0 = time.perf_counter()
     # The default recipe as `usgan train` has it (Stage-II learns from real pairs first, on
     # crops); steps and a time budget, whichever comes first, keep it within minutes.
-    opts = recipe_options(
-        "default", data="phantom:n=64", stage1=stage1, stage2=DEFAULT_STAGE2, quiet=quiet,
+    opts = TrainOptions(
+        data="phantom:n=64", stage1=stage1, stage2=DEFAULT_STAGE2, quiet=quiet,
         max_steps=steps1, stage2_max_steps=steps2, max_minutes=minutes,
         stage2_max_minutes=minutes, sample_every=50, checkpoint_every=50, log_every=10,
     )
@@ -52,9 +50,7 @@ def demo_cmd(out: Path, stage1: str, steps1: int, steps2: int, minutes: float,
         mid = synth.sample(6, cls=cls, seed=0, stage=1)
         rows.append(torch.nn.functional.interpolate(mid, size=256, mode="nearest"))
         rows.append(synth.sample(6, cls=cls, seed=0))
-    grid = make_grid(torch.cat(rows), nrow=6, padding=4, pad_value=255)
-    grid_path = out / "grid.png"
-    write_png(grid_path, Image.fromarray(grid[0].numpy(), mode="L"))
+    grid_path = write_grid(out / "grid.png", torch.cat(rows), nrow=6, padding=4)
     minutes = (time.perf_counter() - t0) / 60
     click.echo(f"demo finished in {minutes:.1f} min")
     click.echo(f"  run directory : {out / 'run'}  (weights, config.json, samples/, curves.png)")

@@ -237,11 +237,10 @@ def table1(results: dict[str, dict[str, dict[str, Any]]]) -> str:
 def audit_cmd(real: str, fake: str, cls: str, n: int, size: int,
               inception_weights: str | None, seed: int, out: Path, bins: str | None) -> None:
     """Memorization audit: how close is each generated image to its nearest training image?"""
-    from PIL import Image
 
     from usgan.core.audit import audit_images, pairs_image
     from usgan.core.evaluation import Extractor, TensorImages, stack_images, weights_path
-    from usgan.core.io import write_json, write_png
+    from usgan.core.io import write_image, write_json
 
     if out.exists() and any(out.iterdir()):
         raise DataError(f"{out} exists and is not empty; choose a new --out")
@@ -260,7 +259,7 @@ def audit_cmd(real: str, fake: str, cls: str, n: int, size: int,
                                     "n_fake": len(fakes), "n_real": len(reals),
                                     "spaces": [r.as_json() for r in reports]})
     grid = pairs_image(fakes, reals, reports[-1])
-    write_png(out / "closest-pairs.png", Image.fromarray(grid[0].numpy(), mode="L"))
+    write_image(out / "closest-pairs.png", grid[:1])
     for r in reports:
         click.echo(f"{r.space}: copy rate {r.copy_rate:.1%} (threshold {r.threshold:.4g}, the "
                    f"5% quantile of training-vs-training distances); median distance to the "

@@ -70,13 +70,9 @@ def _progress(n: int, quiet: bool) -> Iterator[Callable[[int], None]]:
 
 def save(images, names: list[Path], grid: Path | None) -> None:  # type: ignore[no-untyped-def]
     """uint8 [N, 1, H, W] -> one grayscale PNG each (+ a grid)."""
-    from PIL import Image
-    from torchvision.utils import make_grid
-
-    from usgan.core.io import write_png
+    from usgan.core.io import write_grid, write_image
 
     for img, path in zip(images, names, strict=True):
-        write_png(path, Image.fromarray(img[0].numpy(), mode="L"))
+        write_image(path, img)
     if grid is not None:
-        g = make_grid(images, nrow=max(1, int(len(images) ** 0.5)), padding=2)
-        write_png(grid, Image.fromarray(g[0].numpy(), mode="L"))
+        write_grid(grid, images, nrow=max(1, int(len(images) ** 0.5)), pad_value=0)

@@ -2,6 +2,8 @@
 
 - `write_atomic` / `write_json` / `write_png`: a temporary file in the same folder, fsync,
   rename; a failed write leaves the old file (if any) as it was and no partial file behind.
+- `write_image` / `write_grid`: the one way a grayscale image tensor (uint8, or float in
+  [-1, 1]) or a grid of them becomes a PNG, through `write_png`.
 - `read_json`: a JSON document with one clear error line for a missing, non-UTF-8 or invalid
   file.
 - `save_safetensors` / `read_safetensors`: tensors plus string metadata, never pickle. The
@@ -114,6 +116,30 @@ def write_png(path: PathLike, image: Any) -> Path:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return write_atomic(path, buffer.getvalue())
+
+
+def as_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Images as uint8: unchanged when they are, else from [-1, 1] (clamped, rounded)."""
+    if images.dtype == torch.uint8:
+        return images
+    return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def write_image(path: PathLike, image: torch.Tensor) -> Path:
+    """One grayscale image ``[1, H, W]`` (uint8, or float in [-1, 1]) as a PNG."""
+    from PIL import Image
+
+    return write_png(path, Image.fromarray(as_uint8(image)[0].cpu().numpy()))
+
+
+def write_grid(path: PathLike, images: torch.Tensor, nrow: int, padding: int = 2,
+               pad_value: int = 255) -> Path:
+    """Grayscale images ``[N, 1, H, W]`` (uint8, or float in [-1, 1]) as one PNG grid of
+    ``nrow`` images a row, ``padding`` pixels of ``pad_value`` (0-255) between them."""
+    from torchvision.utils import make_grid
+
+    grid = make_grid(as_uint8(images).cpu(), nrow=nrow, padding=padding, pad_value=pad_value)
+    return write_image(path, grid[:1])
 
 
 def read_json(path: PathLike, what: str = "JSON file") -> Any:

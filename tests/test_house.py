@@ -55,6 +55,20 @@ def test_write_atomic_replaces_whole_files_and_leaves_no_temp(tmp_path: Path) ->
     assert sorted(p.name for p in path.parent.iterdir()) == ["x.json"]
 
 
+def test_one_image_writer_for_uint8_and_float_images(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from usgan.core.io import write_grid, write_image
+
+    x = torch.tensor([-1.0, -0.5, 0.0, 1.0, 3.0]).view(1, 1, 5)
+    with Image.open(write_image(tmp_path / "a.png", x)) as img:
+        assert img.mode == "L"
+        assert [img.getpixel((i, 0)) for i in range(5)] == [0, 64, 128, 255, 255]
+    u8 = torch.full((3, 1, 4, 4), 7, dtype=torch.uint8)
+    with Image.open(write_grid(tmp_path / "g.png", u8, nrow=2, padding=1, pad_value=200)) as g:
+        assert g.size == (11, 11) and g.getpixel((0, 0)) == 200 and g.getpixel((1, 1)) == 7
+
+
 def test_write_atomic_failure_keeps_the_old_file(tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "x.txt"

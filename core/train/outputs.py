@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from usgan.core.io import write_png
+from usgan.core.io import write_grid
 from usgan.core.run import RunDir
 from usgan.core.serialization import save_network
 from usgan.core.stacking import forward_stack
@@ -21,9 +21,6 @@ def sample_grid(path: Path, chain: list[nn.Module], noise: tuple[torch.Tensor, .
                 shown: torch.Tensor, device: torch.device) -> None:
     """A PNG of ``shown`` (training images in [-1, 1], a row) over what ``chain`` makes of
     ``noise``; the top generator samples in eval mode and goes back to how it was."""
-    from torchvision.transforms.functional import to_pil_image
-    from torchvision.utils import make_grid
-
     top = chain[-1]
     was_training = top.training
     top.eval()
@@ -31,8 +28,7 @@ def sample_grid(path: Path, chain: list[nn.Module], noise: tuple[torch.Tensor, .
         out = forward_stack(chain, [z.to(device) for z in noise])[-1].float().cpu()
     top.train(was_training)
     shown = torch.nn.functional.interpolate(shown, size=out.shape[-2:], mode="area")
-    grid = make_grid(torch.cat([shown, out]), nrow=4, normalize=True, value_range=(-1, 1))
-    write_png(path, to_pil_image(grid))
+    write_grid(path, torch.cat([shown, out]), nrow=4, pad_value=0)
 
 
 def nonfinite_roles(state: TrainState) -> list[str]:

@@ -168,11 +168,11 @@ def eval_folder(name: str, make_images, args: argparse.Namespace,  # type: ignor
     (cached: a scored folder is not made again)."""
     folder, path = args.out / name, args.out / f"{name}.eval.json"
     if not path.is_file():
-        from PIL import Image
+        from usgan.core.io import write_image
 
         folder.mkdir(exist_ok=True)
         for i, img in enumerate(make_images()):
-            Image.fromarray(img[0].numpy(), mode="L").save(folder / f"{i:04d}.png")
+            write_image(folder / f"{i:04d}.png", img)
         usgan("eval", "--real", args.eval_real, "--fake", str(folder), "--class", cls,
               "--inception-weights", str(args.inception_weights), "--json", str(path))
     return json.loads(path.read_text())["results"][str(folder)][cls]

@@ -162,11 +162,10 @@ def grid(cell: Cell, run: Path, split_file: Path, path: Path, with_real: bool = 
     """Real (held-out), Stage-I upsampled, Stage-II: six of each, 128 px tiles (the real row
     only where the data may be shown: docs/ figures of BUSI and SFibAI leave it out)."""
     import torch
-    from torchvision.transforms.functional import to_pil_image
-    from torchvision.utils import make_grid
 
     import usgan as api
     from usgan.core.evaluation import upsample
+    from usgan.core.io import write_grid
 
     def tiles(x: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.interpolate(x.float(), size=128, mode="area")
@@ -175,9 +174,9 @@ def grid(cell: Cell, run: Path, split_file: Path, path: Path, with_real: bool = 
     real = held_out(cell, split_file)[:6]
     up = upsample(model.sample(6, cls=cell.cls, seed=0, stage=1), SIZE)
     high = model.sample(6, cls=cell.cls, seed=0, stage=2)
-    rows = torch.cat([*([tiles(real)] if with_real else []), tiles(up), tiles(high)]).div(255)
+    rows = torch.cat([*([tiles(real)] if with_real else []), tiles(up), tiles(high)])
     path.parent.mkdir(parents=True, exist_ok=True)
-    to_pil_image(make_grid(rows, nrow=6, padding=2, pad_value=1)).save(path)
+    write_grid(path, rows.round().to(torch.uint8), nrow=6)
 
 
 def table() -> str:
