@@ -26,7 +26,6 @@ from .errors import UsganError
 from .io import FileFormatError, read_json, write_json
 from .names import safe_name
 from .stage import Stage
-from .train.options import TrainOptions
 
 CONFIG = "config.json"
 PROGRESS = "progress.json"
@@ -122,7 +121,8 @@ class RunDir:
         return self.config_path.is_file()
 
     def read_config(self) -> dict[str, Any]:
-        """config.json, checked to be a usgan run config."""
+        """config.json, checked to be a usgan run config (its layout; the values of its
+        ``options`` are `TrainOptions.from_json`'s to check, where they are used)."""
         if not self.root.is_dir():
             raise UsganError(f"{self.root}: no such run directory")
         if not self.exists():
@@ -136,7 +136,6 @@ class RunDir:
             made_by = (config.get("versions") or {}).get("usgan", "a newer usgan")
             raise FileFormatError(f"{self.root} was written by usgan {made_by} (run format "
                                   f"{fmt!r}); this usgan reads format {FORMAT}: upgrade usgan")
-        TrainOptions.from_json(config["options"], where=str(self.config_path))
         for stage in ("stage1", "stage2"):
             entry = config.get(stage)
             if (stage == "stage1" or entry is not None) and not (

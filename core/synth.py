@@ -23,6 +23,7 @@ from .runtime import Runtime
 from .serialization import load_network
 from .stacking import StackedGenerator, forward_stack
 from .stage import Stage
+from .train.options import TrainOptions
 
 
 class Synthesizer:
@@ -37,6 +38,7 @@ class Synthesizer:
         self.run = RunDir(Path(run_dir))
         self.registry = registry
         self.config = self.run.read_config()
+        TrainOptions.from_json(self.config["options"], where=str(self.run.config_path))
         self.classes: list[str] = self.run.classes
         self.stages = self.run.stages()
         self.use_ema = bool(self.config["options"].get("ema"))
