@@ -26,6 +26,7 @@ class _FromRecipe:
 
 FROM_RECIPE: Any = _FromRecipe()
 
+
 def _h(text: str) -> dict[str, str]:
     """A field's help text (``usgan train --help`` takes it, and the default, from here)."""
     return {"help": text}
