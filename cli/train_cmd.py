@@ -23,8 +23,8 @@ _DIRECT = ("stage1", "data", "epochs", "max_steps", "stage2_epochs", "stage2_max
            "threads", "quiet", "stage1_from", "on_nonfinite", "lr_d", "label_smoothing",
            "instance_noise", "r1_gamma", "eval_every", "eval_n", "inception_weights", "compile",
            "max_minutes", "stage2_max_minutes", "stage2_pretrain", "stage2_recon",
-           "stage2_crop", "stage2_blur", "stage2_noise", "diffaugment_p", "ada_target",
-           "ada_images", "lecam")
+           "stage2_crop", "stage2_blur", "stage2_noise", "stage2_finetune_lr", "diffaugment_p",
+           "ada_target", "ada_images", "lecam")
 
 
 def stage2_choice(value: str | None, alias: str | None) -> str | None:
@@ -147,6 +147,7 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
 @_opt("max_minutes", type=float)
 @_opt("stage2_max_minutes", type=float)
 @_opt("stage2_pretrain", type=float)
+@_opt("stage2_finetune_lr", type=float)
 @_opt("stage2_recon", type=float)
 @_opt("stage2_crop", type=int)
 @_opt("stage2_blur", type=float)

@@ -73,6 +73,9 @@ class TrainOptions:
     stage2_pretrain: float = field(default=FROM_RECIPE, metadata=_h(
             "Share of Stage-II's length spent restoring degraded real images before fine-tuning"
             " on Stage-I's (0: the paper's from-scratch schedule; 1: real pairs only)."))
+    stage2_finetune_lr: float = field(default=1.0, metadata=_h(
+            "Stage-II's learning rates are multiplied by this when it moves from the real "
+            "pairs to Stage-I's images (1: unchanged)."))
     stage2_recon: float = field(default=FROM_RECIPE, metadata=_h(
             "Weight of Stage-II's L1 term: reconstruction of the real pairs, then consistency "
             "with its Stage-I input."))
@@ -186,6 +189,9 @@ class TrainOptions:
             raise ConfigError(f"--ada-target must be in (0, 1), got {self.ada_target}")
         if self.ada_images < 1:
             raise ConfigError(f"--ada-images must be at least 1, got {self.ada_images}")
+        if not self.stage2_finetune_lr > 0:
+            raise ConfigError(f"--stage2-finetune-lr must be more than 0, got "
+                              f"{self.stage2_finetune_lr}")
         if not 0 <= self.stage2_pretrain <= 1:
             raise ConfigError(f"--stage2-pretrain must be in [0, 1], got {self.stage2_pretrain}")
         if self.stage2_crop == 0:  # --stage2-crop 0: whole images

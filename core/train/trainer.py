@@ -218,7 +218,7 @@ class Trainer:
         opts, g = self.opts, nets.g
         degradation = Degradation(g.out_size // g.in_size, opts.stage2_blur, opts.stage2_noise)
         feed = RefineFeed(nets.frozen[0], degradation, opts.stage2_crop)
-        return Refinement(feed, opts.stage2_pretrain, phase.key, self.echo)
+        return Refinement(feed, opts.stage2_pretrain, phase.key, self.echo, opts.stage2_finetune_lr)
 
     def _build_nets(self, phase: Phase, rt: Runtime) -> PhaseNets:
         opts = self.opts
