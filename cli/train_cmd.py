@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,8 @@ _DIRECT = ("stage1", "data", "epochs", "max_steps", "stage2_epochs", "stage2_max
            "threads", "quiet", "stage1_from", "on_nonfinite", "lr_d", "label_smoothing",
            "instance_noise", "r1_gamma", "eval_every", "eval_n", "inception_weights", "compile",
            "max_minutes", "stage2_max_minutes", "stage2_pretrain", "stage2_recon",
-           "stage2_crop", "stage2_blur", "stage2_noise", "diffaugment_p", "ada_target",
-           "ada_images", "lecam")
+           "stage2_crop", "stage2_blur", "stage2_noise", "stage2_finetune_lr", "diffaugment_p",
+           "ada_target", "ada_images", "lecam")
 
 
 def stage2_choice(value: str | None, alias: str | None) -> str | None:
@@ -41,6 +42,22 @@ def stage2_choice(value: str | None, alias: str | None) -> str | None:
     return value
 
 
+def _h(name: str) -> str:
+    """The help text of option ``name``, from `TrainOptions`."""
+    return TrainOptions.help(name)
+
+
+def _opt(name: str, *decls: str, **kw: Any) -> Callable[[Any], Any]:
+    """A ``usgan train`` option for `TrainOptions` field ``name`` (``--name-with-dashes``
+    unless ``decls`` say otherwise): its default (the default recipe's) and help from there."""
+    kw.setdefault("default", _d(name))
+    shown = kw["default"] is not None and kw["default"] is not False
+    if shown and name in _FROM_RECIPE:
+        shown = f"{kw['default']} in the default recipe"
+    kw.setdefault("show_default", shown)
+    return click.option(*(decls or (f"--{name.replace('_', '-')}",)), help=_h(name), **kw)
+
+
 def _d(name: str) -> Any:
     """The default recipe's value of option ``name`` (for dcgan): what --help shows. The
     one source of a default is `TrainOptions` and the recipes; the CLI overrides only what is
@@ -51,6 +68,7 @@ def _d(name: str) -> Any:
 # The recipe's values as every network without values of its own gets them (dcgan's): built
 # without the registry, so that --help works before (and without) loading any plugin.
 _DEFAULTS = TrainOptions(**get_recipe(TrainOptions.recipe).options).to_json()
+_FROM_RECIPE = set(get_recipe(TrainOptions.recipe).options)
 
 
 def parse_pair(text: str, what: str) -> tuple[float, float]:
@@ -113,111 +131,63 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
 
 
 @click.command("train")
-@click.option("--stage1", default="dcgan", show_default=True, help="Stage-I network name.")
+@_opt("stage1")
 @click.option("--stage2", default="on", show_default=True, metavar="on|off|NAME",
               help="Stage-II on top of the frozen Stage-I: on (the built-in 'stack'), off, or "
                    "the name of any registered Stage-II network.")
 @click.option("--stage2-model", default=None, hidden=True, help="Old spelling of --stage2 NAME.")
-@click.option("--data", default="phantom", show_default=True, help="Data spec (see docs/data.md).")
-@click.option("--classes", default=None, help="Classes to train, e.g. healthy,steatosis.")
+@_opt("data")
+@_opt("classes")
 @click.option("--out", "out", type=click.Path(path_type=Path), default=None,
               help="Run directory to create (default: a new runs/STAGE1-STAGE2[-N]).")
-@click.option("--epochs", type=int, default=None,
-              help=f"Epochs per stage (default {TrainOptions.DEFAULT_EPOCHS}).")
-@click.option("--max-steps", type=int, default=None, help="Steps per stage (caps --epochs).")
-@click.option("--stage2-epochs", type=int, default=None,
-              help="Stage-II epochs (default: --epochs).")
-@click.option("--stage2-max-steps", type=int, default=None,
-              help="Stage-II steps (default: --max-steps).")
-@click.option("--max-minutes", type=float, default=None,
-              help="Wall-clock budget per stage and class, in minutes (with --max-steps or "
-                   "--epochs: whichever comes first); a resume continues what is left.")
-@click.option("--stage2-max-minutes", type=float, default=None,
-              help="Stage-II's budget in minutes (default: --max-minutes).")
-@click.option("--stage2-pretrain", type=float, default=None,
-              help="Share of Stage-II's length spent restoring degraded real images before "
-                   "fine-tuning on Stage-I's (0: the paper's from-scratch schedule; 1: real "
-                   "pairs only).")
-@click.option("--stage2-recon", type=float, default=None,
-              help="Weight of Stage-II's L1 term: reconstruction of the real pairs, then "
-                   "consistency with its Stage-I input.")
-@click.option("--stage2-crop", type=int, default=None,
-              help="Stage-II trains on random crops of this size (a fully convolutional "
-                   "Stage-II; it samples at full size); 0: whole images.")
-@click.option("--stage2-blur", type=float, default=None,
-              help="Degradation of the real pairs: blur sigma up to this (Stage-I pixels).")
-@click.option("--stage2-noise", type=float, default=None,
-              help="Degradation of the real pairs: noise std up to this ([-1, 1] units).")
-@click.option("--recipe", type=click.Choice(list(RECIPES)), default=_d("recipe"),
-              show_default=True,
-              help="Named defaults: paper (Che et al., for reproduction) or default (ours, "
-                   "docs/quality.md); options given here override it.")
-@click.option("--batch-size", type=int, default=_d("batch_size"), show_default=True)
-@click.option("--lr", type=float, default=_d("lr"), show_default=True)
-@click.option("--lr-d", type=float, default=None,
-              help="Discriminator learning rate (two time-scales; default: --lr).")
-@click.option("--betas", default=",".join(map(str, _d("betas"))), show_default=True,
-              help="Adam betas.")
-@click.option("--seed", type=int, default=_d("seed"), show_default=True)
-@click.option("--device", default=_d("device"), show_default=True,
-              help="auto, cpu, cuda or cuda:N (GPU N).")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]),
-              default=_d("precision"), show_default=True,
-              help="auto: fp32, or bf16 where the hardware has it natively and it measured "
-                   "faster (docs/training.md).")
-@click.option("--loss", type=click.Choice(list(LOSSES)), default=_d("loss"), show_default=True)
-@click.option("--on-nan", "on_nonfinite", type=click.Choice(["stop", "skip"]),
-              default=_d("on_nonfinite"),
-              show_default=True,
-              help="A NaN/inf loss stops training, or skips that step with a warning.")
-@click.option("--label-smoothing", type=float, default=_d("label_smoothing"), show_default=True,
-              help="One-sided label smoothing: D's target for real images is 1 - this (bce).")
-@click.option("--instance-noise", type=float, default=_d("instance_noise"), show_default=True,
-              help="Std of Gaussian noise added to every image D sees.")
-@click.option("--r1-gamma", type=float, default=_d("r1_gamma"), show_default=True,
-              help="Zero-centred gradient penalty on real images (R1) with this weight.")
-@click.option("--lecam", type=float, default=_d("lecam"), show_default=True,
-              help="LeCam regularisation of D (Tseng et al. 2021) with this weight (0: off).")
-@click.option("--diffaugment", default=",".join(_d("diffaugment")) or "none", show_default=True,
-              help="DiffAugment policy, e.g. color,translation,cutout ('none': off); the "
-                   "default recipe's for dcgan (none for dcgan-sn and dcgan-sn-sa).")
-@click.option("--stage2-diffaugment", default=None,
-              help="Stage-II's DiffAugment policy (default: --diffaugment's).")
-@click.option("--diffaugment-p", type=float, default=_d("diffaugment_p"), show_default=True,
-              help="Apply each DiffAugment op to each image with this probability (with "
-                   "--ada-target: where it starts).")
-@click.option("--ada-target", type=float, default=None,
-              help="Adapt that probability (ADA): up while the mean sign of D's real logits "
-                   "is above this (0.6 in ADA), down below it.")
-@click.option("--ada-images", type=int, default=_d("ada_images"), show_default=True,
-              help="Images an adaptive probability takes to cross from 0 to 1.")
-@click.option("--ema/--no-ema", default=_d("ema"), show_default=True,
-              help="Keep an EMA copy of G for sampling.")
-@click.option("--ema-decay", type=float, default=_d("ema_decay"), show_default=True)
-@click.option("--ema-warmup/--no-ema-warmup", default=_d("ema_warmup"), show_default=True,
-              help="Ramp the EMA decay up as (1+n)/(10+n).")
-@click.option("--sample-every", type=int, default=_d("sample_every"), show_default=True)
-@click.option("--checkpoint-every", type=int, default=_d("checkpoint_every"), show_default=True)
-@click.option("--keep-checkpoints", type=int, default=_d("keep_checkpoints"), show_default=True,
-              help="Checkpoints kept while a stage trains.")
+@_opt("epochs", type=int)
+@_opt("max_steps", type=int)
+@_opt("stage2_epochs", type=int)
+@_opt("stage2_max_steps", type=int)
+@_opt("max_minutes", type=float)
+@_opt("stage2_max_minutes", type=float)
+@_opt("stage2_pretrain", type=float)
+@_opt("stage2_finetune_lr", type=float)
+@_opt("stage2_recon", type=float)
+@_opt("stage2_crop", type=int)
+@_opt("stage2_blur", type=float)
+@_opt("stage2_noise", type=float)
+@_opt("recipe", type=click.Choice(list(RECIPES)))
+@_opt("batch_size", type=int)
+@_opt("lr", type=float)
+@_opt("lr_d", type=float)
+@_opt("betas", default=",".join(map(str, _d("betas"))))
+@_opt("seed", type=int)
+@_opt("device")
+@_opt("precision", type=click.Choice(["auto", "fp32", "bf16"]))
+@_opt("loss", type=click.Choice(list(LOSSES)))
+@_opt("on_nonfinite", "--on-nan", "on_nonfinite", type=click.Choice(["stop", "skip"]))
+@_opt("label_smoothing", type=float)
+@_opt("instance_noise", type=float)
+@_opt("r1_gamma", type=float)
+@_opt("lecam", type=float)
+@_opt("diffaugment", default=",".join(_d("diffaugment")) or "none")
+@_opt("stage2_diffaugment", default=None)
+@_opt("diffaugment_p", type=float)
+@_opt("ada_target", type=float)
+@_opt("ada_images", type=int)
+@_opt("ema", "--ema/--no-ema")
+@_opt("ema_decay", type=float)
+@_opt("ema_warmup", "--ema-warmup/--no-ema-warmup")
+@_opt("sample_every", type=int)
+@_opt("checkpoint_every", type=int)
+@_opt("keep_checkpoints", type=int)
 @click.option("--keep-all-checkpoints", is_flag=True,
               help="Keep them when a stage finishes too (default: only the last one).")
-@click.option("--threads", type=int, default=None, help="CPU threads (default: torch's).")
-@click.option("--compile", is_flag=True,
-              help="torch.compile G and D (1.07x end to end for dcgan-sn-sa on an H200, "
-              "docs/benchmarks.md); the first steps wait for the compiler.")
-@click.option("--log-every", type=int, default=_d("log_every"), show_default=True)
-@click.option("--eval-every", type=int, default=_d("eval_every"), show_default=True,
-              help="FID/KID of G against its training data every N steps (0: off).")
-@click.option("--eval-n", type=int, default=_d("eval_n"), show_default=True,
-              help="Generated images per --eval-every evaluation.")
-@click.option("--inception-weights", default=None, metavar="PATH",
-              envvar="USGAN_INCEPTION_WEIGHTS",
-              help="Offline Inception weights for --eval-every (docs/evaluation.md).")
-@click.option("--stage1-config", default=None, help="Stage-I config overrides, k=v,k=v.")
-@click.option("--stage2-config", default=None, help="Stage-II config overrides, k=v,k=v.")
-@click.option("--stage1-from", default=None, metavar="SOURCE",
-              help="Reuse the Stage-I of this run (a run directory or a zoo SOURCE).")
+@_opt("threads", type=int)
+@_opt("compile", is_flag=True)
+@_opt("log_every", type=int)
+@_opt("eval_every", type=int)
+@_opt("eval_n", type=int)
+@_opt("inception_weights", metavar="PATH", envvar="USGAN_INCEPTION_WEIGHTS")
+@_opt("stage1_config", default=None)
+@_opt("stage2_config", default=None)
+@_opt("stage1_from", metavar="SOURCE")
 @click.option("--crop", default=None, help="Data crop x,y,w,h (overrides sector detection).")
 @click.option("--bins", default=None, help="Grade bins for graded folders (docs/data.md).")
 @click.option("--skip-bad", is_flag=True, help="Skip unreadable images instead of failing.")
@@ -228,7 +198,7 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
 @click.option("--force", is_flag=True,
               help="Move an existing run in --out aside and start again; with --resume, "
                    "continue despite changed options.")
-@click.option("--quiet", is_flag=True, help="Log lines instead of progress bars.")
+@_opt("quiet", is_flag=True)
 @click.pass_context
 def train_cmd(ctx: click.Context, **p: Any) -> None:
     """Train one GAN per class: Stage-I, then Stage-II on the frozen Stage-I."""

@@ -11,6 +11,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from usgan.core.train.recipes import RECIPES
+
 hub_options = [
     click.option("--endpoint", default=None, metavar="URL",
                  help="Hub endpoint (default: HF_ENDPOINT, else the public Hub)."),
@@ -142,17 +144,20 @@ def push_cmd(run_dir: Path, repo: str, private: bool, revision_tag: str | None,
 @click.option("--epochs", type=int, default=None)
 @click.option("--max-steps", type=int, default=None)
 @click.option("--batch-size", type=int, default=16, show_default=True)
+@click.option("--recipe", type=click.Choice(list(RECIPES)), default="paper",
+              show_default=True, help="Training recipe (docs/training.md): the paper's, as "
+              "the entries of its Table 1, or usgan's.")
 @click.option("--stage1-config", default=None, help="Stage-I config overrides, k=v,k=v.")
 @click.option("--stage2-config", default=None, help="Stage-II config overrides, k=v,k=v.")
 @click.option("--push-org", default=None, help="Also push each run to ORG/<name> on the Hub.")
 @click.option("--endpoint", default=None, metavar="URL", help="Hub endpoint for --push-org.")
 @click.option("--quiet", is_flag=True, help="Log lines instead of progress bars.")
 def build_cmd(data: str, out: Path, only: str | None, classes: str | None,
-              epochs: int | None, max_steps: int | None, batch_size: int,
+              epochs: int | None, max_steps: int | None, batch_size: int, recipe: str,
               stage1_config: str | None, stage2_config: str | None, push_org: str | None,
               endpoint: str | None, quiet: bool) -> None:
-    """Train every zoo entry (or --only some) with the paper's settings; optionally push them;
-    write OUT/index.json with revisions and sha256s."""
+    """Train every zoo entry (or --only some) with the paper's recipe (or --recipe default);
+    optionally push them; write OUT/index.json with revisions and sha256s."""
     from usgan.core.registry import parse_kv
     from usgan.zoo.build import INDEX_FILE, build
     from usgan.zoo.hub import HubSettings
@@ -162,7 +167,7 @@ def build_cmd(data: str, out: Path, only: str | None, classes: str | None,
     names = [n.strip() for n in only.split(",") if n.strip()] if only else [e.name for e in index]
     entries = [index.get(n) for n in names]
     options = {"data": data, "epochs": epochs, "max_steps": max_steps,
-               "batch_size": batch_size, "quiet": quiet,
+               "batch_size": batch_size, "quiet": quiet, "recipe": recipe,
                "classes": [c.strip() for c in classes.split(",")] if classes else None,
                "stage1_config": parse_kv(stage1_config, "--stage1-config"),
                "stage2_config": parse_kv(stage2_config, "--stage2-config")}

@@ -55,6 +55,30 @@ def test_ema_tracks_weights_and_copies_buffers() -> None:
     assert not any(p.requires_grad for p in ema.shadow.parameters())
 
 
+def test_ema_foreach_update_is_the_per_tensor_formula() -> None:
+    """One `torch._foreach_lerp_` (few launches on a GPU) gives, bit for bit, the shadow a
+    per-tensor ``lerp_`` loop gives, warm-up included."""
+    import copy
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    ema, ref = EMA(model, 0.9, warmup=True), copy.deepcopy(model)
+    for _ in range(3):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+        model(torch.randn(5, 3))
+        decay = ema.current_decay()
+        ema.update(model)
+        with torch.no_grad():
+            for s, p in zip(ref.parameters(), model.parameters(), strict=True):
+                s.lerp_(p, 1 - decay)
+            for s, b in zip(ref.buffers(), model.buffers(), strict=True):
+                s.copy_(b)
+    assert all(torch.equal(a, b) for a, b in zip(ema.shadow.state_dict().values(),
+                                                 ref.state_dict().values(), strict=True))
+
+
 def test_checkpoint_structure_round_trips() -> None:
     opt = torch.optim.Adam(nn.Linear(3, 1).parameters())
     state = {"step": 3, "rng": [torch.get_rng_state()], "opt": opt.state_dict(),

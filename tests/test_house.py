@@ -291,3 +291,17 @@ def test_run_dir_ema_fallback_and_errors(tmp_path: Path) -> None:
     run.config_path.write_text("[1, 2]")
     with pytest.raises(UsganError, match="not a usgan run config"):
         run.read_config()
+
+
+def test_the_demo_runs_end_to_end(tmp_path: Path) -> None:
+    """``usgan demo`` (what ``make demo`` runs), with two steps a stage: both classes, both
+    stages, a model card and the grid of real, Stage-I and Stage-II rows."""
+    from PIL import Image
+
+    out = tmp_path / "demo"
+    r = run_usgan("demo", "--out", str(out), "--steps1", "2", "--steps2", "2", "--quiet",
+                  env={"USGAN_CACHE": str(tmp_path / "cache")})
+    assert r.returncode == 0, r.stderr
+    assert "demo finished" in r.stdout and (out / "run" / "README.md").is_file()
+    with Image.open(out / "grid.png") as grid:  # 2 classes x 3 rows of 6 tiles of 256 px
+        assert grid.mode == "L" and grid.size == (6 * 260 + 4, 6 * 260 + 4)

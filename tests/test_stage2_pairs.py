@@ -195,13 +195,17 @@ def test_pairs_end_at_their_share_or_never(share: float, switch_at: int | None) 
     from usgan.core.train.state import Schedule
 
     schedule = Schedule(n=8, per_rank=4, steps_per_epoch=2, total=4)
-    ref = Refinement(_feed(64), share, "healthy/stage2", lambda _m: None)
-    state = SimpleNamespace(step=0, elapsed=0.0, pretrain_end=None)
+    ref = Refinement(_feed(64), share, "healthy/stage2", lambda _m: None, finetune_lr=0.1)
+    opts = [torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=2e-4) for _ in "gd"]
+    state = SimpleNamespace(step=0, elapsed=0.0, pretrain_end=None, opt_g=opts[0],
+                            opt_d=opts[1])
     for _ in range(4):
         state.step += 1
         ref.advance(schedule, state, lambda x: x)  # type: ignore[arg-type]
     assert state.pretrain_end == switch_at
     assert ref.pretraining(state) is (switch_at is None)
+    want = 2e-5 if switch_at else 2e-4  # --stage2-finetune-lr 0.1, once, at the switch
+    assert [o.param_groups[0]["lr"] for o in opts] == pytest.approx([want, want])
 
 
 @pytest.mark.parametrize("kw,needle", [
@@ -209,6 +213,7 @@ def test_pairs_end_at_their_share_or_never(share: float, switch_at: int | None) 
     ({"max_minutes": 0}, "--max-minutes"),
     ({"stage2_crop": 4}, "--stage2-crop"),
     ({"stage2_recon": -1.0}, "--stage2-recon"),
+    ({"stage2_finetune_lr": 0}, "--stage2-finetune-lr"),
 ])
 def test_option_errors(kw: dict, needle: str) -> None:
     with pytest.raises(ConfigError, match=needle):

@@ -309,8 +309,8 @@ def test_divergence_names_stage_class_and_step(tmp_path: Path) -> None:
                     kind="stage1", plugin="test"))
     trainer = Trainer(_opts(max_steps=3, stage1="nan-gan", stage2=None,
                             stage1_config={"d_width": 8}), tmp_path / "run", registry=reg)
-    with pytest.raises(TrainingDiverged, match=r"stage 1, class 'healthy', step 1"):
-        trainer.train()
+    with pytest.raises(TrainingDiverged, match=r"stage 1, class 'healthy', a step in 1-3"):
+        trainer.train()  # found by the lazy check at the last step (no per-step host sync)
 
 
 def test_option_errors() -> None:

@@ -50,6 +50,8 @@ def built(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path
               "--classes", "healthy", "--max-steps", "1", "--batch-size", "4", "--quiet",
               "--out", str(out), "--push-org", ORG, *TINY)
     assert r.returncode == 0, r.stderr
+    config = json.loads((out / ENTRY / "config.json").read_text())
+    assert config["options"]["recipe"] == "paper"  # the paper's Table 1, unless --recipe
     return out / "index.json"
 
 

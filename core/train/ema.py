@@ -32,7 +32,8 @@ class EMA:
         """Move the shadow towards ``model``."""
         decay = self.current_decay()
         self.updates += 1
-        for s, p in zip(self.shadow.parameters(), model.parameters(), strict=True):
-            s.lerp_(p.detach(), 1.0 - decay)
-        for s, b in zip(self.shadow.buffers(), model.buffers(), strict=True):
-            s.copy_(b)
+        shadow, params = list(self.shadow.parameters()), list(model.parameters())
+        if len(shadow) != len(params):
+            raise ValueError("the EMA's model and this one have different parameters")
+        torch._foreach_lerp_(shadow, [p.detach() for p in params], 1.0 - decay)  # few launches
+        torch._foreach_copy_(list(self.shadow.buffers()), list(model.buffers()))

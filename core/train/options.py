@@ -26,6 +26,12 @@ class _FromRecipe:
 
 FROM_RECIPE: Any = _FromRecipe()
 
+
+def _h(text: str) -> dict[str, str]:
+    """A field's help text (``usgan train --help`` takes it, and the default, from here)."""
+    return {"help": text}
+
+
 # Options that do not change what a run computes: they may differ on --resume.
 VOLATILE = {"device", "quiet", "sample_every", "checkpoint_every", "keep_checkpoints",
             "log_every", "threads", "compile", "prune_checkpoints", "eval_every", "eval_n",
@@ -38,60 +44,113 @@ class TrainOptions:
     from ``recipe`` (for this ``stage1``) unless given: ``TrainOptions()`` is what ``usgan
     train`` with no options trains."""
 
-    stage1: str = "dcgan"
-    stage2: str | None = DEFAULT_STAGE2  # None: Stage-I only (--stage2 off)
-    data: str = "phantom"
-    data_options: dict[str, Any] = field(default_factory=dict)  # crop, skip_bad, bins, split...
-    classes: list[str] | None = None
-    stage1_config: dict[str, Any] = field(default_factory=dict)
-    stage2_config: dict[str, Any] = field(default_factory=dict)
-    stage1_from: str | None = None
-    epochs: int | None = None
-    max_steps: int | None = None
-    stage2_epochs: int | None = None  # None: as Stage-I
-    stage2_max_steps: int | None = None
-    max_minutes: float | None = None  # wall-clock budget per phase (whichever comes first)
-    stage2_max_minutes: float | None = None  # None: as Stage-I, unless Stage-II has a length
-    stage2_pretrain: float = FROM_RECIPE  # share of Stage-II's length on degraded real pairs
-    stage2_recon: float = FROM_RECIPE  # weight of Stage-II's L1 reconstruction/consistency
-    stage2_crop: int | None = FROM_RECIPE  # Stage-II trains on crops of this size (None: whole)
-    stage2_blur: float = FROM_RECIPE  # degradation of the real pairs: max blur sigma (low-res px)
-    stage2_noise: float = FROM_RECIPE  # and max noise std ([-1, 1] units)
-    batch_size: int = FROM_RECIPE
-    lr: float = FROM_RECIPE
-    lr_d: float | None = FROM_RECIPE  # None: lr (two time-scales when set)
-    betas: tuple[float, float] = FROM_RECIPE
-    seed: int = 0
-    recipe: str = DEFAULT_RECIPE  # sets the FROM_RECIPE options (recipes.py)
-    loss: str = FROM_RECIPE
-    label_smoothing: float = FROM_RECIPE
-    instance_noise: float = FROM_RECIPE
-    r1_gamma: float = FROM_RECIPE
-    lecam: float = 0.0  # LeCam regularisation weight (losses.LeCam; 0: off)
-    on_nonfinite: str = "stop"  # or "skip": drop a step whose loss is NaN/inf, with a warning
-    diffaugment: list[str] = FROM_RECIPE
-    stage2_diffaugment: list[str] | None = FROM_RECIPE  # None: as Stage-I
-    diffaugment_p: float = 1.0  # each op on each image with this probability (ADA's start)
-    ada_target: float | None = None  # adapt p (diffaugment.AdaptiveP) towards this E[sign D]
-    ada_images: int = 5000  # images for an adaptive p to cross from 0 to 1
-    ema: bool = FROM_RECIPE
-    ema_decay: float = 0.999
-    ema_warmup: bool = FROM_RECIPE  # decay (1+n)/(10+n) until it reaches ema_decay
-    precision: str = "auto"
-    device: str = "auto"
-    sample_every: int = 100
-    checkpoint_every: int = 100
-    keep_checkpoints: int = 3
-    log_every: int = 10
-    prune_checkpoints: bool = True  # a finished phase keeps only its last checkpoint
-    threads: int | None = None
-    compile: bool = False  # torch.compile G and D for training (docs/benchmarks.md)
-    eval_every: int = 0  # 0: off; else FID/KID of G every N steps (watch.py)
-    eval_n: int = 400
-    inception_weights: str | None = None
-    quiet: bool = False
+    stage1: str = field(default="dcgan", metadata=_h("Stage-I network name."))
+    stage2: str | None = field(default=DEFAULT_STAGE2, metadata=_h(
+            "Stage-II network on the frozen Stage-I (None: off)."))
+    data: str = field(default="phantom", metadata=_h("Data spec (see docs/data.md)."))
+    data_options: dict[str, Any] = field(default_factory=dict, metadata=_h(
+            "crop, skip_bad, bins, split, repeat (docs/data.md)."))
+    classes: list[str] | None = field(default=None, metadata=_h(
+            "Classes to train, e.g. healthy,steatosis."))
+    stage1_config: dict[str, Any] = field(default_factory=dict, metadata=_h(
+            "Stage-I config overrides, k=v,k=v."))
+    stage2_config: dict[str, Any] = field(default_factory=dict, metadata=_h(
+            "Stage-II config overrides, k=v,k=v."))
+    stage1_from: str | None = field(default=None, metadata=_h(
+            "Reuse the Stage-I of this run (a run directory or a zoo SOURCE)."))
+    epochs: int | None = field(default=None, metadata=_h(
+            "Epochs per stage (default 100 when no length is given)."))
+    max_steps: int | None = field(default=None, metadata=_h("Steps per stage (caps --epochs)."))
+    stage2_epochs: int | None = field(default=None, metadata=_h(
+            "Stage-II epochs (default: --epochs)."))
+    stage2_max_steps: int | None = field(default=None, metadata=_h(
+            "Stage-II steps (default: --max-steps)."))
+    max_minutes: float | None = field(default=None, metadata=_h(
+            "Wall-clock budget per stage and class, in minutes (with --max-steps or --epochs: "
+            "whichever comes first); a resume continues what is left."))
+    stage2_max_minutes: float | None = field(default=None, metadata=_h(
+            "Stage-II's budget in minutes (default: --max-minutes)."))
+    stage2_pretrain: float = field(default=FROM_RECIPE, metadata=_h(
+            "Share of Stage-II's length spent restoring degraded real images before fine-tuning"
+            " on Stage-I's (0: the paper's from-scratch schedule; 1: real pairs only)."))
+    stage2_finetune_lr: float = field(default=1.0, metadata=_h(
+            "Stage-II's learning rates are multiplied by this when it moves from the real "
+            "pairs to Stage-I's images (1: unchanged)."))
+    stage2_recon: float = field(default=FROM_RECIPE, metadata=_h(
+            "Weight of Stage-II's L1 term: reconstruction of the real pairs, then consistency "
+            "with its Stage-I input."))
+    stage2_crop: int | None = field(default=FROM_RECIPE, metadata=_h(
+            "Stage-II trains on random crops of this size (a fully convolutional Stage-II; it "
+            "samples at full size); 0: whole images."))
+    stage2_blur: float = field(default=FROM_RECIPE, metadata=_h(
+            "Degradation of the real pairs: blur sigma up to this (Stage-I pixels)."))
+    stage2_noise: float = field(default=FROM_RECIPE, metadata=_h(
+            "Degradation of the real pairs: noise std up to this ([-1, 1] units)."))
+    batch_size: int = field(default=FROM_RECIPE, metadata=_h("Images per step."))
+    lr: float = field(default=FROM_RECIPE, metadata=_h("Adam learning rate."))
+    lr_d: float | None = field(default=FROM_RECIPE, metadata=_h(
+            "Discriminator learning rate (two time-scales; default: --lr)."))
+    betas: tuple[float, float] = field(default=FROM_RECIPE, metadata=_h("Adam betas."))
+    seed: int = field(default=0, metadata=_h(
+            "Seed of every random draw (bit-identical on resume)."))
+    recipe: str = field(default=DEFAULT_RECIPE, metadata=_h(
+            "Named defaults: paper (Che et al., for reproduction) or default (ours, "
+            "docs/quality.md); options given here override it."))
+    loss: str = field(default=FROM_RECIPE, metadata=_h("GAN loss."))
+    label_smoothing: float = field(default=FROM_RECIPE, metadata=_h(
+            "One-sided label smoothing: D's target for real images is 1 - this (bce)."))
+    instance_noise: float = field(default=FROM_RECIPE, metadata=_h(
+            "Std of Gaussian noise added to every image D sees."))
+    r1_gamma: float = field(default=FROM_RECIPE, metadata=_h(
+            "Zero-centred gradient penalty on real images (R1) with this weight."))
+    lecam: float = field(default=0.0, metadata=_h(
+            "LeCam regularisation of D (Tseng et al. 2021) with this weight (0: off)."))
+    on_nonfinite: str = field(default="stop", metadata=_h(
+            "A NaN/inf loss stops training, or skips that step with a warning."))
+    diffaugment: list[str] = field(default=FROM_RECIPE, metadata=_h(
+            "DiffAugment policy, e.g. color,translation,cutout ('none': off); the default "
+            "recipe's for dcgan (none for dcgan-sn and dcgan-sn-sa)."))
+    stage2_diffaugment: list[str] | None = field(default=FROM_RECIPE, metadata=_h(
+            "Stage-II's DiffAugment policy (default: --diffaugment's)."))
+    diffaugment_p: float = field(default=1.0, metadata=_h(
+            "Apply each DiffAugment op to each image with this probability (with --ada-target: "
+            "where it starts)."))
+    ada_target: float | None = field(default=None, metadata=_h(
+            "Adapt that probability (ADA): up while the mean sign of D's real logits is above "
+            "this (0.6 in ADA), down below."))
+    ada_images: int = field(default=5000, metadata=_h(
+            "Images an adaptive probability takes to cross from 0 to 1."))
+    ema: bool = field(default=FROM_RECIPE, metadata=_h("Keep an EMA copy of G for sampling."))
+    ema_decay: float = field(default=0.999, metadata=_h("Decay of the EMA copy."))
+    ema_warmup: bool = field(default=FROM_RECIPE, metadata=_h(
+            "Ramp the EMA decay up as (1+n)/(10+n)."))
+    precision: str = field(default="auto", metadata=_h(
+            "auto: fp32, or bf16 where the hardware has it natively and it measured faster "
+            "(docs/training.md)."))
+    device: str = field(default="auto", metadata=_h("auto, cpu, cuda or cuda:N (GPU N)."))
+    sample_every: int = field(default=100, metadata=_h("Steps between sample grids."))
+    checkpoint_every: int = field(default=100, metadata=_h("Steps between checkpoints."))
+    keep_checkpoints: int = field(default=3, metadata=_h("Checkpoints kept while a stage trains."))
+    log_every: int = field(default=10, metadata=_h("Steps between log lines."))
+    prune_checkpoints: bool = field(default=True, metadata=_h(
+            "A finished stage keeps only its last checkpoint."))
+    threads: int | None = field(default=None, metadata=_h("CPU threads (default: torch's)."))
+    compile: bool = field(default=False, metadata=_h(
+            "torch.compile G and D (1.07x end to end for dcgan-sn-sa on an H200, "
+            "docs/benchmarks.md); the first steps wait for the compiler."))
+    eval_every: int = field(default=0, metadata=_h(
+            "FID/KID of G against its training data every N steps (0: off)."))
+    eval_n: int = field(default=400, metadata=_h("Generated images per --eval-every evaluation."))
+    inception_weights: str | None = field(default=None, metadata=_h(
+            "Offline Inception weights for --eval-every (docs/evaluation.md)."))
+    quiet: bool = field(default=False, metadata=_h("Log lines instead of progress bars."))
 
     DEFAULT_EPOCHS = 100
+
+    @classmethod
+    def help(cls, name: str) -> str:
+        """The help text of option ``name``."""
+        return str({f.name: f.metadata for f in fields(cls)}[name]["help"])
 
     def __post_init__(self) -> None:
         self._fill_from_recipe()
@@ -130,6 +189,9 @@ class TrainOptions:
             raise ConfigError(f"--ada-target must be in (0, 1), got {self.ada_target}")
         if self.ada_images < 1:
             raise ConfigError(f"--ada-images must be at least 1, got {self.ada_images}")
+        if not self.stage2_finetune_lr > 0:
+            raise ConfigError(f"--stage2-finetune-lr must be more than 0, got "
+                              f"{self.stage2_finetune_lr}")
         if not 0 <= self.stage2_pretrain <= 1:
             raise ConfigError(f"--stage2-pretrain must be in [0, 1], got {self.stage2_pretrain}")
         if self.stage2_crop == 0:  # --stage2-crop 0: whole images

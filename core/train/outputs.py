@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from usgan.core.errors import UsganError
 from usgan.core.io import write_grid
 from usgan.core.run import RunDir
 from usgan.core.serialization import save_network
@@ -29,6 +30,19 @@ def sample_grid(path: Path, chain: list[nn.Module], noise: tuple[torch.Tensor, .
     top.train(was_training)
     shown = torch.nn.functional.interpolate(shown, size=out.shape[-2:], mode="area")
     write_grid(path, torch.cat([shown, out]), nrow=4, pad_value=0)
+
+
+class TrainingDiverged(UsganError):
+    """A loss became NaN or infinite."""
+
+
+def refuse_nonfinite(state: TrainState, what: str, ckpt_dir: Path) -> None:
+    """Weights that hold NaN or inf (a NaN step no lazy check has seen yet) are never
+    written: `TrainingDiverged` naming ``what`` (e.g. "final healthy/stage1") instead."""
+    if bad := nonfinite_roles(state):
+        raise TrainingDiverged(f"the {what} weights of the {' and '.join(bad)} hold NaN or inf; "
+                               f"they are not saved; the last good checkpoint is kept in "
+                               f"{ckpt_dir}")
 
 
 def nonfinite_roles(state: TrainState) -> list[str]:

@@ -142,11 +142,13 @@ class Refinement:
     """A Stage-II phase's inputs, step by step: ``feed``'s real pairs for the first ``share``
     of the phase (by steps or time, whichever first; `Schedule.past`), then Stage-I's images;
     a ``share`` of 1 keeps the real pairs to the end. The step where the pairs ended is kept
-    in the `TrainState` (and so in checkpoints)."""
+    in the `TrainState` (and so in checkpoints); there both learning rates are multiplied by
+    ``finetune_lr`` (the optimizers' state, and so checkpoints, keep it)."""
 
     def __init__(self, feed: RefineFeed, share: float, key: str,
-                 echo: Callable[[str], None]) -> None:
+                 echo: Callable[[str], None], finetune_lr: float = 1.0) -> None:
         self.feed, self.share, self.key, self.echo = feed, share, key, echo
+        self.finetune_lr = finetune_lr
 
     def pretraining(self, state: TrainState) -> bool:
         return self.share > 0 and (state.pretrain_end is None or state.step < state.pretrain_end)
@@ -165,6 +167,9 @@ class Refinement:
             return
         if agree(schedule.past(self.share, state.step, state.elapsed)):
             state.pretrain_end = state.step
+            for opt in (state.opt_g, state.opt_d) if self.finetune_lr != 1 else ():
+                for group in opt.param_groups:
+                    group["lr"] *= self.finetune_lr
             self.echo(f"{self.key}: real pairs done at step {state.step}; fine-tuning on "
                       "Stage-I's images")
 

@@ -49,9 +49,15 @@ class ProgressReporter:
         if self._progress is not None:
             self._progress.update(self._task, completed=step)
 
-    def update(self, step: int, epoch: int, stats: dict[str, float], ips: float | None) -> None:
+    def update(self, step: int, epoch: int, stats: dict[str, float] | None,
+               ips: float | None) -> None:
+        """The bar at ``step``; with ``stats`` (log steps) also the numbers."""
         if ips is not None:
             self.ips = ips
+        if stats is None:
+            if self._progress is not None:
+                self._progress.update(self._task, completed=step)
+            return
         text = (f"ep {epoch} D {stats['loss_d']:.3f} G {stats['loss_g']:.3f} "
                 f"D(x) {stats['d_real']:.2f} D(G(z)) {stats['d_fake']:.2f} {self.ips:.1f} img/s")
         if self._progress is not None:

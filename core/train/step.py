@@ -3,7 +3,10 @@
 The one definition used by the trainer, the benchmarks and the plugin conformance kit.
 D sees real and generated images through the same DiffAugment policy (an empty policy is the
 identity); losses are computed in fp32 on the logits, the forward passes run under the
-runtime's autocast. A non-finite loss raises `NonFiniteLoss` before that update is applied.
+runtime's autocast. A non-finite loss raises `NonFiniteLoss` before that update is applied;
+with ``lazy_check`` the step instead adds its losses to a sum on the device and `verify`
+raises later (the trainer calls it every ``--log-every`` steps), so that a step makes no host
+synchronisation at all: its `StepStats` are device tensors too, read only when logged.
 """
 
 from __future__ import annotations
@@ -33,23 +36,25 @@ Generate = Callable[[Sequence[torch.Tensor]], torch.Tensor]
 class NonFiniteLoss(RuntimeError):
     """A loss became NaN or infinite (``who`` is "discriminator" or "generator")."""
 
-    def __init__(self, who: str, value: float) -> None:
+    def __init__(self, who: str, value: float, steps: int = 0) -> None:
         super().__init__(f"{who} loss is {value}")
         self.who, self.value = who, value
+        self.steps = steps  # found by `GANStep.verify`: in one of the last ``steps`` steps
 
 
 @dataclass
 class StepStats:
-    """What one step reports (floats): losses and mean D(x), D(G(z))."""
+    """What one step reports, as 0-dim device tensors: losses and mean D(x), D(G(z))."""
 
-    loss_d: float
-    loss_g: float
-    d_real: float
-    d_fake: float
+    loss_d: torch.Tensor
+    loss_g: torch.Tensor
+    d_real: torch.Tensor
+    d_fake: torch.Tensor
 
     def as_dict(self) -> dict[str, float]:
-        return {"loss_d": self.loss_d, "loss_g": self.loss_g, "d_real": self.d_real,
-                "d_fake": self.d_fake}
+        """The numbers (a host synchronisation: call it when logging, not every step)."""
+        values = torch.stack([self.loss_d, self.loss_g, self.d_real, self.d_fake]).tolist()
+        return dict(zip(("loss_d", "loss_g", "d_real", "d_fake"), values, strict=True))
 
 
 def make_optimizers(
@@ -91,13 +96,18 @@ class GANStep:
         ema: EMA | None = None, ema_of: nn.Module | None = None,
         guard: Sequence[nn.Module] = (), reg: Regularizers = Regularizers(),
         recon: float = 0.0, p: float = 1.0, ada: AdaptiveP | None = None,
-        lecam: LeCam | None = None,
+        lecam: LeCam | None = None, lazy_check: bool = False,
     ) -> None:
         self.generate, self.d, self.opt_g, self.opt_d = generate, d, opt_g, opt_d
         self.reg, self.recon, self.p, self.ada, self.lecam = reg, recon, p, ada, lecam
         self.loss, self.policy, self.aug, self.autocast = loss, list(policy), aug, autocast
         self.ema, self.ema_of = ema, ema_of
         self.guard = list(guard)
+        if lazy_check and self.guard:
+            raise ValueError("guard (--on-nan skip) needs every step checked: no lazy_check")
+        self.lazy_check = lazy_check
+        self._sums: dict[str, torch.Tensor] = {}  # lazy_check: each loss summed since verify
+        self._since = 0  # steps since verify
         if (policy or reg.instance_noise) and aug is None:
             raise ValueError("DiffAugment and instance noise need their own torch.Generator "
                              "(aug=...)")
@@ -163,7 +173,7 @@ class GANStep:
         lecam_fake = self.lecam.fake(logit_fake) if self.lecam is not None else 0.0
         (loss_fake + lecam_fake).backward()
         loss_d = loss_real.detach() + loss_fake.detach()
-        _check("discriminator", loss_d)
+        self._check("discriminator", loss_d)
         self.opt_d.step()
         # Generator: through the updated D; D's gradients from this pass are dropped.
         self.opt_g.zero_grad(set_to_none=True)
@@ -172,18 +182,27 @@ class GANStep:
         if target is not None and self.recon:
             loss_g = loss_g + self.recon * reconstruction(fake, target)
         loss_g.backward()
-        _check("generator", loss_g)
+        self._check("generator", loss_g)
         self.opt_d.zero_grad(set_to_none=True)
         self.opt_g.step()
         if self.ema is not None:
             self.ema.update(self.ema_of)  # type: ignore[arg-type]
-        return StepStats(
-            float(loss_d), float(loss_g.detach()),
-            float(torch.sigmoid(logit_real.detach()).mean()),
-            float(torch.sigmoid(logit_fake.detach()).mean()),
-        )
+        return StepStats(loss_d.float(), loss_g.detach().float(),
+                         torch.sigmoid(logit_real.detach()).mean(),
+                         torch.sigmoid(logit_fake.detach()).mean())
 
+    def _check(self, who: str, loss: torch.Tensor) -> None:
+        if self.lazy_check:  # NaN or inf anywhere stays in the sum
+            self._since += who == "discriminator"
+            total = self._sums.get(who)
+            self._sums[who] = loss.detach().float() if total is None else total + loss.detach()
+        elif not torch.isfinite(loss):
+            raise NonFiniteLoss(who, float(loss))
 
-def _check(who: str, loss: torch.Tensor) -> None:
-    if not torch.isfinite(loss):
-        raise NonFiniteLoss(who, float(loss))
+    def verify(self) -> None:
+        """With ``lazy_check``: raise `NonFiniteLoss` if a loss since the last call was NaN or
+        inf (one host synchronisation)."""
+        (sums, self._sums), (since, self._since) = (self._sums, {}), (self._since, 0)
+        for who, total in sums.items():
+            if not torch.isfinite(total):
+                raise NonFiniteLoss(who, float(total), steps=since)

@@ -44,16 +44,13 @@ from .checkpoint import load_latest, prune, save_checkpoint
 from .curves import write_curves
 from .ema import EMA
 from .options import TrainOptions
+from .outputs import TrainingDiverged
 from .pairs import Degradation, RefineFeed, Refinement, Unrefined
 from .progress import ProgressReporter, RateClock
 from .state import STREAMS, Schedule, TrainState
 from .step import GANStep, NonFiniteLoss, StepStats, make_optimizers
 
 MAX_SKIPPED = 10  # --on-nan skip: this many non-finite steps in a row stop training
-
-
-class TrainingDiverged(UsganError):
-    """A loss became NaN or infinite."""
 
 
 class Interrupted(UsganError):
@@ -100,9 +97,7 @@ class Trainer:
                  echo: Callable[[str], None] | None = None,
                  resolve_source: Callable[[str], Path] = Path,
                  on_finish: Sequence[Callable[[RunDir], None]] = ()) -> None:
-        self.opts = options
-        self.run = RunDir(Path(out))
-        self.resume, self.force = resume, force
+        self.opts, self.run, self.resume, self.force = options, RunDir(Path(out)), resume, force
         self.registry = registry or get_registry()
         self._dataset = dataset
         self.echo = echo or (lambda msg: print(msg, file=sys.stderr))
@@ -195,6 +190,11 @@ class Trainer:
                 stopped = schedule.stop_reason(state.step, state.elapsed)
                 stop = stopped or ("minutes" if agree(stopped is not None) else None)
                 refine.advance(schedule, state, agree)
+                if gan_step.lazy_check and (state.step % self.opts.log_every == 0 or stop):
+                    try:  # the losses since the last check (one host sync)
+                        gan_step.verify()
+                    except NonFiniteLoss as err:
+                        self._diverged(err, phase, state.step, state, ckpt_dir)
                 if stats is not None:
                     self._log(phase, state, stop is not None, stats, clock, reporter, rt)
                 if watch and (state.step % self.opts.eval_every == 0 or stop is not None):
@@ -218,7 +218,7 @@ class Trainer:
         opts, g = self.opts, nets.g
         degradation = Degradation(g.out_size // g.in_size, opts.stage2_blur, opts.stage2_noise)
         feed = RefineFeed(nets.frozen[0], degradation, opts.stage2_crop)
-        return Refinement(feed, opts.stage2_pretrain, phase.key, self.echo)
+        return Refinement(feed, opts.stage2_pretrain, phase.key, self.echo, opts.stage2_finetune_lr)
 
     def _build_nets(self, phase: Phase, rt: Runtime) -> PhaseNets:
         opts = self.opts
@@ -273,7 +273,7 @@ class Trainer:
             state.opt_d, stage=stage, aug=state.streams["aug"], autocast=rt.autocast,
             ema=state.ema, ema_of=nets.g, **state.parts,
             guard=[nets.g, nets.d] if self.opts.on_nonfinite == "skip" else (),
-        )
+            lazy_check=self.opts.on_nonfinite == "stop")  # checked every --log-every steps
 
     def _step(self, gan_step: GANStep, real: torch.Tensor, noise: Sequence[torch.Tensor],
               target: torch.Tensor | None, phase: Phase, state: TrainState, ckpt_dir: Path
@@ -283,20 +283,7 @@ class Trainer:
         try:
             stats = gan_step(real, noise, target)
         except NonFiniteLoss as err:
-            self._skipped += 1
-            where = (f"{err.who} loss is {err.value} at stage {phase.stage.number}, class "
-                     f"{phase.cls!r}, step {state.step + 1}")
-            if self.opts.on_nonfinite == "skip" and self._skipped < MAX_SKIPPED:
-                state.opt_g.zero_grad(set_to_none=True)
-                state.opt_d.zero_grad(set_to_none=True)
-                self.echo(f"warning: {where}; step skipped (--on-nan skip)")
-                return None
-            raise TrainingDiverged(
-                f"training diverged: {where}"
-                + (f" ({MAX_SKIPPED} steps in a row)" if self._skipped > 1 else "")
-                + f"; the last good checkpoint is kept in {ckpt_dir}; try a lower --lr, "
-                "--loss hinge or --diffaugment, then --resume --force"
-            ) from None
+            return self._diverged(err, phase, state.step + 1, state, ckpt_dir)
         except Exception as err:
             if self.opts.compile and (plain := compile_failure(err)) is not None:
                 raise plain from err
@@ -304,19 +291,36 @@ class Trainer:
         self._skipped = 0
         return stats
 
+    def _diverged(self, err: NonFiniteLoss, phase: Phase, step: int, state: TrainState,
+                  ckpt_dir: Path) -> None:
+        """A NaN loss at ``step`` (or in ``err.steps`` up to it): stop, or drop it (skip)."""
+        self._skipped += 1
+        at = f"a step in {step - err.steps + 1}-{step}" if err.steps else f"step {step}"
+        where = (f"{err.who} loss is {err.value} at stage {phase.stage.number}, class "
+                 f"{phase.cls!r}, {at}")
+        if self.opts.on_nonfinite == "skip" and self._skipped < MAX_SKIPPED:
+            state.opt_g.zero_grad(set_to_none=True)
+            state.opt_d.zero_grad(set_to_none=True)
+            return self.echo(f"warning: {where}; step skipped (--on-nan skip)")
+        raise TrainingDiverged(
+            f"training diverged: {where}"
+            + (f" ({MAX_SKIPPED} steps in a row)" if self._skipped > 1 else "")
+            + f"; the last good checkpoint is kept in {ckpt_dir}; try a lower --lr, "
+            "--loss hinge or --diffaugment, then --resume --force") from None
+
     # ------------------------------------------------------------ after a step
     def _log(self, phase: Phase, state: TrainState, last: bool, stats: StepStats,
              clock: RateClock, reporter: ProgressReporter, rt: Runtime) -> None:
         clock.steps += 1
         if state.step % self.opts.log_every and not last:
-            reporter.update(state.step, state.epoch, stats.as_dict(), None)
+            reporter.update(state.step, state.epoch, None, None)  # no host sync between logs
             return
-        ips = clock.rate(self.opts.batch_size)
+        ips, numbers = clock.rate(self.opts.batch_size), stats.as_dict()  # one host sync
         if rt.dist.is_main:
             self.run.log_metrics({"class": phase.cls, "stage": phase.stage.number,
                                   "step": state.step, "epoch": state.epoch,
-                                  **stats.as_dict(), "img_per_s": round(ips, 2)})
-        reporter.update(state.step, state.epoch, stats.as_dict(), ips)
+                                  **numbers, "img_per_s": round(ips, 2)})
+        reporter.update(state.step, state.epoch, numbers, ips)
 
     def _watch(self, phase: Phase, images: Any, real: torch.Tensor, rt: Runtime) -> Any:
         """The ``--eval-every`` scorer of this phase (main process only), or None."""
@@ -359,18 +363,14 @@ class Trainer:
             )
 
     def _checkpoint(self, state: TrainState, ckpt_dir: Path, rt: Runtime) -> None:
+        outputs.refuse_nonfinite(state, f"step {state.step}", ckpt_dir)
         rngs = rt.dist.gather(state.rng_state())
         if rt.dist.is_main:
             save_checkpoint(ckpt_dir, state.step, state.snapshot(rngs),
                             keep=self.opts.keep_checkpoints)
 
     def _save_final(self, phase: Phase, state: TrainState, ckpt_dir: Path, rt: Runtime) -> None:
-        bad = outputs.nonfinite_roles(state)
-        if bad:
-            raise TrainingDiverged(
-                f"the final {' and '.join(bad)} weights of {phase.key} hold NaN or inf; they "
-                f"are not saved; the last good checkpoint is kept in {ckpt_dir}"
-            )
+        outputs.refuse_nonfinite(state, f"final {phase.key}", ckpt_dir)
         if rt.dist.is_main:
             outputs.save_final(self.run, phase.cls, phase.stage, state)
             if self.opts.prune_checkpoints:
