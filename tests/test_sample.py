@@ -55,9 +55,11 @@ def test_sample_reports_progress_per_batch_and_runs_the_fast_path(run: Path) -> 
     g = synth.chain("healthy")[-1]
     conv = next(p for p in g.parameters() if p.dim() == 4)
     assert conv.is_contiguous(memory_format=torch.channels_last)
+    fp32 = usgan.load(run, precision="fp32").sample(5, cls="healthy", seed=3)
     bf16 = usgan.load(run, precision="bf16").sample(5, cls="healthy", seed=3)
-    diff = (a.float() - bf16.float()).abs()
-    assert diff.mean() < 4 and not torch.equal(a, bf16)  # autocast ran, same images
+    assert torch.equal(a, fp32 if synth.runtime.precision == "fp32" else bf16)  # auto: either
+    diff = (fp32.float() - bf16.float()).abs()
+    assert diff.mean() < 4 and not torch.equal(fp32, bf16)  # autocast ran, same images
 
 
 def test_api_errors(run: Path, tmp_path: Path) -> None:

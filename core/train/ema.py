@@ -35,5 +35,8 @@ class EMA:
         shadow, params = list(self.shadow.parameters()), list(model.parameters())
         if len(shadow) != len(params):
             raise ValueError("the EMA's model and this one have different parameters")
-        torch._foreach_lerp_(shadow, [p.detach() for p in params], 1.0 - decay)  # few launches
-        torch._foreach_copy_(list(self.shadow.buffers()), list(model.buffers()))
+        if shadow:  # few launches for all of them
+            torch._foreach_lerp_(shadow, [p.detach() for p in params], 1.0 - decay)
+        buffers = list(self.shadow.buffers())
+        if buffers:
+            torch._foreach_copy_(buffers, list(model.buffers()))
