@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 import click
 from click.core import ParameterSource
@@ -42,20 +42,20 @@ def stage2_choice(value: str | None, alias: str | None) -> str | None:
     return value
 
 
-def _h(name: str) -> str:
-    """The help text of option ``name``, from `TrainOptions`."""
-    return TrainOptions.help(name)
-
-
 def _opt(name: str, *decls: str, **kw: Any) -> Callable[[Any], Any]:
     """A ``usgan train`` option for `TrainOptions` field ``name`` (``--name-with-dashes``
-    unless ``decls`` say otherwise): its default (the default recipe's) and help from there."""
+    unless ``decls`` say otherwise): its default (the default recipe's), its help and, for a
+    number, its type from there."""
+    numbers = [t for t in get_args(_HINTS[name]) or (_HINTS[name],) if t in (int, float)]
+    if len(numbers) == 1 and not kw.get("is_flag"):
+        kw.setdefault("type", numbers[0])
     kw.setdefault("default", _d(name))
     shown = kw["default"] is not None and kw["default"] is not False
     if shown and name in _FROM_RECIPE:
         shown = f"{kw['default']} in the default recipe"
     kw.setdefault("show_default", shown)
-    return click.option(*(decls or (f"--{name.replace('_', '-')}",)), help=_h(name), **kw)
+    return click.option(*(decls or (f"--{name.replace('_', '-')}",)),
+                        help=TrainOptions.help(name), **kw)
 
 
 def _d(name: str) -> Any:
@@ -69,6 +69,7 @@ def _d(name: str) -> Any:
 # without the registry, so that --help works before (and without) loading any plugin.
 _DEFAULTS = TrainOptions(**get_recipe(TrainOptions.recipe).options).to_json()
 _FROM_RECIPE = set(get_recipe(TrainOptions.recipe).options)
+_HINTS = get_type_hints(TrainOptions)
 
 
 def parse_pair(text: str, what: str) -> tuple[float, float]:
@@ -140,50 +141,50 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
 @_opt("classes")
 @click.option("--out", "out", type=click.Path(path_type=Path), default=None,
               help="Run directory to create (default: a new runs/STAGE1-STAGE2[-N]).")
-@_opt("epochs", type=int)
-@_opt("max_steps", type=int)
-@_opt("stage2_epochs", type=int)
-@_opt("stage2_max_steps", type=int)
-@_opt("max_minutes", type=float)
-@_opt("stage2_max_minutes", type=float)
-@_opt("stage2_pretrain", type=float)
-@_opt("stage2_finetune_lr", type=float)
-@_opt("stage2_recon", type=float)
-@_opt("stage2_crop", type=int)
-@_opt("stage2_blur", type=float)
-@_opt("stage2_noise", type=float)
+@_opt("epochs")
+@_opt("max_steps")
+@_opt("stage2_epochs")
+@_opt("stage2_max_steps")
+@_opt("max_minutes")
+@_opt("stage2_max_minutes")
+@_opt("stage2_pretrain")
+@_opt("stage2_finetune_lr")
+@_opt("stage2_recon")
+@_opt("stage2_crop")
+@_opt("stage2_blur")
+@_opt("stage2_noise")
 @_opt("recipe", type=click.Choice(list(RECIPES)))
-@_opt("batch_size", type=int)
-@_opt("lr", type=float)
-@_opt("lr_d", type=float)
+@_opt("batch_size")
+@_opt("lr")
+@_opt("lr_d")
 @_opt("betas", default=",".join(map(str, _d("betas"))))
-@_opt("seed", type=int)
+@_opt("seed")
 @_opt("device")
 @_opt("precision", type=click.Choice(["auto", "fp32", "bf16"]))
 @_opt("loss", type=click.Choice(list(LOSSES)))
 @_opt("on_nonfinite", "--on-nan", "on_nonfinite", type=click.Choice(["stop", "skip"]))
-@_opt("label_smoothing", type=float)
-@_opt("instance_noise", type=float)
-@_opt("r1_gamma", type=float)
-@_opt("lecam", type=float)
+@_opt("label_smoothing")
+@_opt("instance_noise")
+@_opt("r1_gamma")
+@_opt("lecam")
 @_opt("diffaugment", default=",".join(_d("diffaugment")) or "none")
 @_opt("stage2_diffaugment", default=None)
-@_opt("diffaugment_p", type=float)
-@_opt("ada_target", type=float)
-@_opt("ada_images", type=int)
+@_opt("diffaugment_p")
+@_opt("ada_target")
+@_opt("ada_images")
 @_opt("ema", "--ema/--no-ema")
-@_opt("ema_decay", type=float)
+@_opt("ema_decay")
 @_opt("ema_warmup", "--ema-warmup/--no-ema-warmup")
-@_opt("sample_every", type=int)
-@_opt("checkpoint_every", type=int)
-@_opt("keep_checkpoints", type=int)
+@_opt("sample_every")
+@_opt("checkpoint_every")
+@_opt("keep_checkpoints")
 @click.option("--keep-all-checkpoints", is_flag=True,
               help="Keep them when a stage finishes too (default: only the last one).")
-@_opt("threads", type=int)
+@_opt("threads")
 @_opt("compile", is_flag=True)
-@_opt("log_every", type=int)
-@_opt("eval_every", type=int)
-@_opt("eval_n", type=int)
+@_opt("log_every")
+@_opt("eval_every")
+@_opt("eval_n")
 @_opt("inception_weights", metavar="PATH", envvar="USGAN_INCEPTION_WEIGHTS")
 @_opt("stage1_config", default=None)
 @_opt("stage2_config", default=None)
