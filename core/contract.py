@@ -84,17 +84,6 @@ def check_stackable(stage1: nn.Module, stage2: nn.Module) -> None:
         )
 
 
-def generate(g: nn.Module, stage: Stage, z: torch.Tensor, low: torch.Tensor | None = None
-             ) -> torch.Tensor:
-    """``g``'s images: from noise (Stage-I), or refining ``low`` (Stage-II; zeros of its
-    declared input size when not given)."""
-    if stage == Stage.ONE:
-        return g(z)
-    if low is None:
-        low = torch.zeros(z.shape[0], g.in_channels, g.in_size, g.in_size, device=z.device)
-    return g(low, z)
-
-
 def check_declared(g: nn.Module, d: nn.Module, stage: Stage, who: str) -> None:
     """G and D declare their sizes, and D takes what G gives."""
     check_declares(g, GENERATOR_ATTRS[stage], f"{who}: its generator")
@@ -112,7 +101,9 @@ def check_pair(g: nn.Module, d: nn.Module, stage: Stage, who: str, batch: int = 
     that fails to run is a `ContractError` with its first error line."""
     check_declared(g, d, stage, who)
     try:
-        x = generate(g, stage, torch.zeros(batch, g.z_dim, device=_device(g)))
+        z = torch.zeros(batch, g.z_dim, device=_device(g))
+        x = g(z) if stage == Stage.ONE else g(
+            torch.zeros(batch, g.in_channels, g.in_size, g.in_size, device=z.device), z)
         check_image(x, (batch, g.out_channels, g.out_size, g.out_size), f"{who}: its generator")
         check_logits(d(x), batch, f"{who}: its discriminator")
     except (AttributeError, RuntimeError, TypeError, ValueError) as err:

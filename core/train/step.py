@@ -187,13 +187,13 @@ class GANStep:
         self.opt_g.step()
         if self.ema is not None:
             self.ema.update(self.ema_of)  # type: ignore[arg-type]
+        self._since += 1
         return StepStats(loss_d.float(), loss_g.detach().float(),
                          torch.sigmoid(logit_real.detach()).mean(),
                          torch.sigmoid(logit_fake.detach()).mean())
 
     def _check(self, who: str, loss: torch.Tensor) -> None:
         if self.lazy_check:  # NaN or inf anywhere stays in the sum
-            self._since += who == "discriminator"
             total = self._sums.get(who)
             self._sums[who] = loss.detach().float() if total is None else total + loss.detach()
         elif not torch.isfinite(loss):
