@@ -111,10 +111,11 @@ def write_json(path: PathLike, data: Any) -> Path:
     return write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def write_png(path: PathLike, image: Any) -> Path:
-    """A PIL image as a PNG, written atomically (a failed write leaves no partial PNG)."""
+def write_png(path: PathLike, image: Any, optimize: bool = False) -> Path:
+    """A PIL image as a PNG, written atomically (a failed write leaves no partial PNG);
+    ``optimize``: smaller files, slower (figures kept in git)."""
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.save(buffer, format="PNG", optimize=optimize)
     return write_atomic(path, buffer.getvalue())
 
 

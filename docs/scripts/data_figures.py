@@ -20,6 +20,7 @@ from usgan.core.data import detect_sector, to_gray
 from usgan.core.data import phantom as ph
 from usgan.core.data.preprocess import crop_and_resize
 from usgan.core.data.stats import RAYLEIGH_SNR, image_stats
+from usgan.core.io import write_png
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("USGAN_SHARED", REPO.parent / "shared")) / "data"
@@ -59,7 +60,7 @@ def main() -> None:
             fig.paste(tile, (LABEL_W + c * TILE, r * TILE))
         draw.text((6, r * TILE + TILE // 2 - 6), name, fill=255)
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    fig.save(OUT, optimize=True)
+    write_png(OUT, fig, optimize=True)
     print(f"wrote {OUT.relative_to(REPO)} ({OUT.stat().st_size // 1024} KB)\n")
 
     # Stats table (mean +- std over images).

@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw
 
 import usgan
 from usgan.core.data import load_dataset
+from usgan.core.io import write_png
 
 LABEL_W, N = 190, 8
 
@@ -76,8 +77,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.curves:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        curves_sheet(args.runs, [n for n in args.only.split(",") if n]).save(args.out,
-                                                                            optimize=True)
+        write_png(args.out, curves_sheet(args.runs, [n for n in args.only.split(",") if n]),
+                  optimize=True)
         print(f"wrote {args.out}")
         return
     if not (args.real or args.no_real):
@@ -101,7 +102,7 @@ def main() -> None:
     for i, r in enumerate(rows):
         sheet.paste(r, (0, i * r.height))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(args.out, optimize=True)
+    write_png(args.out, sheet, optimize=True)
     print(f"wrote {args.out} ({len(rows)} rows)")
 
 
