@@ -110,7 +110,8 @@ def usgan_step(name: str, batch: int, rt: Runtime) -> Callable[[], Any]:
     aug = torch.Generator().manual_seed(SEED + 4)  # on the CPU, as the trainer's stream
     step = GANStep.for_options(opts, generate, d, *make_optimizers(g, d, opts.lr, opts.betas,
                                                                    opts.lr_d),
-                               stage=stage, aug=aug, autocast=rt.autocast, lazy_check=True)
+                               stage=stage, aug=aug, autocast=rt.autocast, lazy_check=True,
+                               **opts.step_parts(stage, rt.device))  # ADA, as it trains
     gen = torch.Generator().manual_seed(SEED + 3)
     return lambda: step(real, noise_for([g], batch, gen, rt.device))
 

@@ -97,11 +97,23 @@ def test_the_levers_reach_the_step() -> None:
             assert parts["ada"].count == 1
         return d[1].weight.detach().clone()
 
-    base = d_after()
-    assert not torch.equal(base, d_after(diffaugment_p=0.0))
-    assert not torch.equal(base, d_after(lecam=1.0))
+    base = d_after(diffaugment_p=1.0, ada_target=0)  # a fixed probability
+    assert not torch.equal(base, d_after(diffaugment_p=0.0, ada_target=0))
+    assert not torch.equal(base, d_after(diffaugment_p=1.0, ada_target=0, lecam=1.0))
     d_after(ada_target=0.6)  # counts the step (inside)
     assert TrainOptions(recipe="paper", ada_target=0.6).step_parts(Stage.ONE, "cpu") == {}
+
+
+def test_recipes_set_the_augmentation_probability_and_ada_target_0_is_off() -> None:
+    """dcgan's default: p = 0.5, fixed (benchmarks.md, Levers); the paper's: p = 1; ADA is
+    there when asked for, and ``--ada-target 0`` (the CLI's way to say none) turns it off."""
+    default = TrainOptions()
+    assert (default.diffaugment_p, default.ada_target) == (0.5, None)
+    assert default.step_parts(Stage.ONE, "cpu") == {}
+    paper = TrainOptions(recipe="paper")
+    assert (paper.diffaugment_p, paper.ada_target) == (1.0, None)
+    assert "ada" in TrainOptions(ada_target=0.6).step_parts(Stage.ONE, "cpu")
+    assert TrainOptions(ada_target=0).ada_target is None
 
 
 @pytest.mark.parametrize("given, flag", [({"diffaugment_p": 1.5}, "--diffaugment-p"),

@@ -112,12 +112,12 @@ class TrainOptions:
             "recipe's for dcgan (none for dcgan-sn and dcgan-sn-sa)."))
     stage2_diffaugment: list[str] | None = field(default=FROM_RECIPE, metadata=_h(
             "Stage-II's DiffAugment policy (default: --diffaugment's)."))
-    diffaugment_p: float = field(default=1.0, metadata=_h(
+    diffaugment_p: float = field(default=FROM_RECIPE, metadata=_h(
             "Apply each DiffAugment op to each image with this probability (with --ada-target: "
             "where it starts)."))
-    ada_target: float | None = field(default=None, metadata=_h(
+    ada_target: float | None = field(default=FROM_RECIPE, metadata=_h(
             "Adapt that probability (ADA): up while the mean sign of D's real logits is above "
-            "this (0.6 in ADA), down below."))
+            "this (0.6 in ADA), down below; 0: off (a fixed --diffaugment-p)."))
     ada_images: int = field(default=5000, metadata=_h(
             "Images an adaptive probability takes to cross from 0 to 1."))
     ema: bool = field(default=FROM_RECIPE, metadata=_h("Keep an EMA copy of G for sampling."))
@@ -185,6 +185,8 @@ class TrainOptions:
                 raise ConfigError(f"--{name.replace('_', '-')} must not be negative")
         if not 0 <= self.diffaugment_p <= 1:
             raise ConfigError(f"--diffaugment-p must be in [0, 1], got {self.diffaugment_p}")
+        if self.ada_target == 0:  # --ada-target 0: a fixed probability
+            self.ada_target = None
         if self.ada_target is not None and not 0 < self.ada_target < 1:
             raise ConfigError(f"--ada-target must be in (0, 1), got {self.ada_target}")
         if self.ada_images < 1:

@@ -44,7 +44,8 @@ _PAPER = Recipe("paper", "Che et al.: cross-entropy loss, Adam lr 2e-4, betas (0
                 "batch 16; nothing else", {
                     "loss": "bce", "lr": 2e-4, "lr_d": None, "betas": [0.5, 0.999],
                     "batch_size": 16, "ema": False, "ema_warmup": False, "diffaugment": [],
-                    "stage2_diffaugment": None, "label_smoothing": 0.0, "instance_noise": 0.0,
+                    "stage2_diffaugment": None, "diffaugment_p": 1.0,
+                    "ada_target": None, "label_smoothing": 0.0, "instance_noise": 0.0,
                     "r1_gamma": 0.0, "stage2_pretrain": 0.0, "stage2_recon": 0.0,
                     "stage2_crop": None, "stage2_blur": 0.0, "stage2_noise": 0.0})
 
@@ -54,10 +55,15 @@ _PAPER = Recipe("paper", "Che et al.: cross-entropy loss, Adam lr 2e-4, betas (0
 _STAGE2 = {"stage2_pretrain": 0.5, "stage2_recon": 10.0, "stage2_crop": 64,
            "stage2_blur": 1.5, "stage2_noise": 0.1, "stage2_diffaugment": []}
 
+# DiffAugment on half of the images (docs/benchmarks.md, "Levers": on BUSI both seeds better
+# than p = 1 and than ADA's adaptive p; D also sees unaugmented images, so cutout's squares
+# do not leak into G's images).
 _DEFAULT = Recipe("default", "usgan's: the paper's recipe plus DiffAugment (translation, "
-                  "cutout) in the Stage-I of dcgan; Stage-II restores degraded real crops, "
-                  "then fine-tunes on Stage-I's images (docs/quality.md)",
-                  {**_PAPER.options, "diffaugment": ["translation", "cutout"], **_STAGE2})
+                  "cutout) on half the images in the Stage-I of dcgan; Stage-II "
+                  "restores degraded real crops, then fine-tunes on Stage-I's images "
+                  "(docs/quality.md)",
+                  {**_PAPER.options, "diffaugment": ["translation", "cutout"],
+                   "diffaugment_p": 0.5, **_STAGE2})
 
 RECIPES = {r.name: r for r in (_PAPER, _DEFAULT)}
 DEFAULT_RECIPE = "default"
