@@ -19,9 +19,10 @@ from usgan.core.train.recipes import RECIPES, get_recipe
 # CLI parameter -> TrainOptions field, for the ones that map one to one.
 _DIRECT = ("stage1", "data", "epochs", "max_steps", "stage2_epochs", "stage2_max_steps",
            "batch_size", "lr", "seed", "loss", "ema", "ema_decay", "ema_warmup", "precision",
-           "device", "sample_every", "checkpoint_every", "keep_checkpoints", "log_every",
-           "threads", "quiet", "stage1_from", "on_nonfinite", "lr_d", "label_smoothing",
-           "instance_noise", "r1_gamma", "eval_every", "eval_n", "inception_weights", "compile",
+           "stage2_ema", "device", "sample_every", "checkpoint_every", "keep_checkpoints",
+           "log_every", "threads", "quiet", "stage1_from", "on_nonfinite", "lr_d",
+           "label_smoothing", "instance_noise", "r1_gamma", "eval_every", "eval_n",
+           "inception_weights", "compile",
            "max_minutes", "stage2_max_minutes", "stage2_pretrain", "stage2_recon",
            "stage2_crop", "stage2_blur", "stage2_noise", "stage2_finetune_lr", "diffaugment_p",
            "ada_target", "ada_images", "lecam")
@@ -173,6 +174,7 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
 @_opt("ada_target")
 @_opt("ada_images")
 @_opt("ema", "--ema/--no-ema")
+@_opt("stage2_ema", "--stage2-ema/--no-stage2-ema", default=None)
 @_opt("ema_decay")
 @_opt("ema_warmup", "--ema-warmup/--no-ema-warmup")
 @_opt("sample_every")

@@ -38,10 +38,10 @@ class Synthesizer:
         self.run = RunDir(Path(run_dir))
         self.registry = registry
         self.config = self.run.read_config()
-        TrainOptions.from_json(self.config["options"], where=str(self.run.config_path))
+        self.options = TrainOptions.from_json(self.config["options"],
+                                              where=str(self.run.config_path))
         self.classes: list[str] = self.run.classes
         self.stages = self.run.stages()
-        self.use_ema = bool(self.config["options"].get("ema"))
         self.runtime = Runtime.create(device, precision)
         self.device = self.runtime.device
         self._cache: dict[tuple[str, Stage], nn.Module] = {}
@@ -67,7 +67,7 @@ class Synthesizer:
     def _load(self, cls: str, stage: Stage) -> nn.Module:
         key = (cls, stage)
         if key not in self._cache:
-            path = self.run.generator_path(cls, stage, ema=self.use_ema)
+            path = self.run.generator_path(cls, stage, ema=self.options.ema_in(stage))
             net = load_network(path, self.registry, str(self.device)).eval()
             self._cache[key] = net.to(memory_format=self.runtime.memory_format)
         return self._cache[key]

@@ -209,3 +209,14 @@ def test_the_measurement_is_cached_and_leaves_the_random_state(
     assert runtime.measured_step_seconds() == {"fp32": 0.2, "bf16": 0.1}
     assert calls == ["fp32", "bf16"]  # once; then from $USGAN_CACHE/precision.json
     assert (tmp_path / "precision.json").is_file()
+
+
+def test_the_model_card_says_how_often_diffaugment_applied() -> None:
+    from usgan.zoo.card import _augmentation
+
+    policy = {"diffaugment": ["translation", "cutout"]}
+    assert _augmentation({**policy, "diffaugment_p": 1.0}) == ", DiffAugment translation,cutout"
+    assert _augmentation({**policy, "diffaugment_p": 0.5}).endswith("cutout (p 0.5)")
+    assert _augmentation({**policy, "diffaugment_p": 0.0, "ada_target": 0.6}).endswith(
+        "(ADA from p 0, target 0.6)")
+    assert _augmentation({"diffaugment": [], "diffaugment_p": 0.5}) == ""

@@ -81,11 +81,12 @@ def test_cli_recipe_with_explicit_options_on_top(tmp_path: Path) -> None:
     out = tmp_path / "run"
     r = run_usgan("train", "--data", "phantom:n=8", "--classes", "healthy", "--stage2", "off",
                   "--max-steps", "1", "--batch-size", "4", "--stage1-config",
-                  "g_width=8,d_width=8", "--ema", "--r1-gamma", "2", "--quiet",
+                  "g_width=8,d_width=8", "--no-ema", "--r1-gamma", "2", "--quiet",
                   "--out", str(out))
     assert r.returncode == 0, r.stderr
     opts = json.loads((out / "config.json").read_text())["options"]
-    assert opts["recipe"] == "default" and opts["ema"] is True  # --ema beats the recipe
+    assert get_recipe("default").options["ema"] is True
+    assert opts["recipe"] == "default" and opts["ema"] is False  # --no-ema beats the recipe
     assert opts["diffaugment"] == get_recipe("default").options["diffaugment"]
     assert opts["r1_gamma"] == 2.0
     assert "recipe `default`" in (out / "README.md").read_text()

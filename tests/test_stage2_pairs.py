@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 
 from usgan.core.errors import ConfigError
 from usgan.core.factory import create_generator
+from usgan.core.stage import Stage
 from usgan.core.train.options import TrainOptions
 from usgan.core.train.pairs import (
     Degradation,
@@ -257,3 +258,28 @@ def test_budget_flags_from_the_command_line(tmp_path: Path) -> None:
         assert phase["seconds"] >= minutes * 60 and phase["steps"] >= 1
     assert config["phases"]["healthy/stage2"]["pretrain_steps"] is not None
     assert (out / "healthy/stage2/generator.safetensors").is_file()
+
+
+@pytest.mark.parametrize("ema, stage2_ema, averaged", [(True, False, {"stage1"}),
+                                                      (False, True, {"stage2"}),
+                                                      (True, None, {"stage1", "stage2"})])
+def test_each_stage_keeps_an_ema_of_g_as_asked_and_samples_from_it(
+        tmp_path: Path, ema: bool, stage2_ema: bool | None, averaged: set[str]) -> None:
+    """--stage2-ema apart from --ema (the default recipe: Stage-I only); sampling uses a
+    stage's EMA copy exactly where that stage kept one."""
+    import usgan
+    from usgan.core.run import RunDir
+
+    opts = TrainOptions(data="phantom:n=8", classes=["healthy"], batch_size=4, max_steps=2,
+                        quiet=True, ema=ema, stage2_ema=stage2_ema, **TINY)  # type: ignore[arg-type]
+    train_until(tmp_path / "run", opts)
+    run = RunDir(tmp_path / "run")
+    kept = {s for s in ("stage1", "stage2")
+            if run.weights("healthy", s, "generator_ema").is_file()}
+    assert kept == averaged
+    synth = usgan.load(tmp_path / "run", precision="fp32")
+    for stage in (Stage.ONE, Stage.TWO):
+        role = "generator_ema" if str(stage) in averaged else "generator"
+        saved = load_file(run.weights("healthy", stage, role))
+        used = synth._load("healthy", stage).state_dict()
+        assert saved and all(torch.equal(used[k].float(), v.float()) for k, v in saved.items())

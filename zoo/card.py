@@ -14,6 +14,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from usgan.core.io import write_atomic
 from usgan.core.run import RunDir
 from usgan.core.train.curves import best_eval
+from usgan.core.train.options import TrainOptions
 
 TAGS = ["usgan", "gan", "ultrasound", "medical-imaging", "unconditional-image-generation"]
 
@@ -76,6 +77,16 @@ def _network_line(label: str, entry: dict[str, Any] | None) -> str:
     return f"- {label}: `{entry.get('name')}` (from {origin}{version}{reused})"
 
 
+def _augmentation(opts: dict[str, Any]) -> str:
+    """``, DiffAugment POLICY`` with its probability where not 1 (or ADA's target)."""
+    if not opts.get("diffaugment"):
+        return ""
+    p, target = opts.get("diffaugment_p", 1.0), opts.get("ada_target")
+    how = (f" (ADA from p {p:g}, target {target:g})" if target is not None
+           else f" (p {p:g})" if p != 1 else "")
+    return ", DiffAugment " + ",".join(opts["diffaugment"]) + how
+
+
 def card_for(run: RunDir) -> ModelCard:
     """The model card of ``run``."""
     config = run.read_config()
@@ -83,8 +94,9 @@ def card_for(run: RunDir) -> ModelCard:
     classes = list(config.get("classes") or [])
     stages = run.stages()
     files = "\n".join(f"- `{c}/{s}/generator.safetensors`" for c in classes for s in stages)
-    extras = (", EMA" if opts.get("ema") else "") + (
-        ", DiffAugment " + ",".join(opts["diffaugment"]) if opts.get("diffaugment") else "")
+    options = TrainOptions.from_json(opts, where=str(run.config_path))
+    ema = [stage.label for stage in stages if options.ema_in(stage)]
+    extras = (f", EMA of G ({', '.join(ema)})" if ema else "") + _augmentation(opts)
     body = f"""
 # usgan: {" + ".join(str((config.get(str(s)) or {}).get("name")) for s in stages)}
 

@@ -121,6 +121,8 @@ class TrainOptions:
     ada_images: int = field(default=5000, metadata=_h(
             "Images an adaptive probability takes to cross from 0 to 1."))
     ema: bool = field(default=FROM_RECIPE, metadata=_h("Keep an EMA copy of G for sampling."))
+    stage2_ema: bool | None = field(default=FROM_RECIPE, metadata=_h(
+            "Keep an EMA copy of Stage-II's G too (default: as --ema)."))
     ema_decay: float = field(default=0.999, metadata=_h("Decay of the EMA copy."))
     ema_warmup: bool = field(default=FROM_RECIPE, metadata=_h(
             "Ramp the EMA decay up as (1+n)/(10+n)."))
@@ -216,6 +218,12 @@ class TrainOptions:
         if stage == Stage.TWO and any(v is not None for v in own):
             return own
         return self.epochs, self.max_steps, self.max_minutes
+
+    def ema_in(self, stage: Stage) -> bool:
+        """Whether ``stage`` keeps an EMA copy of its G: Stage-II's own when given."""
+        if stage == Stage.TWO and self.stage2_ema is not None:
+            return self.stage2_ema
+        return self.ema
 
     def policy(self, stage: Stage) -> list[str]:
         """The DiffAugment policy of ``stage``: Stage-II's own when given, else Stage-I's."""

@@ -242,7 +242,7 @@ class Trainer:
 
     def _new_state(self, phase: Phase, nets: PhaseNets, n: int, rt: Runtime) -> TrainState:
         opts = self.opts
-        ema = EMA(nets.g, opts.ema_decay, opts.ema_warmup) if opts.ema else None
+        ema = EMA(nets.g, opts.ema_decay, opts.ema_warmup) if opts.ema_in(phase.stage) else None
         opt_g, opt_d = make_optimizers(nets.g, nets.d, opts.lr, opts.betas, opts.lr_d)
         ranks = {"data": 0, "noise": rt.dist.rank, "aug": rt.dist.rank}
         streams = {name: torch.Generator().manual_seed(
