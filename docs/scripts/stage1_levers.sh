@@ -20,19 +20,19 @@ data_args() {
   esac
 }
 
-# Levers named here to skip (space-separated), e.g. on BUSI, where p1, resize-conv, ada and
-# p05 were measured before the default became p = 0.5 (docs/benchmarks.md, "Levers"):
-#   SKIP="p1 resize-conv ada p05" bash docs/scripts/stage1_levers.sh busi
+# Levers named here to skip (space-separated), e.g. on BUSI, where these were measured on
+# 2026-12-04 over the recipe of their day (docs/benchmarks.md, "Levers on BUSI malignant"):
+#   SKIP="p1 no-ema resize-conv ada lecam" bash docs/scripts/stage1_levers.sh busi
 SKIP=${SKIP:-}
 
-# name | --set options (each lever alone, over the default recipe: DiffAugment translation,
-# cutout on half the images, since 2026-12-04)
+# name | --set options (each lever alone, over the default recipe: since 2026-12-04,
+# DiffAugment translation,cutout on half the images and an EMA of Stage-I's G with warm-up)
 LEVERS=(
-  "p1|--set diffaugment_p=1"  # the default before 2026-12-04
+  "p1|--set diffaugment_p=1"  # DiffAugment on every image (the default before 2026-12-04)
+  "no-ema|--set ema=false"
   "resize-conv|--set stage1_config.upsample=bilinear"
   "ada|--set diffaugment_p=0 --set ada_target=0.6"
   "lecam|--set lecam=0.3"
-  "ema|--set ema=true --set ema_warmup=true"
   "width32|--set stage1_config.g_width=32 --set stage1_config.d_width=32"
   "batch8|--set batch_size=8"
 )
