@@ -278,8 +278,8 @@ def test_each_stage_keeps_an_ema_of_g_as_asked_and_samples_from_it(
             if run.weights("healthy", s, "generator_ema").is_file()}
     assert kept == averaged
     synth = usgan.load(tmp_path / "run", precision="fp32")
-    for stage in (Stage.ONE, Stage.TWO):
+    for stage, net in zip((Stage.ONE, Stage.TWO), synth.chain("healthy", 2), strict=True):
         role = "generator_ema" if str(stage) in averaged else "generator"
         saved = load_file(run.weights("healthy", stage, role))
-        used = synth._load("healthy", stage).state_dict()
+        used = net.state_dict()
         assert saved and all(torch.equal(used[k].float(), v.float()) for k, v in saved.items())

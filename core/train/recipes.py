@@ -44,8 +44,7 @@ _PAPER = Recipe("paper", "Che et al.: cross-entropy loss, Adam lr 2e-4, betas (0
                 "batch 16; nothing else", {
                     "loss": "bce", "lr": 2e-4, "lr_d": None, "betas": [0.5, 0.999],
                     "batch_size": 16, "ema": False, "ema_warmup": False, "stage2_ema": None,
-                    "diffaugment": [],
-                    "stage2_diffaugment": None, "diffaugment_p": 1.0,
+                    "diffaugment": [], "stage2_diffaugment": None, "diffaugment_p": 1.0,
                     "ada_target": None, "label_smoothing": 0.0, "instance_noise": 0.0,
                     "r1_gamma": 0.0, "stage2_pretrain": 0.0, "stage2_recon": 0.0,
                     "stage2_crop": None, "stage2_blur": 0.0, "stage2_noise": 0.0})
@@ -62,9 +61,8 @@ _STAGE2 = {"stage2_pretrain": 0.5, "stage2_recon": 10.0, "stage2_crop": 64,
 # seeds better again on top). Stage-II keeps no EMA (measured worse once, docs/quality.md).
 _DEFAULT = Recipe("default", "usgan's: the paper's recipe plus DiffAugment (translation, "
                   "cutout) on half the images in the Stage-I of dcgan and an EMA of Stage-I's "
-                  "G with warm-up; Stage-II "
-                  "restores degraded real crops, then fine-tunes on Stage-I's images "
-                  "(docs/quality.md)",
+                  "G with warm-up; Stage-II restores degraded real crops, then fine-tunes on "
+                  "Stage-I's images (docs/quality.md)",
                   {**_PAPER.options, "diffaugment": ["translation", "cutout"],
                    "diffaugment_p": 0.5, "ema": True, "ema_warmup": True, "stage2_ema": False,
                    **_STAGE2})
