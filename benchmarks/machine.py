@@ -9,18 +9,7 @@ from typing import Any
 
 import torch
 
-from usgan.core.runtime import resolve_precision, versions
-
-
-def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo on Linux, else what `platform` knows)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
+from usgan.core.runtime import cpu_name, resolve_precision, versions
 
 
 def cpu_flags() -> list[str]:
@@ -37,7 +26,7 @@ def cpu_flags() -> list[str]:
 
 def machine_info(device: torch.device) -> dict[str, Any]:
     return {
-        "cpu": cpu_model(), "cores": os.cpu_count(), "cpu_flags": cpu_flags(),
+        "cpu": cpu_name(), "cores": os.cpu_count(), "cpu_flags": cpu_flags(),
         "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "bf16_native": resolve_precision("auto", device) == "bf16",

@@ -151,7 +151,7 @@ def measured_step_seconds() -> dict[str, float]:
     root = os.environ.get("USGAN_CACHE")
     path = (Path(root).expanduser() if root else Path.home() / ".cache" / "usgan")
     path = path / "precision.json"
-    key = f"{_cpu_name()}|torch {torch.__version__}|threads {torch.get_num_threads()}"
+    key = f"{cpu_name()}|torch {torch.__version__}|threads {torch.get_num_threads()}"
     try:
         cached = json.loads(path.read_text())
     except (OSError, ValueError, RecursionError):
@@ -192,7 +192,7 @@ def _step_seconds(net: torch.nn.Module, x: torch.Tensor, precision: str, reps: i
     return (time.perf_counter() - t0) / reps
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` says."""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
