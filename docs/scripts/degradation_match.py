@@ -6,6 +6,7 @@ like the ones it will refine. For a finished Stage-I run this scores, at the Sta
 and noise ranges), by KID and FID in Inception features; the closest candidate wins.
 
     .venv/bin/python docs/scripts/degradation_match.py RUN [--class C] [--json OUT.json]
+        [--blurs 0,0.75,1.5] [--noises 0,0.05,0.1]
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ def main() -> None:
     ap.add_argument("--class", dest="cls", default=None)
     ap.add_argument("--n", type=int, default=400)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--blurs", default=",".join(map(str, BLURS)),
+                    help="Comma-separated blur limits (Stage-I pixels).")
+    ap.add_argument("--noises", default=",".join(map(str, NOISES)),
+                    help="Comma-separated noise limits ([-1, 1] units).")
     args = ap.parse_args()
 
     import usgan as api
@@ -47,7 +52,8 @@ def main() -> None:
     extractor = Extractor.create(["fid", "kid"], weights=WEIGHTS)
     f_fake = extractor.features(TensorImages(fake))
     rows = []
-    for blur, noise in itertools.product(BLURS, NOISES):
+    blurs, noises = (tuple(map(float, v.split(","))) for v in (args.blurs, args.noises))
+    for blur, noise in itertools.product(blurs, noises):
         low = Degradation(factor, blur, noise)(real, torch.Generator().manual_seed(0))
         as_uint8 = low.add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
         got = from_features(extractor, f_fake, extractor.features(TensorImages(as_uint8)),

@@ -33,6 +33,7 @@ PAGE = REPO / "docs" / "quality.md"
 FIGURES = REPO / "docs" / "figures"
 BEGIN, END = "<!-- stage2-table:begin -->", "<!-- stage2-table:end -->"
 N, SIZE, TEST_SHARE = 400, 256, 0.25
+STAGE1_RECIPE = ("ema", "ema_warmup", "diffaugment_p", "ada_target")
 
 
 @dataclass(frozen=True)
@@ -122,8 +123,10 @@ def score(cell: Cell, run: Path, split_file: Path) -> dict:
     import torch
 
     import usgan as api
+    from usgan.benchmarks.machine import cpu_flags
     from usgan.core.diversity import diversity
     from usgan.core.evaluation import Extractor, TensorImages, compute, upsample
+    from usgan.core.runtime import cpu_name
 
     real = held_out(cell, split_file).to(torch.uint8)
     model = api.load(run)
@@ -141,21 +144,101 @@ def score(cell: Cell, run: Path, split_file: Path) -> dict:
         out[name] = {"kid": got["kid"].value, "fid": got["fid"].value,
                      "diversity_pixels": pix.ratio}
     config = json.loads((run / "config.json").read_text())
-    out["phases"] = {**_stage1_phases(config), **config.get("phases", {})}
+    source = _stage1_config(config)
+    out["phases"] = {**_stage1_phases(source), **config.get("phases", {})}
+    out["stage1_recipe"] = {k: source.get("options", {}).get(k) for k in STAGE1_RECIPE}
+    out["machine"] = {"cpu": cpu_name(), "cpu_flags": cpu_flags(),
+                      "precision": source.get("runtime", {}).get("precision")}
     out["options"] = {k: config["options"][k] for k in (
         "recipe", "max_minutes", "stage2_max_minutes", "stage2_pretrain", "stage2_recon",
         "stage2_crop", "stage2_blur", "stage2_noise", "stage2_config", "stage2_diffaugment")}
     return out
 
 
-def _stage1_phases(config: dict) -> dict:
-    """The phases of the run a `--stage1-from` run took its Stage-I from (a local one)."""
+def curve(cell: Cell, run: Path, split_file: Path) -> list[dict]:
+    """KID and FID at 256 px of each Stage-II checkpoint the run kept (train it with
+    ``--keep-checkpoints 1000 --keep-all-checkpoints``): where the fine-tuning helps or
+    overshoots."""
+    import torch
+
+    import usgan as api
+    from usgan.core.evaluation import Extractor, TensorImages, compute
+    from usgan.core.run import RunDir
+    from usgan.core.train.checkpoint import list_checkpoints, load_checkpoint
+
+    real = TensorImages(held_out(cell, split_file).to(torch.uint8))
+    model = api.load(run)
+    g2 = model.chain(cell.cls, 2)[1]
+    extractor = Extractor.create(["fid", "kid"], weights=WEIGHTS)
+    points = []
+    for path in list_checkpoints(RunDir(run).checkpoints(cell.cls, 2)):
+        ckpt = load_checkpoint(path)
+        g2.load_state_dict(ckpt["g"])
+        fake = TensorImages(model.sample(N, cls=cell.cls, seed=0, stage=2))
+        got = compute(extractor, fake, real, ["fid", "kid"])
+        points.append({"step": int(ckpt["step"]), "kid": got["kid"].value,
+                       "fid": got["fid"].value})
+        print(f"step {points[-1]['step']}: KID {points[-1]['kid']:.3f} "
+              f"FID {points[-1]['fid']:.1f}", flush=True)
+    return points
+
+
+def oracle(cell: Cell, run: Path, split_file: Path) -> dict:
+    """The Stage-II on a perfect Stage-I: the class's training images area-downsampled to the
+    Stage-I size, upsampled bilinearly (``input_up``) and refined by the run's Stage-II
+    (``stage2``), each scored at 256 px against the held-out images. Stage-II's ceiling on
+    this data, apart from what its Stage-I hands it."""
+    import torch
+    import torch.nn.functional as F
+
+    import usgan as api
+    from usgan.core.data import load_dataset, load_split
+    from usgan.core.evaluation import Extractor, TensorImages, compute, upsample
+    from usgan.core.noise import noise_for
+
+    ds = load_dataset(cell.data, classes=[cell.cls], bins=cell.bins)
+    train, _ = load_split(str(split_file), ds, 0)
+    hr = ds.subset(train).at_size(SIZE).float().div(127.5).sub(1)
+    g1, g2 = api.load(run).chain(cell.cls, 2)
+    low = F.avg_pool2d(hr, SIZE // int(g1.out_size))
+    _, z2 = noise_for((g1, g2), len(low), torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        high = torch.cat([g2(x.to(memory_format=torch.channels_last), z)
+                          for x, z in zip(low.split(16), z2.split(16), strict=True)])
+
+    def as_uint8(x: torch.Tensor) -> torch.Tensor:
+        return x.float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+
+    real = TensorImages(held_out(cell, split_file).to(torch.uint8))
+    extractor = Extractor.create(["fid", "kid"], weights=WEIGHTS)
+    out: dict = {"n_fake": len(low), "n_real": len(real)}
+    for name, images in (("input_up", upsample(as_uint8(low), SIZE)), ("stage2", as_uint8(high))):
+        got = compute(extractor, TensorImages(images), real, ["fid", "kid"])
+        out[name] = {"kid": got["kid"].value, "fid": got["fid"].value}
+    return out
+
+
+def _stage1_config(config: dict) -> dict:
+    """The config of the run a `--stage1-from` run took its Stage-I from (a local one)."""
     source = (config.get("stage1") or {}).get("from")
     path = Path(source) / "config.json" if source else None
-    if path is None or not path.is_file():
-        return {}
-    return {k: v for k, v in json.loads(path.read_text()).get("phases", {}).items()
-            if k.endswith("/stage1")}
+    return json.loads(path.read_text()) if path is not None and path.is_file() else {}
+
+
+def _stage1_phases(source: dict) -> dict:
+    """The Stage-I phases of that run."""
+    return {k: v for k, v in source.get("phases", {}).items() if k.endswith("/stage1")}
+
+
+def _recipe(r: dict) -> str:
+    """The table's short name of a cell's Stage-I recipe (cells scored before 2026-12-04 did
+    not record it: they trained with DiffAugment at p 1 and no EMA, on an AVX2 CPU)."""
+    got = r.get("stage1_recipe")
+    if not got:
+        return "p 1 (AVX2)"
+    flags = r.get("machine", {}).get("cpu_flags", [])
+    cpu = "BF16" if "avx512_bf16" in flags else "AVX-512" if "avx512f" in flags else "AVX2"
+    return f"p {got['diffaugment_p']:g}{', EMA' if got['ema'] else ''} ({cpu})"
 
 
 def grid(cell: Cell, run: Path, split_file: Path, path: Path, with_real: bool = True) -> None:
@@ -181,13 +264,13 @@ def grid(cell: Cell, run: Path, split_file: Path, path: Path, with_real: bool = 
 
 def table() -> str:
     """The generated section of docs/quality.md from docs/results/stage2/*.json."""
-    lines = ["| cell | Stage-I steps | Stage-II steps (pairs) | Stage-I up: KID | FID | "
-             "Stage-II: KID | FID | KID ratio | met (<= 0.8) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| cell | Stage-I recipe (CPU) | Stage-I steps | Stage-II steps (pairs) | "
+             "Stage-I up: KID | FID | Stage-II: KID | FID | KID ratio | met (<= 0.8) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for cell in CELLS:
         path = RESULTS / f"{cell.name}.json"
         if not path.is_file():
-            lines.append(f"| {cell.name} | not run yet | | | | | | | |")
+            lines.append(f"| {cell.name} | not run yet | | | | | | | | |")
             continue
         r = json.loads(path.read_text())
         p1 = r["phases"].get(f"{cell.cls}/stage1", {})
@@ -195,7 +278,7 @@ def table() -> str:
         k1, k2 = r["stage1_up"]["kid"], r["stage2"]["kid"]
         ratio = k2 / k1 if k1 > 0 else float("nan")
         lines.append(
-            f"| {cell.name} | {p1.get('steps', '?')} | {p2.get('steps', '?')} "
+            f"| {cell.name} | {_recipe(r)} | {p1.get('steps', '?')} | {p2.get('steps', '?')} "
             f"({p2.get('pretrain_steps')}) | {k1:.3f} | {r['stage1_up']['fid']:.1f} | "
             f"{k2:.3f} | {r['stage2']['fid']:.1f} | {ratio:.2f} | "
             f"{'yes' if ratio <= 0.8 else 'no'} |")
@@ -212,6 +295,11 @@ def main() -> None:
     ap.add_argument("--score", type=Path, default=None, metavar="RUN",
                     help="Only score this finished run (--split, --class, --data, --bins) and "
                          "print its JSON (the ablations of docs/quality.md).")
+    ap.add_argument("--curve", type=Path, default=None, metavar="RUN",
+                    help="Only score every Stage-II checkpoint this run kept.")
+    ap.add_argument("--oracle", type=Path, default=None, metavar="RUN",
+                    help="Only score this run's Stage-II on the real training images "
+                         "downsampled to the Stage-I size (a perfect Stage-I).")
     ap.add_argument("--split", type=Path, default=None)
     ap.add_argument("--class", dest="cls", default=None)
     ap.add_argument("--data", default=BUSI)
@@ -219,11 +307,20 @@ def main() -> None:
     args = ap.parse_args()
     from usgan.core.io import write_json, write_markdown_section
 
-    if args.score:
-        cell = Cell(args.score.name, args.data, args.cls, "?", bins=args.bins)
-        result = score(cell, args.score, args.split)
-        grid(cell, args.score, args.split, args.score / "stage2-grid.png")
-        print(json.dumps({k: result[k] for k in ("stage1_up", "stage2", "phases")}, indent=1))
+    for mode in ("score", "oracle", "curve"):
+        run = getattr(args, mode)
+        if run is None:
+            continue
+        cell = Cell(run.name, args.data, args.cls, "?", bins=args.bins)
+        if mode == "score":
+            got = score(cell, run, args.split)
+            grid(cell, run, args.split, run / "stage2-grid.png")
+            got = {k: got[k] for k in ("stage1_up", "stage2", "phases")}
+        else:
+            got = (oracle if mode == "oracle" else curve)(cell, run, args.split)
+            write_json(run / f"stage2-{mode}.json", got)
+        print(json.dumps(got, indent=1))
+    if args.score or args.oracle or args.curve:
         return
 
     wanted = set(args.only.split(",")) if args.only else None

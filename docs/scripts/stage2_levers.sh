@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Issue 21's Stage-II levers (docs/quality.md, "Stage-II against its own Stage-I"): each lever
+# trains a Stage-II on the Stage-I of one table cell (runs/stage2-table/CELL/stage1) for STEPS
+# steps (what the cell's 12 minutes bought), one thread each, two levers side by side, keeping
+# a checkpoint every 1,000 steps; then scores its final G and every kept checkpoint (KID, FID
+# at 256 px against the cell's held-out images) into runs/lever-s2/CELL/NAME/. A finished
+# lever is skipped and a stopped one resumes: run it again to continue.
+#
+#   CELL=busi-malignant-dcgan SEED=0 STEPS=5380 bash docs/scripts/stage2_levers.sh NAME NAME
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=${PY:-.venv/bin/python}
+SHARED=${SHARED:-../shared}
+CELL=${CELL:-busi-malignant-dcgan}
+SEED=${SEED:-0}
+STEPS=${STEPS:?say how many Stage-II steps: what the 12 minutes of the cell bought, in its JSON}
+TABLE=runs/stage2-table
+SPLIT=$TABLE/split-busi-malignant.json  # the BUSI malignant cells only
+
+# name | usgan train options over the default recipe
+lever() {
+  case $1 in
+    default) echo "" ;;
+    da) echo "--stage2-diffaugment translation,cutout" ;;
+    ft-lr-0.3) echo "--stage2-finetune-lr 0.3" ;;
+    pretrain-0.75) echo "--stage2-pretrain 0.75" ;;
+    pairs-only) echo "--stage2-pretrain 1" ;;
+    recon-1) echo "--stage2-recon 1" ;;
+    noise) echo "--stage2-config noise=true" ;;
+    *) echo "unknown lever $1" >&2; exit 2 ;;
+  esac
+}
+
+run_one() {
+  local name=$1 out=runs/lever-s2/$CELL/$1
+  if [[ -f $out/progress.json ]] && grep -q '"finished": true' "$out/progress.json"; then
+    :
+  elif [[ -f $out/config.json ]]; then
+    .venv/bin/usgan train --resume "$out" --quiet --threads 1
+  else
+    # shellcheck disable=SC2046
+    .venv/bin/usgan train --data "$SHARED/data/busi-256" --classes malignant --split "$SPLIT" \
+      --seed "$SEED" --threads 1 --quiet --log-every 500 --stage1-from "$TABLE/$CELL/stage1" \
+      --stage2 on --stage2-max-steps "$STEPS" --checkpoint-every 1000 --keep-checkpoints 1000 \
+      --keep-all-checkpoints $(lever "$name") --out "$out"
+  fi
+  [[ -f $out/stage2-curve.json ]] || "$PY" docs/scripts/stage2_table.py --score "$out" --curve "$out" \
+    --split "$SPLIT" --class malignant > "$out/score.txt"
+}
+
+for name in "$@"; do lever "$name" > /dev/null; done
+pids=()
+for name in "$@"; do
+  run_one "$name" > "runs/lever-s2-$CELL-$name.log" 2>&1 &
+  pids+=($!)
+  if (( ${#pids[@]} == 2 )); then wait "${pids[@]}"; pids=(); fi
+done
+wait
