@@ -211,12 +211,19 @@ def test_the_measurement_is_cached_and_leaves_the_random_state(
     assert (tmp_path / "precision.json").is_file()
 
 
-def test_the_model_card_says_how_often_diffaugment_applied() -> None:
+def test_the_model_card_says_how_often_and_where_diffaugment_applied() -> None:
     from usgan.zoo.card import _augmentation
 
-    policy = {"diffaugment": ["translation", "cutout"]}
-    assert _augmentation({**policy, "diffaugment_p": 1.0}) == ", DiffAugment translation,cutout"
-    assert _augmentation({**policy, "diffaugment_p": 0.5}).endswith("cutout (p 0.5)")
-    assert _augmentation({**policy, "diffaugment_p": 0.0, "ada_target": 0.6}).endswith(
-        "(ADA from p 0, target 0.6)")
-    assert _augmentation({"diffaugment": [], "diffaugment_p": 0.5}) == ""
+    both = [Stage.ONE, Stage.TWO]
+
+    def line(stages: list[Stage] = both, **given: object) -> str:
+        return _augmentation(TrainOptions(stage1="dcgan", **given), stages)  # type: ignore[arg-type]
+
+    assert line(diffaugment_p=1.0) == ", DiffAugment translation,cutout in Stage-I and Stage-II"
+    assert line([Stage.ONE]) == ", DiffAugment translation,cutout (p 0.5) in Stage-I"
+    assert line(diffaugment_p=0.0, ada_target=0.6).endswith(
+        "(ADA from p 0, target 0.6) in Stage-I and Stage-II")
+    assert line(stage2_diffaugment=["translation"]) == (
+        ", DiffAugment translation,cutout (p 0.5) in Stage-I"
+        ", DiffAugment translation (p 0.5) in Stage-II")
+    assert line(diffaugment=[], stage2_diffaugment=[]) == ""

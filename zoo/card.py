@@ -13,6 +13,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from usgan.core.io import write_atomic
 from usgan.core.run import RunDir
+from usgan.core.stage import Stage
 from usgan.core.train.curves import best_eval
 from usgan.core.train.options import TrainOptions
 
@@ -77,14 +78,18 @@ def _network_line(label: str, entry: dict[str, Any] | None) -> str:
     return f"- {label}: `{entry.get('name')}` (from {origin}{version}{reused})"
 
 
-def _augmentation(opts: dict[str, Any]) -> str:
-    """``, DiffAugment POLICY`` with its probability where not 1 (or ADA's target)."""
-    if not opts.get("diffaugment"):
-        return ""
-    p, target = opts.get("diffaugment_p", 1.0), opts.get("ada_target")
+def _augmentation(options: TrainOptions, stages: list[Stage]) -> str:
+    """``, DiffAugment POLICY (p P) in STAGES`` for each policy the stages use, with its
+    probability where not 1 (or ADA's target)."""
+    p, target = options.diffaugment_p, options.ada_target
     how = (f" (ADA from p {p:g}, target {target:g})" if target is not None
            else f" (p {p:g})" if p != 1 else "")
-    return ", DiffAugment " + ",".join(opts["diffaugment"]) + how
+    by_policy: dict[str, list[str]] = {}
+    for stage in stages:
+        if options.policy(stage):
+            by_policy.setdefault(",".join(options.policy(stage)), []).append(stage.label)
+    return "".join(f", DiffAugment {policy}{how} in {' and '.join(labels)}"
+                   for policy, labels in by_policy.items())
 
 
 def card_for(run: RunDir) -> ModelCard:
@@ -96,7 +101,7 @@ def card_for(run: RunDir) -> ModelCard:
     files = "\n".join(f"- `{c}/{s}/generator.safetensors`" for c in classes for s in stages)
     options = TrainOptions.from_json(opts, where=str(run.config_path))
     ema = [stage.label for stage in stages if options.ema_in(stage)]
-    extras = (f", EMA of G ({', '.join(ema)})" if ema else "") + _augmentation(opts)
+    extras = (f", EMA of G ({', '.join(ema)})" if ema else "") + _augmentation(options, stages)
     body = f"""
 # usgan: {" + ".join(str((config.get(str(s)) or {}).get("name")) for s in stages)}
 

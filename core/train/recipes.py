@@ -50,10 +50,12 @@ _PAPER = Recipe("paper", "Che et al.: cross-entropy loss, Adam lr 2e-4, betas (0
                     "stage2_crop": None, "stage2_blur": 0.0, "stage2_noise": 0.0})
 
 # Stage-II learns from degraded real crops first, then from Stage-I's images, on 64-px crops
-# (core/train/pairs.py; the values measured on BUSI in docs/quality.md). No DiffAugment: the
-# random crops already keep its D from memorising the images.
+# (core/train/pairs.py; the values measured on BUSI in docs/quality.md), with DiffAugment
+# (translation, cutout; p as Stage-I's) in its D whatever the Stage-I network: on the BUSI
+# cells' Stage-Is it took the fine-tuning's streaks away (docs/quality.md, Stage-II levers).
 _STAGE2 = {"stage2_pretrain": 0.5, "stage2_recon": 10.0, "stage2_crop": 64,
-           "stage2_blur": 1.5, "stage2_noise": 0.1, "stage2_diffaugment": []}
+           "stage2_blur": 1.5, "stage2_noise": 0.1,
+           "stage2_diffaugment": ["translation", "cutout"]}
 
 # Stage-I: DiffAugment on half of the images (docs/benchmarks.md, "Levers": on BUSI both seeds
 # better than p = 1 and than ADA's adaptive p; D also sees unaugmented images, so cutout's
@@ -62,7 +64,7 @@ _STAGE2 = {"stage2_pretrain": 0.5, "stage2_recon": 10.0, "stage2_crop": 64,
 _DEFAULT = Recipe("default", "usgan's: the paper's recipe plus DiffAugment (translation, "
                   "cutout) on half the images in the Stage-I of dcgan and an EMA of Stage-I's "
                   "G with warm-up; Stage-II restores degraded real crops, then fine-tunes on "
-                  "Stage-I's images (docs/quality.md)",
+                  "Stage-I's images, DiffAugment in its D (docs/quality.md)",
                   {**_PAPER.options, "diffaugment": ["translation", "cutout"],
                    "diffaugment_p": 0.5, "ema": True, "ema_warmup": True, "stage2_ema": False,
                    **_STAGE2})
