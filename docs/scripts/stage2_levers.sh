@@ -14,6 +14,7 @@ SHARED=${SHARED:-../shared}
 CELL=${CELL:-busi-malignant-dcgan}
 SEED=${SEED:-0}
 STEPS=${STEPS:?say how many Stage-II steps: what the 12 minutes of the cell bought, in its JSON}
+THREADS=${THREADS:-1}  # per lever; 2 for one lever alone on two cores
 TABLE=runs/stage2-table
 SPLIT=$TABLE/split-busi-malignant.json  # the BUSI malignant cells only
 
@@ -21,11 +22,13 @@ SPLIT=$TABLE/split-busi-malignant.json  # the BUSI malignant cells only
 lever() {
   case $1 in
     default) echo "" ;;
-    da) echo "--stage2-diffaugment translation,cutout" ;;
+    no-da) echo "--stage2-diffaugment none" ;;  # the default before 2026-12-04
+    da) echo "--stage2-diffaugment translation,cutout" ;;  # the default since
     ft-lr-0.3) echo "--stage2-finetune-lr 0.3" ;;
     pretrain-0.75) echo "--stage2-pretrain 0.75" ;;
     pairs-only) echo "--stage2-pretrain 1" ;;
     recon-1) echo "--stage2-recon 1" ;;
+    ema) echo "--stage2-ema" ;;
     noise) echo "--stage2-config noise=true" ;;
     *) echo "unknown lever $1" >&2; exit 2 ;;
   esac
@@ -36,11 +39,11 @@ run_one() {
   if [[ -f $out/progress.json ]] && grep -q '"finished": true' "$out/progress.json"; then
     :
   elif [[ -f $out/config.json ]]; then
-    .venv/bin/usgan train --resume "$out" --quiet --threads 1
+    .venv/bin/usgan train --resume "$out" --quiet --threads "$THREADS"
   else
     # shellcheck disable=SC2046
     .venv/bin/usgan train --data "$SHARED/data/busi-256" --classes malignant --split "$SPLIT" \
-      --seed "$SEED" --threads 1 --quiet --log-every 500 --stage1-from "$TABLE/$CELL/stage1" \
+      --seed "$SEED" --threads "$THREADS" --quiet --log-every 500 --stage1-from "$TABLE/$CELL/stage1" \
       --stage2 on --stage2-max-steps "$STEPS" --checkpoint-every 1000 --keep-checkpoints 1000 \
       --keep-all-checkpoints $(lever "$name") --out "$out"
   fi

@@ -33,7 +33,7 @@ PAGE = REPO / "docs" / "quality.md"
 FIGURES = REPO / "docs" / "figures"
 BEGIN, END = "<!-- stage2-table:begin -->", "<!-- stage2-table:end -->"
 N, SIZE, TEST_SHARE = 400, 256, 0.25
-STAGE1_RECIPE = ("ema", "ema_warmup", "diffaugment_p", "ada_target")
+STAGE1_RECIPE = ("ema", "ema_warmup", "diffaugment", "diffaugment_p", "ada_target")
 
 
 @dataclass(frozen=True)
@@ -164,16 +164,18 @@ def curve(cell: Cell, run: Path, split_file: Path) -> list[dict]:
     import usgan as api
     from usgan.core.evaluation import Extractor, TensorImages, compute
     from usgan.core.run import RunDir
+    from usgan.core.stage import Stage
     from usgan.core.train.checkpoint import list_checkpoints, load_checkpoint
 
     real = TensorImages(held_out(cell, split_file).to(torch.uint8))
     model = api.load(run)
     g2 = model.chain(cell.cls, 2)[1]
+    ema = model.options.ema_in(Stage.TWO)  # the G the run samples from
     extractor = Extractor.create(["fid", "kid"], weights=WEIGHTS)
     points = []
     for path in list_checkpoints(RunDir(run).checkpoints(cell.cls, 2)):
         ckpt = load_checkpoint(path)
-        g2.load_state_dict(ckpt["g"])
+        g2.load_state_dict(ckpt["ema"] if ema and ckpt.get("ema") else ckpt["g"])
         fake = TensorImages(model.sample(N, cls=cell.cls, seed=0, stage=2))
         got = compute(extractor, fake, real, ["fid", "kid"])
         points.append({"step": int(ckpt["step"]), "kid": got["kid"].value,
@@ -231,14 +233,17 @@ def _stage1_phases(source: dict) -> dict:
 
 
 def _recipe(r: dict) -> str:
-    """The table's short name of a cell's Stage-I recipe (cells scored before 2026-12-04 did
-    not record it: they trained with DiffAugment at p 1 and no EMA, on an AVX2 CPU)."""
-    got = r.get("stage1_recipe")
-    if not got:
-        return "p 1 (AVX2)"
+    """The table's short name of a cell's recipe: Stage-I's DiffAugment (DA) and its p, EMA,
+    whether Stage-II's D augments, the CPU. Cells scored before 2026-12-04 did not record
+    Stage-I's: they trained with p 1 and no EMA on an AVX2 CPU; a cell that did not record
+    Stage-I's policy had the default recipe's (none for the spectral-norm networks)."""
+    got = r.get("stage1_recipe") or {"diffaugment_p": 1.0, "ema": False}
+    policy = got.get("diffaugment", [] if r["stage1"].startswith("dcgan-sn") else ["on"])
+    one = f"DA p {got['diffaugment_p']:g}" if policy else "no DA"
+    two = "DA" if r["options"].get("stage2_diffaugment") else "no DA"
     flags = r.get("machine", {}).get("cpu_flags", [])
     cpu = "BF16" if "avx512_bf16" in flags else "AVX-512" if "avx512f" in flags else "AVX2"
-    return f"p {got['diffaugment_p']:g}{', EMA' if got['ema'] else ''} ({cpu})"
+    return f"I: {one}{', EMA' if got['ema'] else ''}; II: {two} ({cpu})"
 
 
 def grid(cell: Cell, run: Path, split_file: Path, path: Path, with_real: bool = True) -> None:
@@ -264,7 +269,7 @@ def grid(cell: Cell, run: Path, split_file: Path, path: Path, with_real: bool = 
 
 def table() -> str:
     """The generated section of docs/quality.md from docs/results/stage2/*.json."""
-    lines = ["| cell | Stage-I recipe (CPU) | Stage-I steps | Stage-II steps (pairs) | "
+    lines = ["| cell | recipe (CPU) | Stage-I steps | Stage-II steps (pairs) | "
              "Stage-I up: KID | FID | Stage-II: KID | FID | KID ratio | met (<= 0.8) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for cell in CELLS:
