@@ -144,7 +144,7 @@ def score(cell: Cell, run: Path, split_file: Path) -> dict:
         out[name] = {"kid": got["kid"].value, "fid": got["fid"].value,
                      "diversity_pixels": pix.ratio}
     config = json.loads((run / "config.json").read_text())
-    source = _stage1_config(config)
+    source = _stage1_config(config) or config  # the run itself trained its Stage-I
     out["phases"] = {**_stage1_phases(source), **config.get("phases", {})}
     out["stage1_recipe"] = {k: source.get("options", {}).get(k) for k in STAGE1_RECIPE}
     out["machine"] = {"cpu": cpu_name(), "cpu_flags": cpu_flags(),
