@@ -32,7 +32,7 @@ def _enc_width(width: int, max_width: int, in_size: int, res: int) -> int:
     return min(width * in_size // res, max_width)
 
 
-def _dec_width(width: int, max_width: int, in_size: int, res: int, min_width: int = 16) -> int:
+def _dec_width(width: int, max_width: int, in_size: int, res: int, min_width: int) -> int:
     return max(min(width * in_size // res, max_width), min_width)
 
 
@@ -44,13 +44,15 @@ class EncoderDecoderGenerator(Stage2Generator):
     ``noise``: per-pixel noise maps (seeded by z, `pixel_noise`) added before the BN of each
     decoder block beyond ``in_size``, scaled per channel by a learned strength that starts at
     `NOISE_INIT`: the decoder's source of fine random texture (speckle).
+    ``dec_min_width``: the fewest channels of a decoder block beyond ``in_size`` (the blocks
+    that draw the texture at 128 and 256 px, where the halving schedule would go below it).
     """
 
     def __init__(
         self, in_channels: int = 1, in_size: int = 64, out_channels: int = 1,
         out_size: int = 256, z_dim: int = 100, width: int = 64, max_width: int = 512,
         z_join: str = "tile", spectral_norm: bool = False, residual: bool = True,
-        upsample: str = "bilinear", noise: bool = False, **_: object,
+        upsample: str = "bilinear", noise: bool = False, dec_min_width: int = 16, **_: object,
     ) -> None:
         super().__init__()
         check_refinement_sizes(in_size, out_size)
@@ -94,7 +96,7 @@ class EncoderDecoderGenerator(Stage2Generator):
             res *= 2
             c_out = (
                 _enc_width(width, max_width, in_size, res) if res <= in_size
-                else _dec_width(width, max_width, in_size, res)
+                else _dec_width(width, max_width, in_size, res, dec_min_width)
             )
             if noise and res > in_size:
                 self.noise_strength[str(len(self.decoder))] = nn.Parameter(
@@ -162,7 +164,7 @@ def register_stage2(register):  # type: ignore[no-untyped-def]
             "in_channels": 1, "in_size": 64, "out_channels": 1, "out_size": 256,
             "z_dim": 100, "width": 32, "max_width": 512, "z_join": "tile",
             "spectral_norm": False, "residual": True, "upsample": "bilinear", "noise": False,
-            "d_width": 32, "d_batchnorm": True, "d_mbstd": False,
+            "dec_min_width": 16, "d_width": 32, "d_batchnorm": True, "d_mbstd": False,
         },
         description="Stage-II encoder-decoder (conv+maxpool encoder, skips, z at bottleneck)",
     ))

@@ -120,6 +120,20 @@ def test_stack_skips_at_every_encoder_resolution() -> None:
     assert seen[4][0] == dec[3]  # 64x64 > in_size: no skip
 
 
+@pytest.mark.parametrize("floor", [16, 32])
+def test_stack_decoder_floor_beyond_in_size(floor: int) -> None:
+    """Beyond in_size the decoder halves its width down to ``dec_min_width``, not below."""
+    g = create_generator("stack", dec_min_width=floor)  # width 32, in_size 64
+    widths = [_out_channels(block) for block in g.decoder]  # at 8, 16, ..., 256 px
+    assert widths[:4] == [256, 128, 64, 32]  # the encoder's widths up to in_size
+    assert widths[4:] == [floor, floor]  # 128 and 256 px (16 and 8 by the halving)
+    assert tuple(g(_image(1, 64), _z(B, g.z_dim)).shape) == (B, 1, 256, 256)
+
+
+def _out_channels(block: nn.Module) -> int:
+    return [m for m in block if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)][-1].out_channels
+
+
 @pytest.mark.parametrize("name, config, match", [
     ("dcgan", {"size": 48}, "power of two"),
     ("dcgan", {"size": 4}, "at least 8"),
