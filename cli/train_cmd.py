@@ -21,7 +21,7 @@ _DIRECT = ("stage1", "data", "epochs", "max_steps", "stage2_epochs", "stage2_max
            "batch_size", "lr", "seed", "loss", "ema", "ema_decay", "ema_warmup", "precision",
            "stage2_ema", "device", "sample_every", "checkpoint_every", "keep_checkpoints",
            "log_every", "threads", "quiet", "stage1_from", "on_nonfinite", "lr_d",
-           "label_smoothing", "instance_noise", "r1_gamma", "eval_every", "eval_n",
+           "label_smoothing", "instance_noise", "r1_gamma", "eval_every", "eval_n", "keep_best",
            "inception_weights", "compile",
            "max_minutes", "stage2_max_minutes", "stage2_pretrain", "stage2_recon",
            "stage2_crop", "stage2_blur", "stage2_noise", "stage2_finetune_lr", "diffaugment_p",
@@ -187,6 +187,7 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
 @_opt("log_every")
 @_opt("eval_every")
 @_opt("eval_n")
+@_opt("keep_best", is_flag=True)
 @_opt("inception_weights", metavar="PATH", envvar="USGAN_INCEPTION_WEIGHTS")
 @_opt("stage1_config", default=None)
 @_opt("stage2_config", default=None)

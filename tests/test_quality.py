@@ -101,6 +101,8 @@ def test_option_checks_are_one_line() -> None:
         TrainOptions(r1_gamma=-1)
     with pytest.raises(ConfigError, match=r"label-smoothing must be in \[0, 1\)"):
         TrainOptions(label_smoothing=1.0)
+    with pytest.raises(ConfigError, match="--keep-best needs --eval-every"):
+        TrainOptions(keep_best=True)
 
 
 def test_r1_penalty_by_hand() -> None:
@@ -170,6 +172,66 @@ def test_eval_every_logs_quality_and_leaves_the_weights_alone(tmp_path: Path) ->
     assert "Quality during training" in card and "| healthy | 1 | 4 |" in card
     assert "Quality during training" not in str(card_for(RunDir(plain)))
     assert (watched / "curves.png").is_file()
+
+
+def test_best_keeper_keeps_the_lowest_kid_across_a_resume(tmp_path: Path) -> None:
+    from usgan.core.factory import create_generator
+    from usgan.core.train.watch import BestKeeper
+
+    nets = []
+    for seed in range(4):
+        torch.manual_seed(seed)
+        nets.append(create_generator("dcgan", g_width=8))
+    keeper = BestKeeper(tmp_path)
+    keeper.offer(1, 0.30, nets[0])
+    keeper.offer(2, 0.20, nets[1])
+    keeper.offer(3, 0.25, nets[2])  # worse: not kept
+    keeper.offer(4, None, nets[3])  # not scored: not kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "best-step-00000002.safetensors", "best.json"]  # the older best is gone
+    again = BestKeeper(tmp_path)  # a resumed run
+    assert again.best is not None and again.best["step"] == 2
+    again.offer(5, 0.22, nets[3])  # worse than the best before the resume
+    final = tmp_path / "generator.safetensors"
+    assert again.install(final) == 2
+    got, want = load_file(final), nets[1].state_dict()
+    assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in got)
+    assert BestKeeper(tmp_path / "none").install(final) is None
+
+
+@needs_weights
+def test_keep_best_ends_a_stage_with_its_best_evaluated_generator(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from usgan.core.train import watch
+    from usgan.core.train.checkpoint import list_checkpoints, load_checkpoint
+    from usgan.core.train.trainer import Trainer
+    from usgan.zoo.card import card_for
+
+    kids = iter([0.5, 0.2, 0.4, 0.3])  # the evaluations' KIDs at steps 2, 4, 6, 8: best at 4
+    real_evaluate = watch.evaluate
+
+    def evaluate(*args: object, **kwargs: object) -> dict:
+        row = real_evaluate(*args, **kwargs)  # type: ignore[arg-type]
+        row["kid"]["value"] = next(kids)  # real scores are too close to order on any CPU
+        return row
+
+    monkeypatch.setattr(watch, "evaluate", evaluate)
+    opts = TrainOptions(data="phantom:n=8", classes=["healthy"], stage2=None,  # type: ignore[arg-type]
+                        max_steps=8, batch_size=4, quiet=True, ema=True, ema_warmup=True,
+                        eval_every=2, eval_n=6, inception_weights=str(WEIGHTS), keep_best=True,
+                        checkpoint_every=2, keep_checkpoints=10, prune_checkpoints=False, **TINY)
+    run = Trainer(opts, tmp_path / "run", echo=lambda m: None).train()
+    assert [r["kid"] for r in run.read_metrics() if "kid" in r] == [0.5, 0.2, 0.4, 0.3]
+    assert run.read_config()["phases"]["healthy/stage1"]["best_step"] == 4
+    ckpts = {int(c["step"]): c for c in map(load_checkpoint,
+                                            list_checkpoints(run.checkpoints("healthy", 1)))}
+    sampled = load_file(run.weights("healthy", Stage.ONE, "generator_ema"))
+    plain = load_file(run.weights("healthy", Stage.ONE, "generator"))
+    assert all(torch.equal(sampled[k], ckpts[4]["ema"][k]) for k in sampled)
+    assert not all(torch.equal(sampled[k], ckpts[8]["ema"][k]) for k in sampled)
+    assert all(torch.equal(plain[k], ckpts[8]["g"][k]) for k in plain)  # D and G go on
+    assert "kept from the lowest-KID step (`--keep-best`): healthy/stage1 step 4." in str(
+        card_for(run))
 
 
 def test_eval_every_with_missing_weights_is_one_line_before_training(tmp_path: Path) -> None:

@@ -66,7 +66,12 @@ def _watch_section(run: RunDir) -> str:
         kid = f"{last['kid']:.4f}" if last.get("kid") is not None else "n/a"
         lines.append(f"| {cls} | {stage} | {last['step']} | {last['fid']:.1f} | {kid} | "
                      f"{best['step']} | {best['fid']:.1f} |")
-    return "\n".join(lines) + f"\n\n{last.get('eval_n', '?')} generated images per row.\n"
+    kept = {k: v["best_step"] for k, v in run.read_config().get("phases", {}).items()
+            if v.get("best_step") is not None}
+    note = ("\n\nSampled weights kept from the lowest-KID step (`--keep-best`): " + ", ".join(
+        f"{k} step {v}" for k, v in sorted(kept.items())) + ".") if kept else ""
+    return ("\n".join(lines) + f"\n\n{last.get('eval_n', '?')} generated images per row."
+            + note + "\n")
 
 
 def _network_line(label: str, entry: dict[str, Any] | None) -> str:

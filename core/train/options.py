@@ -73,7 +73,7 @@ class TrainOptions:
     stage2_pretrain: float = field(default=FROM_RECIPE, metadata=_h(
             "Share of Stage-II's length spent restoring degraded real images before fine-tuning"
             " on Stage-I's (0: the paper's from-scratch schedule; 1: real pairs only)."))
-    stage2_finetune_lr: float = field(default=1.0, metadata=_h(
+    stage2_finetune_lr: float = field(default=FROM_RECIPE, metadata=_h(
             "Stage-II's learning rates are multiplied by this when it moves from the real "
             "pairs to Stage-I's images (1: unchanged)."))
     stage2_recon: float = field(default=FROM_RECIPE, metadata=_h(
@@ -143,6 +143,9 @@ class TrainOptions:
     eval_every: int = field(default=0, metadata=_h(
             "FID/KID of G against its training data every N steps (0: off)."))
     eval_n: int = field(default=400, metadata=_h("Generated images per --eval-every evaluation."))
+    keep_best: bool = field(default=False, metadata=_h(
+            "With --eval-every: each stage ends with the generator of its lowest KID, not its "
+            "last (config.json's phases name the step)."))
     inception_weights: str | None = field(default=None, metadata=_h(
             "Offline Inception weights for --eval-every (docs/evaluation.md)."))
     quiet: bool = field(default=False, metadata=_h("Log lines instead of progress bars."))
@@ -172,6 +175,8 @@ class TrainOptions:
                 raise ConfigError(f"--{name.replace('_', '-')} must not be negative")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.keep_best and not self.eval_every:
+            raise ConfigError("--keep-best needs --eval-every N (the evaluations it picks from)")
         if self.eval_every and self.eval_n < 2:
             raise ConfigError(f"--eval-n must be at least 2, got {self.eval_n}")
         for name in ("epochs", "max_steps", "stage2_epochs", "stage2_max_steps"):

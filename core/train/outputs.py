@@ -53,6 +53,11 @@ def nonfinite_roles(state: TrainState) -> list[str]:
         torch.isfinite(t).all() for t in net.state_dict().values() if t.is_floating_point())]
 
 
+def sampled(state: TrainState) -> str:
+    """Which of the phase's generators sampling uses: the EMA copy when there is one."""
+    return "generator_ema" if state.ema is not None else "generator"
+
+
 def save_final(run: RunDir, cls: str, stage: Stage, state: TrainState) -> None:
     """The phase's generator, discriminator and EMA generator as safetensors."""
     save_network(state.g, run.weights(cls, stage, "generator"))

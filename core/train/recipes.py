@@ -47,7 +47,8 @@ _PAPER = Recipe("paper", "Che et al.: cross-entropy loss, Adam lr 2e-4, betas (0
                     "diffaugment": [], "stage2_diffaugment": None, "diffaugment_p": 1.0,
                     "ada_target": None, "label_smoothing": 0.0, "instance_noise": 0.0,
                     "r1_gamma": 0.0, "stage2_pretrain": 0.0, "stage2_recon": 0.0,
-                    "stage2_crop": None, "stage2_blur": 0.0, "stage2_noise": 0.0})
+                    "stage2_finetune_lr": 1.0, "stage2_crop": None, "stage2_blur": 0.0,
+                    "stage2_noise": 0.0})
 
 # Stage-II learns from degraded real crops first, then from Stage-I's images, on 64-px crops
 # (core/train/pairs.py; the values measured on BUSI in docs/quality.md), with DiffAugment

@@ -202,12 +202,14 @@ def validate_eval(opts: TrainOptions) -> None:
 
 
 def record_phase(run: RunDir, key: str, state: Any, schedule: Any, minutes: float | None,
-                 stop: str, pairs: bool) -> None:
-    """config.json's ``phases``: the length asked for and reached, and what ended it."""
+                 stop: str, pairs: bool, best_step: int | None = None) -> None:
+    """config.json's ``phases``: the length asked for and reached, what ended it and, with
+    ``--keep-best``, the step whose generator the phase kept."""
     config = run.read_config()
     config.setdefault("phases", {})[key] = {
         "steps": state.step, "seconds": round(state.elapsed, 1), "max_steps": schedule.total,
         "max_minutes": minutes, "stopped_by": stop,
         "pretrain_steps": (state.pretrain_end or state.step) if pairs else None,
+        **({"best_step": best_step} if best_step is not None else {}),
     }
     run.write_config(config)

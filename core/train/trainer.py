@@ -203,8 +203,9 @@ class Trainer:
                                           rt)
         self._save_final(phase, state, ckpt_dir, rt)
         if rt.dist.is_main:
+            best = watch and watch.finish(self.run, phase.cls, phase.stage, state)
             setup.record_phase(self.run, phase.key, state, schedule, minutes, stop or "steps",
-                               refine.share > 0)
+                               refine.share > 0, best)
 
     @staticmethod
     def _agree(schedule: Schedule, rt: Runtime) -> Callable[[bool], bool]:
@@ -328,14 +329,12 @@ class Trainer:
             return None
         from .watch import QualityWatch
 
-        return QualityWatch(real, images.fingerprint, phase.cls, self.opts.eval_n,
-                            seed_for(self.opts.seed, phase.index, 10),
-                            self.opts.inception_weights)
+        return QualityWatch.for_phase(self.opts, self.run, phase, images.fingerprint, real)
 
     def _evaluate(self, watch: Any, phase: Phase, state: TrainState, nets: PhaseNets,
                   rt: Runtime) -> None:
         g = state.ema.shadow if state.ema else nets.g
-        got = watch([*nets.frozen, g], rt.device)
+        got = watch([*nets.frozen, g], rt.device, state.step)
         self.run.log_metrics({"class": phase.cls, "stage": phase.stage.number,
                               "step": state.step, "eval_n": self.opts.eval_n, **got})
         shown = ", ".join(f"{k} {v:.4g}" if v is not None else f"{k} n/a"

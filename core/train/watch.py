@@ -4,19 +4,30 @@ Every N steps the sampling generator (the EMA copy when on) draws ``eval_n`` ima
 fixed noise seed; torch-fidelity embeds them and they are scored against the cached features
 of the class's own training images (`usgan.core.evaluation`). Nothing here touches the
 training's random streams or BatchNorm statistics, so a run with ``--eval-every`` trains the
-same weights as one without.
+same weights as one without. With ``--keep-best``, `BestKeeper` keeps the sampling generator of
+the lowest KID so far beside the checkpoints, and the stage ends with it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from usgan.core.evaluation import Extractor, TensorImages, evaluate, real_key, weights_path
+from usgan.core.io import read_json, write_atomic, write_json
+from usgan.core.run import RunDir
+from usgan.core.runtime import seed_for
+from usgan.core.serialization import save_network
+from usgan.core.stage import Stage
 from usgan.core.synth import sample_chain
+
+from .options import TrainOptions
+from .outputs import sampled
+from .state import TrainState
 
 BATCH = 64
 
@@ -25,11 +36,20 @@ class QualityWatch:
     """Scores a generator chain against one class's training images (uint8 ``[N, 1, H, W]``)."""
 
     def __init__(self, real: torch.Tensor, fingerprint: str, cls: str, n: int, seed: int,
-                 weights: str | None) -> None:
+                 weights: str | None, keep_in: Path | None = None) -> None:
         self.extractor = Extractor.create(["fid", "kid"], weights=weights_path(weights))
         self.real = TensorImages(real.cpu())
         self.key = real_key(fingerprint, cls, int(real.shape[-1]))
         self.n, self.seed = n, seed
+        self.keeper = BestKeeper(keep_in) if keep_in is not None else None
+
+    @classmethod
+    def for_phase(cls, opts: TrainOptions, run: RunDir, phase: Any, fingerprint: str,
+                  real: torch.Tensor) -> QualityWatch:
+        """The watch of one phase (a class and a stage) of a run, as ``opts`` ask for."""
+        keep_in = run.checkpoints(phase.cls, phase.stage) if opts.keep_best else None
+        return cls(real, fingerprint, phase.cls, opts.eval_n,
+                   seed_for(opts.seed, phase.index, 10), opts.inception_weights, keep_in)
 
     def generate(self, chain: Sequence[nn.Module], device: torch.device) -> torch.Tensor:
         """``n`` uint8 images from a fixed seed, the top network in eval mode."""
@@ -40,11 +60,55 @@ class QualityWatch:
         finally:
             top.train(was_training)
 
-    def __call__(self, chain: Sequence[nn.Module], device: torch.device) -> dict[str, Any]:
+    def __call__(self, chain: Sequence[nn.Module], device: torch.device, step: int
+                 ) -> dict[str, Any]:
         """FID, KID and diversity (pixels, features) as plain numbers (None: unavailable),
-        from `usgan.core.evaluation.evaluate`'s row."""
+        from `usgan.core.evaluation.evaluate`'s row; the keeper, if any, sees the KID."""
         row = evaluate(self.extractor, TensorImages(self.generate(chain, device)), self.real,
                        ["fid", "kid"], self.key)
         pixels, features = (d["ratio"] for d in row["diversity"])
+        if self.keeper is not None:
+            self.keeper.offer(step, row["kid"]["value"], chain[-1])
         return {"fid": row["fid"]["value"], "kid": row["kid"]["value"],
                 "diversity_pixels": pixels, "diversity_features": features}
+
+    def finish(self, run: RunDir, cls: str, stage: Stage, state: TrainState) -> int | None:
+        """With a keeper: the best generator replaces the phase's sampling generator; its
+        step (else None)."""
+        if self.keeper is None:
+            return None
+        return self.keeper.install(run.weights(cls, stage, sampled(state)))
+
+
+class BestKeeper:
+    """``--keep-best``: the generator of the lowest KID a stage's evaluations saw, kept in its
+    checkpoint folder (``best-step-N.safetensors``, named by ``best.json``, which is written
+    last, so a run killed in between keeps the previous best), and put in place of the
+    stage's final sampling generator when the stage ends. A resume picks up the best so far."""
+
+    INDEX = "best.json"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        index = directory / self.INDEX
+        self.best: dict[str, Any] | None = (
+            read_json(index, "best-generator index") if index.is_file() else None)
+
+    def offer(self, step: int, kid: float | None, g: nn.Module) -> None:
+        """Keep ``g`` when its ``kid`` is the lowest so far (None: not scored, not kept)."""
+        if kid is None or (self.best is not None and kid >= self.best["kid"]):
+            return
+        name = f"best-step-{step:08d}.safetensors"
+        save_network(g, self.directory / name)
+        old = self.best["file"] if self.best is not None else None
+        self.best = {"step": step, "kid": kid, "file": name}
+        write_json(self.directory / self.INDEX, self.best)
+        if old and old != name:
+            (self.directory / old).unlink(missing_ok=True)
+
+    def install(self, final: Path) -> int | None:
+        """Put the best generator at ``final`` (the stage's sampling generator); its step."""
+        if self.best is None:
+            return None
+        write_atomic(final, (self.directory / self.best["file"]).read_bytes())
+        return int(self.best["step"])

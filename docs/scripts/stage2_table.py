@@ -108,13 +108,12 @@ def train(cell: Cell, split_file: Path, run: Path, args: argparse.Namespace) -> 
             usgan("train", *common, *own, "--out", str(path))
 
 
-def held_out(cell: Cell, split_file: Path):  # type: ignore[no-untyped-def]
-    """The class's held-out images at 256 px, uint8."""
+def held_out(cell: Cell, split_file: Path, part: int = 1):  # type: ignore[no-untyped-def]
+    """The class's held-out images at 256 px, uint8 (``part=0``: its training images)."""
     from usgan.core.data import load_dataset, load_split
 
     ds = load_dataset(cell.data, classes=[cell.cls], bins=cell.bins)
-    _, test = load_split(str(split_file), ds, 0)
-    return ds.subset(test).at_size(SIZE)
+    return ds.subset(load_split(str(split_file), ds, 0)[part]).at_size(SIZE)
 
 
 def score(cell: Cell, run: Path, split_file: Path) -> dict:
@@ -155,10 +154,11 @@ def score(cell: Cell, run: Path, split_file: Path) -> dict:
     return out
 
 
-def curve(cell: Cell, run: Path, split_file: Path) -> list[dict]:
+def curve(cell: Cell, run: Path, split_file: Path, train_too: bool = False) -> list[dict]:
     """KID and FID at 256 px of each Stage-II checkpoint the run kept (train it with
     ``--keep-checkpoints 1000 --keep-all-checkpoints``): where the fine-tuning helps or
-    overshoots."""
+    overshoots. ``train_too``: the same samples against the training images as well
+    (``kid_train``, ``fid_train``: what a run can watch without held-out images)."""
     import torch
 
     import usgan as api
@@ -168,6 +168,7 @@ def curve(cell: Cell, run: Path, split_file: Path) -> list[dict]:
     from usgan.core.train.checkpoint import list_checkpoints, load_checkpoint
 
     real = TensorImages(held_out(cell, split_file).to(torch.uint8))
+    train = TensorImages(held_out(cell, split_file, 0).to(torch.uint8)) if train_too else None
     model = api.load(run)
     g2 = model.chain(cell.cls, 2)[1]
     ema = model.options.ema_in(Stage.TWO)  # the G the run samples from
@@ -180,8 +181,11 @@ def curve(cell: Cell, run: Path, split_file: Path) -> list[dict]:
         got = compute(extractor, fake, real, ["fid", "kid"])
         points.append({"step": int(ckpt["step"]), "kid": got["kid"].value,
                        "fid": got["fid"].value})
-        print(f"step {points[-1]['step']}: KID {points[-1]['kid']:.3f} "
-              f"FID {points[-1]['fid']:.1f}", flush=True)
+        if train is not None:
+            got = compute(extractor, fake, train, ["fid", "kid"])
+            points[-1].update(kid_train=got["kid"].value, fid_train=got["fid"].value)
+        print(f"step {points[-1]['step']}: " + ", ".join(
+            f"{k} {v:.3f}" for k, v in points[-1].items() if k != "step"), flush=True)
     return points
 
 
@@ -302,6 +306,9 @@ def main() -> None:
                          "print its JSON (the ablations of docs/quality.md).")
     ap.add_argument("--curve", type=Path, default=None, metavar="RUN",
                     help="Only score every Stage-II checkpoint this run kept.")
+    ap.add_argument("--train-too", action="store_true",
+                    help="With --curve: score each checkpoint against the training images "
+                         "too (stage2-curve-train.json).")
     ap.add_argument("--oracle", type=Path, default=None, metavar="RUN",
                     help="Only score this run's Stage-II on the real training images "
                          "downsampled to the Stage-I size (a perfect Stage-I).")
@@ -321,6 +328,9 @@ def main() -> None:
             got = score(cell, run, args.split)
             grid(cell, run, args.split, run / "stage2-grid.png")
             got = {k: got[k] for k in ("stage1_up", "stage2", "phases")}
+        elif mode == "curve" and args.train_too:
+            got = curve(cell, run, args.split, train_too=True)
+            write_json(run / "stage2-curve-train.json", got)
         else:
             got = (oracle if mode == "oracle" else curve)(cell, run, args.split)
             write_json(run / f"stage2-{mode}.json", got)
