@@ -187,6 +187,7 @@ def test_best_keeper_keeps_the_lowest_kid_across_a_resume(tmp_path: Path) -> Non
     keeper.offer(2, 0.20, nets[1])
     keeper.offer(3, 0.25, nets[2])  # worse: not kept
     keeper.offer(4, None, nets[3])  # not scored: not kept
+    keeper.offer(4, float("nan"), nets[3])
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "best-step-00000002.safetensors", "best.json"]  # the older best is gone
     again = BestKeeper(tmp_path)  # a resumed run

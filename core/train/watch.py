@@ -10,6 +10,7 @@ the lowest KID so far beside the checkpoints, and the stage ends with it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -95,8 +96,9 @@ class BestKeeper:
             read_json(index, "best-generator index") if index.is_file() else None)
 
     def offer(self, step: int, kid: float | None, g: nn.Module) -> None:
-        """Keep ``g`` when its ``kid`` is the lowest so far (None: not scored, not kept)."""
-        if kid is None or (self.best is not None and kid >= self.best["kid"]):
+        """Keep ``g`` when its ``kid`` is the lowest so far (None or NaN: not kept)."""
+        if kid is None or not math.isfinite(kid) or (
+                self.best is not None and kid >= self.best["kid"]):
             return
         name = f"best-step-{step:08d}.safetensors"
         save_network(g, self.directory / name)
