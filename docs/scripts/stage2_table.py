@@ -3,15 +3,17 @@ Stage-I"), one cell at a time, resumable across sessions.
 
 Each cell holds out a quarter of one class (a subject-level split, `usgan data split`),
 trains a Stage-I on the rest (`usgan train --stage2 off --max-minutes 8`), then a Stage-II on
-it (`--stage1-from`, `--stage2-max-minutes 12`; two runs, so that a new Stage-II recipe can
-be measured again on the same Stage-I), then scores 400 Stage-II samples and the very
-Stage-I samples they refine, upsampled bilinearly to the same 256 px, against the held-out
-images only (KID unbiased, FID). Run from the repository root:
+it (`--stage1-from`, `--stage2-max-minutes 12 --eval-every 1000 --eval-n 200 --keep-best`:
+it ends with its lowest-KID step against the training images; two runs, so that a new
+Stage-II recipe can be measured again on the same Stage-I), then scores 400 Stage-II samples
+and the very Stage-I samples they refine, upsampled bilinearly to the same 256 px, against
+the held-out images only (KID unbiased, FID). Run from the repository root:
 
     .venv/bin/python docs/scripts/stage2_table.py --out runs/stage2-table [--only CELL,...]
 
-A cell whose JSON exists in docs/results/stage2/ is done; an unfinished run resumes (its
-budget continues where it stopped). ``--report`` only rewrites the table and the figure from
+A cell whose JSON exists in docs/results/stage2/ is done (``--again --only CELL`` runs it
+once more, in a new ``--out``); an unfinished run resumes (its budget continues where it
+stopped). ``--report`` only rewrites the table and the figure from
 the JSON files. No weights leave OUT.
 """
 
@@ -34,6 +36,10 @@ FIGURES = REPO / "docs" / "figures"
 BEGIN, END = "<!-- stage2-table:begin -->", "<!-- stage2-table:end -->"
 N, SIZE, TEST_SHARE = 400, 256, 0.25
 STAGE1_RECIPE = ("ema", "ema_warmup", "diffaugment", "diffaugment_p", "ada_target")
+# Stage-II ends with the generator of its lowest KID against the class's training images
+# (never the held-out ones), scored on 200 samples every 1,000 steps inside its budget.
+KEEP_BEST = ("--eval-every", "1000", "--eval-n", "200", "--keep-best",
+             "--inception-weights", str(WEIGHTS))
 
 
 @dataclass(frozen=True)
@@ -95,7 +101,8 @@ def train(cell: Cell, split_file: Path, run: Path, args: argparse.Namespace) -> 
                                 "--max-minutes", str(args.stage1_minutes)]),
               (run / "stage2", ["--stage1-from", str((run / "stage1").resolve()),
                                 "--stage2", "on",
-                                "--stage2-max-minutes", str(args.stage2_minutes)])]
+                                "--stage2-max-minutes", str(args.stage2_minutes),
+                                *KEEP_BEST])]
     from usgan.core.run import RunDir
 
     for path, own in stages:
@@ -150,7 +157,8 @@ def score(cell: Cell, run: Path, split_file: Path) -> dict:
                       "precision": source.get("runtime", {}).get("precision")}
     out["options"] = {k: config["options"][k] for k in (
         "recipe", "max_minutes", "stage2_max_minutes", "stage2_pretrain", "stage2_recon",
-        "stage2_crop", "stage2_blur", "stage2_noise", "stage2_config", "stage2_diffaugment")}
+        "stage2_crop", "stage2_blur", "stage2_noise", "stage2_config", "stage2_diffaugment",
+        "stage2_finetune_lr", "eval_every", "eval_n", "keep_best") if k in config["options"]}
     return out
 
 
@@ -238,13 +246,18 @@ def _stage1_phases(source: dict) -> dict:
 
 def _recipe(r: dict) -> str:
     """The table's short name of a cell's recipe: Stage-I's DiffAugment (DA) and its p, EMA,
-    whether Stage-II's D augments, the CPU. Cells scored before 2026-12-04 did not record
-    Stage-I's: they trained with p 1 and no EMA on an AVX2 CPU; a cell that did not record
-    Stage-I's policy had the default recipe's (none for the spectral-norm networks)."""
+    whether Stage-II's D augments, its fine-tuning lr and `--keep-best`, the CPU. Cells scored
+    before 2026-12-04 did not record Stage-I's: they trained with p 1 and no EMA on an AVX2
+    CPU; a cell that did not record Stage-I's policy had the default recipe's (none for the
+    spectral-norm networks)."""
     got = r.get("stage1_recipe") or {"diffaugment_p": 1.0, "ema": False}
     policy = got.get("diffaugment", [] if r["stage1"].startswith("dcgan-sn") else ["on"])
     one = f"DA p {got['diffaugment_p']:g}" if policy else "no DA"
     two = "DA" if r["options"].get("stage2_diffaugment") else "no DA"
+    if r["options"].get("stage2_finetune_lr", 1.0) != 1.0:
+        two += f", fine-tune lr x{r['options']['stage2_finetune_lr']:g}"
+    if r["options"].get("keep_best"):
+        two += f", keep-best every {r['options']['eval_every']:,}"
     flags = r.get("machine", {}).get("cpu_flags", [])
     cpu = "BF16" if "avx512_bf16" in flags else "AVX-512" if "avx512f" in flags else "AVX2"
     return f"I: {one}{', EMA' if got['ema'] else ''}; II: {two} ({cpu})"
@@ -273,7 +286,7 @@ def grid(cell: Cell, run: Path, split_file: Path, path: Path, with_real: bool = 
 
 def table() -> str:
     """The generated section of docs/quality.md from docs/results/stage2/*.json."""
-    lines = ["| cell | recipe (CPU) | Stage-I steps | Stage-II steps (pairs) | "
+    lines = ["| cell | recipe (CPU) | Stage-I steps | Stage-II steps (pairs; kept) | "
              "Stage-I up: KID | FID | Stage-II: KID | FID | KID ratio | met (<= 0.8) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for cell in CELLS:
@@ -286,9 +299,10 @@ def table() -> str:
         p2 = r["phases"].get(f"{cell.cls}/stage2", {})
         k1, k2 = r["stage1_up"]["kid"], r["stage2"]["kid"]
         ratio = k2 / k1 if k1 > 0 else float("nan")
+        kept = f"; kept {p2['best_step']}" if p2.get("best_step") else ""
         lines.append(
             f"| {cell.name} | {_recipe(r)} | {p1.get('steps', '?')} | {p2.get('steps', '?')} "
-            f"({p2.get('pretrain_steps')}) | {k1:.3f} | {r['stage1_up']['fid']:.1f} | "
+            f"({p2.get('pretrain_steps')}{kept}) | {k1:.3f} | {r['stage1_up']['fid']:.1f} | "
             f"{k2:.3f} | {r['stage2']['fid']:.1f} | {ratio:.2f} | "
             f"{'yes' if ratio <= 0.8 else 'no'} |")
     return "\n".join(lines) + "\n"
@@ -297,10 +311,13 @@ def table() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "stage2-table")
-    ap.add_argument("--only", default=None, help="Comma-separated cell names.")
+    ap.add_argument("--only", default=None, help="Comma-separated cell names, run in this order.")
     ap.add_argument("--stage1-minutes", type=float, default=8.0)
     ap.add_argument("--stage2-minutes", type=float, default=12.0)
     ap.add_argument("--report", action="store_true", help="Only rewrite the table.")
+    ap.add_argument("--again", action="store_true",
+                    help="Run the --only cells even where their JSON exists (a new recipe); "
+                         "the old JSON stays until the new one replaces it.")
     ap.add_argument("--score", type=Path, default=None, metavar="RUN",
                     help="Only score this finished run (--split, --class, --data, --bins) and "
                          "print its JSON (the ablations of docs/quality.md).")
@@ -317,6 +334,8 @@ def main() -> None:
     ap.add_argument("--data", default=BUSI)
     ap.add_argument("--bins", default=None)
     args = ap.parse_args()
+    if args.again and not args.only:
+        ap.error("--again needs --only CELL,...")
     from usgan.core.io import write_json, write_markdown_section
 
     for mode in ("score", "oracle", "curve"):
@@ -338,12 +357,14 @@ def main() -> None:
     if args.score or args.oracle or args.curve:
         return
 
-    wanted = set(args.only.split(",")) if args.only else None
-    for cell in CELLS:
-        if args.report or (wanted and cell.name not in wanted):
-            continue
+    by_name = {cell.name: cell for cell in CELLS}
+    names = args.only.split(",") if args.only else list(by_name)
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        ap.error(f"unknown cell {unknown[0]!r}; the cells: {', '.join(by_name)}")
+    for cell in [] if args.report else [by_name[n] for n in names]:  # in the order given
         result = RESULTS / f"{cell.name}.json"
-        if result.is_file():
+        if result.is_file() and not args.again:
             continue
         t0 = time.time()
         split_file = split(cell, args.out)
