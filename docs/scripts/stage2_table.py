@@ -12,9 +12,9 @@ the held-out images only (KID unbiased, FID). Run from the repository root:
     .venv/bin/python docs/scripts/stage2_table.py --out runs/stage2-table [--only CELL,...]
 
 A cell whose JSON exists in docs/results/stage2/ is done (``--again --only CELL`` runs it
-once more, in a new ``--out``); an unfinished run resumes (its budget continues where it
-stopped). ``--report`` only rewrites the table and the figure from
-the JSON files. No weights leave OUT.
+once more: move its run folder out of OUT first, or its finished runs are only scored
+again); an unfinished run resumes (its budget continues where it stopped). ``--report``
+only rewrites the table and the figure from the JSON files. No weights leave OUT.
 """
 
 from __future__ import annotations
