@@ -235,6 +235,35 @@ def test_keep_best_ends_a_stage_with_its_best_evaluated_generator(
         card_for(run))
 
 
+@needs_weights
+def test_a_time_budget_keeps_room_for_the_last_evaluation(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import FakeClock
+
+    from usgan.core.train import watch
+    from usgan.core.train.trainer import Trainer
+
+    clock = FakeClock()  # one second a reading; an evaluation takes 20
+    real_evaluate = watch.evaluate
+
+    def evaluate(*args: object, **kwargs: object) -> dict:
+        clock.t += 18
+        return real_evaluate(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(watch, "evaluate", evaluate)
+    opts = TrainOptions(data="phantom:n=8", classes=["healthy"], stage2=None,  # type: ignore[arg-type]
+                        max_minutes=1.0, batch_size=4, quiet=True, eval_every=5, eval_n=6,
+                        inception_weights=str(WEIGHTS), **TINY)
+    trainer = Trainer(opts, tmp_path / "run", echo=lambda m: None)
+    trainer.clock = clock
+    run = trainer.train()
+    # step 5 at 5 s, its evaluation to 25 s; step 10 at 30 s: another evaluation now and the
+    # final one would end at 70 s, so the stage stops at step 10 with one (at 50 s)
+    assert [r["step"] for r in run.read_metrics() if "kid" in r] == [5, 10]
+    assert run.read_config()["phases"]["healthy/stage1"]["stopped_by"] == "minutes"
+    assert clock.t - 1 <= 60  # the budget held, the final evaluation included
+
+
 def test_eval_every_with_missing_weights_is_one_line_before_training(tmp_path: Path) -> None:
     r = run_usgan("train", "--data", "phantom:n=8", "--classes", "healthy", "--stage2", "off",
                   "--max-steps", "2", "--batch-size", "4", "--eval-every", "1",

@@ -187,7 +187,8 @@ class Trainer:
                 stats = self._step(gan_step, real, inputs, target, phase, state, ckpt_dir)
                 state.advance()
                 state.elapsed = before + self.clock() - started
-                stopped = schedule.stop_reason(state.step, state.elapsed)
+                spare = watch.spare(state.step) if watch else 0.0  # room for evaluations
+                stopped = schedule.stop_reason(state.step, state.elapsed + spare)
                 stop = stopped or ("minutes" if agree(stopped is not None) else None)
                 refine.advance(schedule, state, agree)
                 if gan_step.lazy_check and (state.step % self.opts.log_every == 0 or stop):
@@ -323,13 +324,14 @@ class Trainer:
                                   **numbers, "img_per_s": round(ips, 2)})
         reporter.update(state.step, state.epoch, numbers, ips)
 
-    def _watch(self, phase: Phase, images: Any, real: torch.Tensor, rt: Runtime) -> Any:
+    def _watch(self, phase: Phase, data: Any, real: torch.Tensor, rt: Runtime) -> Any:
         """The ``--eval-every`` scorer of this phase (main process only), or None."""
         if not self.opts.eval_every or not rt.dist.is_main:
             return None
         from .watch import QualityWatch
 
-        return QualityWatch.for_phase(self.opts, self.run, phase, images.fingerprint, real)
+        return QualityWatch.for_phase(self.opts, self.run, phase, data.fingerprint, real,
+                                      self.clock)
 
     def _evaluate(self, watch: Any, phase: Phase, state: TrainState, nets: PhaseNets,
                   rt: Runtime) -> None:
@@ -377,8 +379,7 @@ class Trainer:
 
     # --------------------------------------------------------------- the rest
     def _finish(self) -> None:
-        note = write_curves(self.run)
-        if note:
+        if note := write_curves(self.run):
             self.echo(note)
         for callback in self.on_finish:
             callback(self.run)

@@ -11,7 +11,8 @@ the lowest KID so far beside the checkpoints, and the stage ends with it.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,10 @@ class QualityWatch:
     """Scores a generator chain against one class's training images (uint8 ``[N, 1, H, W]``)."""
 
     def __init__(self, real: torch.Tensor, fingerprint: str, cls: str, n: int, seed: int,
-                 weights: str | None, keep_in: Path | None = None) -> None:
+                 weights: str | None, keep_in: Path | None = None, every: int = 1,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        self.clock, self.every = clock, every
+        self.seconds = 0.0  # what the last evaluation took
         self.extractor = Extractor.create(["fid", "kid"], weights=weights_path(weights))
         self.real = TensorImages(real.cpu())
         self.key = real_key(fingerprint, cls, int(real.shape[-1]))
@@ -46,11 +50,19 @@ class QualityWatch:
 
     @classmethod
     def for_phase(cls, opts: TrainOptions, run: RunDir, phase: Any, fingerprint: str,
-                  real: torch.Tensor) -> QualityWatch:
-        """The watch of one phase (a class and a stage) of a run, as ``opts`` ask for."""
+                  real: torch.Tensor, clock: Callable[[], float] = time.perf_counter
+                  ) -> QualityWatch:
+        """The watch of one phase (a class and a stage) of a run, as ``opts`` ask for,
+        timed by the trainer's ``clock``."""
         keep_in = run.checkpoints(phase.cls, phase.stage) if opts.keep_best else None
         return cls(real, fingerprint, phase.cls, opts.eval_n,
-                   seed_for(opts.seed, phase.index, 10), opts.inception_weights, keep_in)
+                   seed_for(opts.seed, phase.index, 10), opts.inception_weights, keep_in,
+                   opts.eval_every, clock)
+
+    def spare(self, step: int) -> float:
+        """Seconds a time budget must still hold to go on after ``step``: the final
+        evaluation, and this step's own when one is due (as long as the last one took)."""
+        return self.seconds * (2 if step % self.every == 0 else 1)
 
     def generate(self, chain: Sequence[nn.Module], device: torch.device) -> torch.Tensor:
         """``n`` uint8 images from a fixed seed, the top network in eval mode."""
@@ -65,11 +77,13 @@ class QualityWatch:
                  ) -> dict[str, Any]:
         """FID, KID and diversity (pixels, features) as plain numbers (None: unavailable),
         from `usgan.core.evaluation.evaluate`'s row; the keeper, if any, sees the KID."""
+        started = self.clock()
         row = evaluate(self.extractor, TensorImages(self.generate(chain, device)), self.real,
                        ["fid", "kid"], self.key)
         pixels, features = (d["ratio"] for d in row["diversity"])
         if self.keeper is not None:
             self.keeper.offer(step, row["kid"]["value"], chain[-1])
+        self.seconds = self.clock() - started
         return {"fid": row["fid"]["value"], "kid": row["kid"]["value"],
                 "diversity_pixels": pixels, "diversity_features": features}
 
