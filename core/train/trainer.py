@@ -324,13 +324,13 @@ class Trainer:
                                   **numbers, "img_per_s": round(ips, 2)})
         reporter.update(state.step, state.epoch, numbers, ips)
 
-    def _watch(self, phase: Phase, data: Any, real: torch.Tensor, rt: Runtime) -> Any:
+    def _watch(self, phase: Phase, images: Any, real: torch.Tensor, rt: Runtime) -> Any:
         """The ``--eval-every`` scorer of this phase (main process only), or None."""
         if not self.opts.eval_every or not rt.dist.is_main:
             return None
         from .watch import QualityWatch
 
-        return QualityWatch.for_phase(self.opts, self.run, phase, data.fingerprint, real,
+        return QualityWatch.for_phase(self.opts, self.run, phase, images.fingerprint, real,
                                       self.clock)
 
     def _evaluate(self, watch: Any, phase: Phase, state: TrainState, nets: PhaseNets,
