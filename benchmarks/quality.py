@@ -16,9 +16,13 @@ images of the class (docs/benchmarks.md, "Time to quality").
   rows go in their own ``--out`` and are compared with the default's by seed.
 - scoring: N samples, upsampled bilinearly to the held-out images' size (256 px), KID
   (unbiased) and FID against the held-out images, whose Inception features are computed once.
+  The training images themselves (at 64 px, upsampled alike) are scored once too: what a G
+  that reproduced its training set would get, the floor of every form.
 
 Every finished row lands in ``OUT/quality.json`` at once, so a stopped bench continues where it
-stopped when run again with the same settings.
+stopped when run again with the same settings. A row of usgan's form whose run was trained with
+another recipe than today's (the default changed since) is not reused: it moves to the result's
+``superseded`` list, its run is moved aside, and the form trains again.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from usgan.core.runtime import set_threads
 from usgan.core.serialization import load_network
 from usgan.core.synth import sample_chain
 from usgan.core.train.checkpoint import list_checkpoints, load_checkpoint, prune
-from usgan.core.train.options import TrainOptions
+from usgan.core.train.options import TrainOptions, differences
 from usgan.core.train.trainer import Trainer
 
 from .machine import machine_info, software_versions
@@ -178,15 +182,41 @@ class Scorer:
 
 
 # ------------------------------------------------------------------------- the forms
-def train_usgan(s: QualitySettings, net: str, seed: int, split: Path,
-                echo: Callable[[str], None]) -> RunDir:
-    """usgan's default Stage-I of ``net`` for ``--max-minutes``, every checkpoint kept."""
-    run = RunDir(s.out / f"seed{seed}" / net)
-    opts = TrainOptions.from_given({
+def usgan_options(s: QualitySettings, net: str, seed: int, split: Path) -> TrainOptions:
+    """What usgan's form of ``net`` trains with: today's default recipe and the ``--set``s."""
+    return TrainOptions.from_given({
         "stage1": net, "stage2": None, "data": s.data, "classes": [s.cls],
         "data_options": {"split": str(split), "bins": s.bins}, "seed": seed,
         "max_minutes": s.minutes, "keep_checkpoints": 1_000_000, "prune_checkpoints": False,
         "quiet": True, "log_every": 100, "threads": s.threads, **s.options}, "--set")
+
+
+def recipe_changes(run: RunDir, opts: TrainOptions) -> list[str]:
+    """How ``run`` (when there is one) was trained otherwise than ``opts`` would train it
+    (Stage-II's options aside: the bench trains Stage-I only); empty when it was not."""
+    if not run.config_path.is_file():
+        return []
+    saved = TrainOptions.from_json(run.read_config()["options"], str(run.config_path))
+    return [d for d in differences(saved.to_json(), opts.to_json())
+            if not d.startswith("stage2")]
+
+
+def set_aside(run: RunDir, changes: list[str], echo: Callable[[str], None]) -> None:
+    """Move a run of another recipe aside (never deleted), so the form trains again."""
+    aside = run.root.with_name(f"{run.root.name}.superseded-{time.strftime('%Y%m%d-%H%M%S')}")
+    run.root.rename(aside)
+    echo(f"{run.root} was trained with another recipe ({'; '.join(changes)}): moved aside "
+         f"to {aside}, training again")
+
+
+def train_usgan(s: QualitySettings, net: str, seed: int, split: Path,
+                echo: Callable[[str], None]) -> RunDir:
+    """usgan's default Stage-I of ``net`` for ``--max-minutes``, every checkpoint kept; a run
+    there of another recipe is moved aside first."""
+    run = RunDir(s.out / f"seed{seed}" / net)
+    opts = usgan_options(s, net, seed, split)
+    if changes := recipe_changes(run, opts):
+        set_aside(run, changes, echo)
     resume = run.config_path.is_file()
     echo(f"{net} seed {seed}: {'resuming' if resume else 'training'} {run.root} "
          f"({s.minutes:g} min)")
@@ -271,7 +301,11 @@ def run(s: QualitySettings, command: str, echo: Callable[[str], None] = print
     split = held_out_split(s)
     train, test = images(s, split)
     result = _load_or_start(s, command, len(train), len(test))
+    supersede(s, result, split)
     score = Scorer(weights, test)
+    if "train_images" not in result:  # the floor: G that reproduces its training images
+        result["train_images"] = score(train)
+        write_json(s.out / "quality.json", result)
     for seed in s.seeds:
         for form in s.forms:
             if any(r["form"] == form and r["seed"] == seed for r in result["rows"]):
@@ -288,6 +322,18 @@ def run(s: QualitySettings, command: str, echo: Callable[[str], None] = print
             echo(f"{form} seed {seed}: KID {points[-1]['kid']:.3f} after "
                  f"{points[-1]['steps']} steps")
     return result
+
+
+def supersede(s: QualitySettings, result: dict[str, Any], split: Path) -> None:
+    """Move the rows of usgan's forms whose run was trained with another recipe than today's
+    (the default changed since) to ``result["superseded"]``: they train again (their runs are
+    set aside then). The plain DCGAN's rows stay: no recipe touches them."""
+    for row in list(result["rows"]):
+        if row["form"] != PLAIN and recipe_changes(
+                RunDir(s.out / f"seed{row['seed']}" / row["form"]),
+                usgan_options(s, row["form"], row["seed"], split)):
+            result["rows"].remove(row)
+            result.setdefault("superseded", []).append(row)
 
 
 def _load_or_start(s: QualitySettings, command: str, n_train: int, n_test: int

@@ -61,6 +61,16 @@ def curve_rows(result: dict[str, Any]) -> list[list[str]]:
                        for p in r["points"])] for r in result["rows"]]
 
 
+def floor_line(result: dict[str, Any]) -> str:
+    """What the training images themselves score (empty for a result made before it was)."""
+    p = result.get("train_images")
+    if not p:
+        return ""
+    return (f"The {result['n_train']} training images themselves, at 64 px and upsampled "
+            f"alike, score KID {_kid(p)} (FID {p['fid']:.1f}) against the held-out ones: what "
+            "a generator that reproduced its training set would get.")
+
+
 def title(result: dict[str, Any]) -> str:
     s = result["settings"]
     bins = f" (--bins {s['bins']})" if s.get("bins") else ""
@@ -84,6 +94,8 @@ def print_table(result: dict[str, Any], console: Console | None = None) -> None:
     for line in table_rows(result):
         table.add_row(*line)
     console.print(table)
+    if floor := floor_line(result):
+        console.print(floor)
     curve = Table(title="KID against minutes of training (steps)")
     for col in ("form", "seed", "points"):
         curve.add_column(col)
@@ -109,6 +121,7 @@ def markdown(result: dict[str, Any]) -> str:
              f"{m['cores']} cores ({result['threads']} torch threads).", "",
              "| " + " | ".join(COLUMNS) + " |", "|---|" + "---:|" * (len(COLUMNS) - 1)]
     lines += ["| " + " | ".join(line) + " |" for line in table_rows(result)]
+    lines += ["", floor] if (floor := floor_line(result)) else []
     lines += ["", "KID against minutes of training (steps):", "", "| form | seed | points |",
               "|---|---:|---|"]
     lines += ["| " + " | ".join(line) + " |" for line in curve_rows(result)]

@@ -13,7 +13,15 @@ import pytest
 import torch
 from conftest import WEIGHTS, needs_weights, run_usgan
 
-from usgan.benchmarks.quality import PLAIN, QualitySettings, data_label, train_plain
+from usgan.benchmarks.quality import (
+    PLAIN,
+    QualitySettings,
+    data_label,
+    set_aside,
+    supersede,
+    train_plain,
+    usgan_options,
+)
 from usgan.benchmarks.quality_report import markdown, markers, table_rows
 from usgan.core.data.splits import read_split
 from usgan.core.errors import ConfigError, UnknownNameError
@@ -70,6 +78,7 @@ def test_quality_bench_end_to_end_and_resume(tmp_path: Path) -> None:
     split = read_split(out / "split.json")["repeats"][0]
     assert result["n_held_out"] == len(split["test"]) == 10
     assert result["n_train"] == len(split["train"]) == 30
+    assert result["train_images"]["kid"] is not None  # the floor, scored once
     for row in result["rows"]:
         final = row["points"][-1]
         assert final["kid"] is not None and final["fid"] > 0 and final["steps"] > 0
@@ -91,6 +100,34 @@ def test_quality_bench_end_to_end_and_resume(tmp_path: Path) -> None:
     assert other.returncode == 2 and "another --out" in other.stderr
 
 
+def test_rows_of_another_recipe_train_again(tmp_path: Path) -> None:
+    """A row whose run was trained before the default recipe changed is not today's default:
+    it is superseded (kept in the result); the plain DCGAN's row and a change to Stage-II's
+    options (the bench trains Stage-I only) keep theirs."""
+    s = QualitySettings("phantom", "healthy", tmp_path, nets=("dcgan",), seeds=(0,))
+    split = tmp_path / "split.json"
+    opts = usgan_options(s, "dcgan", 0, split).to_json()
+    run = RunDir(tmp_path / "seed0" / "dcgan")
+    run.root.mkdir(parents=True)
+    row, plain = {"form": "dcgan", "seed": 0}, {"form": PLAIN, "seed": 0}
+
+    def rows_after(options: dict) -> dict:
+        run.write_config({"stage1": {"name": "dcgan"}, "stage2": None, "options": options})
+        result = {"rows": [row, plain]}
+        supersede(s, result, split)
+        return result
+
+    assert rows_after(opts) == {"rows": [row, plain]}
+    assert rows_after({**opts, "stage2_recon": 1.0}) == {"rows": [row, plain]}
+    assert rows_after({**opts, "ema": not opts["ema"]}) == {"rows": [plain],
+                                                            "superseded": [row]}
+    said: list[str] = []
+    set_aside(run, ["ema: False -> True"], said.append)  # before it trains again: kept
+    (aside,) = tmp_path.joinpath("seed0").glob("dcgan.superseded-*")
+    assert not run.root.exists() and (aside / "config.json").is_file()
+    assert str(aside) in said[0] and "ema: False -> True" in said[0]
+
+
 def test_report_ratios_are_against_the_plain_dcgan_of_the_same_seed() -> None:
     def row(form: str, seed: int, kid: float) -> dict:
         return {"form": form, "seed": seed, "points": [
@@ -107,6 +144,10 @@ def test_report_ratios_are_against_the_plain_dcgan_of_the_same_seed() -> None:
     assert lines[4][:2] == ["dcgan", "mean"] and lines[4][4] == "0.250"
     assert markers(result)[0].startswith("<!-- usgan bench quality busi-256/malignant: begin")
     assert "| plain-dcgan | 1 | 100 | 4.80 | 0.300 ± 0.010 | 100.0 | 1.00 |" in markdown(result)
+    assert "training images themselves" not in markdown(result)  # a result from before it
+    result["train_images"] = {"kid": 0.05, "kid_std": 0.002, "fid": 80.0}
+    assert ("The 168 training images themselves, at 64 px and upsampled alike, score KID "
+            "0.050 ± 0.002 (FID 80.0)") in markdown(result)
 
 
 def test_data_labels_name_the_data_set() -> None:
