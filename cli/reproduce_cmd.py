@@ -28,7 +28,8 @@ from usgan.core.errors import ConfigError
               show_default=True, help="The schedule (docs/results.md).")
 @click.option("--only", default=None, metavar="CONFIGS",
               help="Comma-separated configurations: paper/dcgan-stage2, an entry (both "
-                   "recipes) or a recipe (default: all twelve).")
+                   "recipes) or a recipe (default: the preset's; all twelve but for cpu, "
+                   "which runs the default recipe's six).")
 @click.option("--test-per-class", type=int, default=None,
               help="Held-out test images per class (default: min(70, 20% of the smallest)).")
 @click.option("--eval-n", type=int, default=None,
@@ -81,7 +82,8 @@ def reproduce_cmd(data: str, out: Path, name: str | None, classes: str | None,
                         batch_size=batch_size,
                         stage1_config=stage1_config, stage2_config=stage2_config,
                         backbone=backbone, eval_n=eval_n)
-    chosen = configs([w.strip() for w in only.split(",") if w.strip()] if only else ())
+    chosen = configs([w.strip() for w in only.split(",") if w.strip()] if only
+                     else PRESETS[preset].only)
     lay = Layout(out)
     steps = plan(settings, PRESETS[preset], chosen, lay, push_org, endpoint, inception_weights)
     todo = select_phases(steps, phases)
@@ -96,7 +98,7 @@ def reproduce_cmd(data: str, out: Path, name: str | None, classes: str | None,
                 click.echo(f"{st.id}: usgan {shlex.join(st.argv())}")
         return
     out.mkdir(parents=True, exist_ok=True)
-    settings.check_against(out)
+    settings.check_against(out, PRESETS[preset])
     if not report_only:
         with lay.lock():
             run_all(steps, lay, jobs, lambda m: click.echo(m, err=True), todo)

@@ -70,7 +70,7 @@ def _head(doc: dict[str, Any], heading: str) -> list[str]:
     s = doc["settings"]
     lines = [f"{heading} {s['name']}: `{s['data']}`", "", "Regenerate with:", "", "```",
              doc["command"], "```", "",
-             f"- **Schedule**: {Preset(**doc['preset']).describe(s['batch_size'])}.",
+             f"- **Schedule**: {Preset.from_json(doc['preset']).describe(s['batch_size'])}.",
              f"- **Wall time so far** (sum over steps; steps ran in parallel): "
              f"{report.wall_markdown(doc)}.",
              f"- **Data**: {_data_line(doc)}"]

@@ -9,6 +9,7 @@ and resumes unfinished training runs from their last checkpoint.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -27,48 +28,70 @@ RECIPES = tuple(TRAIN_RECIPES)  # paper, then default: the order of the tables
 PLAN_FILE = "plan.json"
 
 
+# How long a stage trains, per class: the unit, and ``usgan train``'s option for it in each stage.
+LENGTH_FLAGS = {"steps": ("--max-steps", "--stage2-max-steps"),
+                "epochs": ("--epochs", "--stage2-epochs"),
+                "minutes": ("--max-minutes", "--stage2-max-minutes")}
+KEEP_BEST_N = 200  # samples per --keep-best evaluation (Stage-II, `Preset.keep_best`)
+
+
 @dataclass(frozen=True)
 class Preset:
-    """A schedule: GAN steps per class and stage (or epochs), samples per evaluation, and the
-    classifier's preset, optimizer steps (the same for every arm: real only, real + classic
-    augmentation, real + synthetic) and repeats."""
+    """A schedule: how long each stage trains per class (steps, epochs or wall-clock
+    minutes), samples per evaluation, and the classifier's preset, optimizer steps (the same
+    for every arm: real only, real + classic augmentation, real + synthetic) and repeats."""
 
     name: str
-    stage1_steps: int | None
-    stage2_steps: int | None
-    epochs: int | None  # per stage, when the steps are None
+    stage1: tuple[str, float]  # (a unit of LENGTH_FLAGS, how many) per class
+    stage2: tuple[str, float]
     eval_n: int
     classify: str  # a `usgan experiment classify --preset`
     classify_steps: int
     repeats: int
     checkpoint_every: int
     what: str
+    keep_best: int = 0  # Stage-II: --eval-every N --keep-best (its lowest-KID G); 0: off
+    only: tuple[str, ...] = ()  # the configurations it runs when --only is not given
 
     def length(self, stage: int) -> list[str]:
         """The ``usgan train`` options that set one stage's length."""
-        steps = self.stage1_steps if stage == 1 else self.stage2_steps
-        if steps is not None:
-            return ["--max-steps" if stage == 1 else "--stage2-max-steps", str(steps)]
-        return ["--epochs" if stage == 1 else "--stage2-epochs", str(self.epochs)]
+        unit, amount = self.stage1 if stage == 1 else self.stage2
+        return [LENGTH_FLAGS[unit][stage - 1], f"{amount:g}"]
 
     def describe(self, batch: int = 16) -> str:
-        gan = (f"Stage-I {self.stage1_steps} steps, Stage-II {self.stage2_steps} steps per class"
-               if self.stage1_steps is not None else f"{self.epochs} epochs per stage and class")
-        return (f"`{self.name}`: {gan} (batch {batch}); {self.eval_n} samples per class for "
-                "FID/KID; "
-                f"classifier preset `{self.classify}`, {self.classify_steps} optimizer steps "
-                f"for every arm, {self.repeats} repeats")
+        (u1, n1), (u2, n2) = self.stage1, self.stage2
+        gan = f"Stage-I {n1:g} {u1}, Stage-II {n2:g} {u2} per class"
+        best = (f", Stage-II keeping its lowest-KID generator ({KEEP_BEST_N} samples every "
+                f"{self.keep_best} steps)" if self.keep_best else "")
+        only = f"; configurations {', '.join(self.only)}" if self.only else ""
+        return (f"`{self.name}`: {gan} (batch {batch}){best}{only}; {self.eval_n} samples per "
+                f"class for FID/KID; classifier preset `{self.classify}`, "
+                f"{self.classify_steps} optimizer steps for every arm, {self.repeats} repeats")
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Preset:
+        """A preset as summary.json keeps it (also the form before minutes existed:
+        ``stage1_steps``, ``stage2_steps`` and ``epochs``)."""
+        data = dict(data)
+        if "stage1_steps" in data:
+            epochs = data.pop("epochs")
+            for stage in ("stage1", "stage2"):
+                steps = data.pop(f"{stage}_steps")
+                data[stage] = ("steps", steps) if steps is not None else ("epochs", epochs)
+        return cls(**{**data, "stage1": tuple(data["stage1"]), "stage2": tuple(data["stage2"]),
+                      "only": tuple(data.get("only", ()))})
 
 
 PRESETS = {p.name: p for p in (
-    Preset("smoke", 40, 5, None, 50, "fast", 5, 2, 20,
+    Preset("smoke", ("steps", 40), ("steps", 5), 50, "fast", 5, 2, 20,
            "checks the whole protocol end to end (35 minutes for BUSI on a 2-core CPU, "
            "measured); its numbers are not worth quoting"),
-    Preset("cpu", 200, 30, None, 400, "fast", 100, 5, 25,
-           "the schedule of docs/results.md, sized for a 2-core CPU (estimated at two 3-hour "
-           "sessions for two datasets; measured: 4 of BUSI's 12 configurations in about two "
-           "hours there, one dataset in about 4.5 minutes on an H100)"),
-    Preset("paper", None, None, 200, 400, "paper", 2000, 5, 500,
+    Preset("cpu", ("minutes", 8), ("minutes", 12), 400, "fast", 100, 5, 100,
+           "the schedule of docs/results.md on a 2-core CPU: the default recipe's six "
+           "configurations of one dataset in one 3-hour session with --jobs 2, each stage "
+           "trained for wall-clock minutes (docs/results.md, Schedules)",
+           keep_best=1000, only=(DEFAULT_RECIPE,)),
+    Preset("paper", ("epochs", 200), ("epochs", 200), 400, "paper", 2000, 5, 500,
            "200 epochs per stage (the paper gives no count), the classifier at 224 px: for a GPU"),
 )}
 
@@ -91,10 +114,11 @@ class Settings:
     backbone: str = "efficientnet_b0"
     eval_n: int | None = None  # samples per class for FID/KID (None: the preset's)
 
-    def check_against(self, out: Path) -> None:
-        """Write OUT/plan.json, or refuse when the one there was made with other settings."""
+    def check_against(self, out: Path, preset: Preset) -> None:
+        """Write OUT/plan.json, or refuse when the one there was made with other settings
+        or with another schedule of the same preset's name."""
         path = out / PLAN_FILE
-        mine = asdict(self)
+        mine = json.loads(json.dumps({**asdict(self), "schedule": asdict(preset)}))
         if path.is_file():
             theirs = read_json(path, "reproduction plan")
             diff = [k for k in mine if theirs.get(k) != mine[k]]
@@ -241,8 +265,10 @@ def split_step(s: Settings, lay: Layout) -> Step:
     return Step("split", lambda: argv, _exists(lay.split))
 
 
-def train_step(c: Config, s: Settings, p: Preset, lay: Layout) -> Step:
-    """Stage-I alone, or Stage-II on top of the finished Stage-I run of the same recipe."""
+def train_step(c: Config, s: Settings, p: Preset, lay: Layout, weights: str | None = None
+               ) -> Step:
+    """Stage-I alone, or Stage-II on top of the finished Stage-I run of the same recipe
+    (keeping its lowest-KID generator when the preset says so, scored with ``weights``)."""
     run = lay.run(c.key)
     split = None if s.eval_real else lay.split
     two = c.entry.stage2 is not None
@@ -258,8 +284,11 @@ def train_step(c: Config, s: Settings, p: Preset, lay: Layout) -> Step:
                             ("--stage2-config", s.stage2_config)):
             args += [flag, value] if value else []
         if two:
+            best = ["--eval-every", str(p.keep_best), "--eval-n", str(KEEP_BEST_N),
+                    "--keep-best"] if p.keep_best else []
+            best += ["--inception-weights", weights] if best and weights else []
             return [*args, "--stage1-from", str(lay.run(c.stage1_key)), "--stage2",
-                    c.entry.stage2 or "on", *p.length(2)]
+                    c.entry.stage2 or "on", *p.length(2), *best]
         return [*args, "--stage2", "off", *p.length(1)]
 
     needs = (f"train {c.stage1_key}",) if two else ()
@@ -331,7 +360,7 @@ def plan(s: Settings, p: Preset, chosen: Sequence[Config], lay: Layout,
     order."""
     steps = [] if s.eval_real else [split_step(s, lay)]
     for c in chosen:  # a configuration's steps together: whole rows of Table 1 come first
-        steps += [train_step(c, s, p, lay), eval_step(c, s, p, lay, weights)]
+        steps += [train_step(c, s, p, lay, weights), eval_step(c, s, p, lay, weights)]
         steps += [push_step(c, s, push_org, endpoint, lay)] if push_org else []
     steps.append(classify_step("baselines", [], s, p, lay))
     steps += [classify_step(c.key, [c], s, p, lay) for c in chosen]

@@ -4,8 +4,10 @@ the report section, the zoo push to a loopback Hub and a second run that has not
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ from conftest import WEIGHTS, needs_weights, run_usgan
 from hubserver import HubServer
 
 from usgan.core.errors import ConfigError
-from usgan.reproduce.plan import PRESETS, Layout, Settings, Step, configs
+from usgan.reproduce.plan import PRESETS, Layout, Preset, Settings, Step, configs
 from usgan.reproduce.runner import StepFailed, run_all
 
 TINY = ["--stage1-config", "g_width=4,d_width=4",
@@ -34,10 +36,15 @@ def test_configs_are_the_six_entries_times_two_recipes() -> None:
 
 
 def test_a_folder_keeps_its_settings(tmp_path: Path) -> None:
-    Settings(data="phantom", name="p", preset="smoke").check_against(tmp_path)
-    Settings(data="phantom", name="p", preset="smoke").check_against(tmp_path)  # same: fine
+    smoke = PRESETS["smoke"]
+    Settings(data="phantom", name="p", preset="smoke").check_against(tmp_path, smoke)
+    Settings(data="phantom", name="p", preset="smoke").check_against(tmp_path, smoke)  # fine
     with pytest.raises(ConfigError, match=r"made with preset='smoke', not 'cpu'"):
-        Settings(data="phantom", name="p", preset="cpu").check_against(tmp_path)
+        Settings(data="phantom", name="p", preset="cpu").check_against(tmp_path, PRESETS["cpu"])
+    # The same preset's name with another schedule (a newer usgan's) would mix them: refused.
+    longer = dataclasses.replace(smoke, stage2=("steps", 50))
+    with pytest.raises(ConfigError, match=r"made with schedule=.*'stage2': \['steps', 5\]"):
+        Settings(data="phantom", name="p", preset="smoke").check_against(tmp_path, longer)
 
 
 def test_one_reproduce_per_folder(tmp_path: Path) -> None:
@@ -55,9 +62,36 @@ def test_one_reproduce_per_folder(tmp_path: Path) -> None:
 def test_presets_say_what_they_are() -> None:
     assert set(PRESETS) == {"smoke", "cpu", "paper"}
     assert PRESETS["paper"].length(2) == ["--stage2-epochs", "200"]
-    assert PRESETS["cpu"].length(1)[0] == "--max-steps"
-    assert "steps per class" in PRESETS["cpu"].describe()
-    assert "100 optimizer steps for every arm" in PRESETS["cpu"].describe()
+    assert PRESETS["smoke"].length(1) == ["--max-steps", "40"]
+    assert PRESETS["cpu"].length(1) == ["--max-minutes", "8"]
+    assert PRESETS["cpu"].length(2) == ["--stage2-max-minutes", "12"]
+    text = PRESETS["cpu"].describe()
+    assert "Stage-I 8 minutes, Stage-II 12 minutes per class" in text
+    assert "lowest-KID generator (200 samples every 1000 steps)" in text
+    assert "configurations default" in text and "100 optimizer steps for every arm" in text
+    # summary.json of a folder made before minutes existed still describes its schedule
+    old = {"name": "cpu", "stage1_steps": 200, "stage2_steps": 30, "epochs": None,
+           "eval_n": 400, "classify": "fast", "classify_steps": 100, "repeats": 5,
+           "checkpoint_every": 25, "what": "x"}
+    assert "Stage-I 200 steps, Stage-II 30 steps" in Preset.from_json(old).describe()
+    assert Preset.from_json(json.loads(json.dumps(asdict(PRESETS["cpu"])))) == PRESETS["cpu"]
+
+
+def test_the_cpu_preset_trains_by_the_clock_and_keeps_stage2s_best(tmp_path: Path) -> None:
+    """Its own configurations (the default recipe's six); minutes per stage; Stage-II keeps
+    its lowest-KID generator, scored with the reproduction's Inception weights."""
+    from usgan.reproduce.plan import plan
+
+    p, s = PRESETS["cpu"], Settings("phantom", "x", "cpu", test_per_class=2)
+    steps = {st.id: st for st in plan(s, p, configs(p.only), Layout(tmp_path), weights="W")}
+    assert [k for k in steps if k.startswith("train")] == [
+        f"train default/{e}" for e in ("dcgan", "dcgan-stage2", "dcgan-sn", "dcgan-sn-stage2",
+                                       "dcgan-sn-sa", "dcgan-sn-sa-stage2")]
+    one, two = steps["train default/dcgan"].argv(), steps["train default/dcgan-stage2"].argv()
+    assert one[one.index("--max-minutes") + 1] == "8" and "--keep-best" not in one
+    assert two[two.index("--stage2-max-minutes") + 1] == "12"
+    assert two[two.index("--eval-every") + 1] == "1000" and "--keep-best" in two
+    assert two[two.index("--inception-weights") + 1] == "W"
 
 
 def test_table2_says_what_its_repeats_measure(tmp_path: Path) -> None:
