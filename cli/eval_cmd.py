@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -77,21 +78,36 @@ def _fake_sets(source: str, classes: list[str], n: int, seed: int,
             for c, x in out.items()}
 
 
-def _real_set(real: str, cls: str, size: int, bins: str | None = None
-              ) -> tuple[Any, str | None]:
-    """The real images of ``cls`` at ``size`` (and the key of their cached features);
-    ``bins`` turns graded folders into classes, as in training."""
+def _real_set(real: str, cls: str, size: int, bins: str | None = None,
+              split: Path | None = None) -> tuple[Any, str | None, Any]:
+    """The real images of ``cls`` at ``size``, the key of their cached features, and the
+    images the GAN trained on when they differ (None: the same). ``bins`` turns graded folders
+    into classes, as in training; with ``split`` the real images are its held-out (test)
+    images of repeat 0 and the trained-on ones its training images."""
     from torch_fidelity.datasets import ImagesPathDataset
 
-    from usgan.core.data import load_dataset
+    from usgan.core.data import load_dataset, load_split, read_split
     from usgan.core.evaluation import TensorImages, real_key
 
     files = _plain_folder(real)
     if files is not None:
-        return ImagesPathDataset(files), None
-    ds = load_dataset(real, classes=[cls] if cls else None, bins=bins, min_classes=1)
-    images = ds.images if size == ds.size else ds.at_size(size)
-    return TensorImages(images), real_key(ds.fingerprint, cls, size)
+        if split is not None:
+            raise DataError(f"--split needs --real to be a data spec, not a plain folder "
+                            f"({real})")
+        return ImagesPathDataset(files), None, None
+    if split is None:
+        ds = load_dataset(real, classes=[cls] if cls else None, bins=bins, min_classes=1)
+        images = ds.images if size == ds.size else ds.at_size(size)
+        return TensorImages(images), real_key(ds.fingerprint, cls, size), None
+    ds = load_dataset(real, classes=read_split(split).get("classes"), bins=bins, min_classes=1)
+    train, test = load_split(split, ds, 0)
+    mine = {i for i, label in enumerate(ds.labels.tolist())
+            if not cls or ds.class_names[label] == cls}
+    held, seen = (ds.subset([i for i in part if i in mine]) for part in (test, train))
+    digest = hashlib.sha256(split.read_bytes()).hexdigest()[:16]
+    return (TensorImages(held.at_size(size)),
+            real_key(f"{ds.fingerprint}|split {digest} test", cls, size),
+            TensorImages(seen.at_size(size)))
 
 
 BINS = click.option("--bins", default=None,
@@ -120,11 +136,14 @@ BINS = click.option("--bins", default=None,
               help="Score at this size: generated images upsampled bilinearly to it (a "
                    "Stage-I at its Stage-II's size), the real ones resized (default: the "
                    "generated images' own size).")
+@click.option("--split", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Score against the held-out (test) images of this split file (usgan data "
+                   "split; repeat 0) only; --audit then checks the training images.")
 @BINS
 def eval_cmd(real: str, fakes: tuple[str, ...], classes: tuple[str, ...], n: int, metrics: str,
              inception_weights: str | None, seed: int, json_out: Path | None,
              markdown: Path | None, audit: bool, stage: int | None, size: int | None,
-             bins: str | None) -> None:
+             split: Path | None, bins: str | None) -> None:
     """Image-quality metrics of each --fake against --real, per class (torch-fidelity)."""
     from usgan.core.evaluation import Extractor, check_counts, evaluate, weights_path
     from usgan.core.io import write_atomic, write_json
@@ -135,21 +154,23 @@ def eval_cmd(real: str, fakes: tuple[str, ...], classes: tuple[str, ...], n: int
         raise DataError(f"--n must be at least 2, got {n}")
     weights = weights_path(inception_weights)
     sets = {source: _fake_sets(source, list(classes), n, seed, stage, size) for source in fakes}
-    reals = {(source, cls): _real_set(real, cls, int(fake[0].shape[-1]), bins)
+    reals = {(source, cls): _real_set(real, cls, int(fake[0].shape[-1]), bins, split)
              for source, per_class in sets.items() for cls, fake in per_class.items()}
-    for (source, cls), (real_set, _) in reals.items():
+    for (source, cls), (real_set, _, _) in reals.items():
         check_counts(names, sets[source][cls], real_set)
     # after the inputs are known good; the audit's feature space is FID's layer
     extractor = Extractor.create([*names, "fid"] if audit else names, weights=weights)
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for source in fakes:
-        results[source] = {cls or "all": evaluate(extractor, fake, reals[(source, cls)][0],
-                                                  names, reals[(source, cls)][1], audit)
-                           for cls, fake in sets[source].items()}
+        results[source] = {}
+        for cls, fake in sets[source].items():
+            real_set, key, trained_on = reals[(source, cls)]
+            results[source][cls or "all"] = evaluate(extractor, fake, real_set, names, key,
+                                                     audit, trained_on)
         if stage is None:  # eval.json (the card's numbers) is the run's final model
-            _record(RunDir(Path(source)), results[source], extractor, real, size)
+            _record(RunDir(Path(source)), results[source], extractor, real, size, split)
     _print(results)
-    doc = {"real": real, "extractor": extractor.name,
+    doc = {"real": real, "split": str(split) if split else None, "extractor": extractor.name,
            "weights": str(extractor.weights) if extractor.weights else "downloaded",
            "seed": seed, "results": results}
     if json_out:
@@ -159,14 +180,16 @@ def eval_cmd(real: str, fakes: tuple[str, ...], classes: tuple[str, ...], n: int
 
 
 def _record(run: Any, result: dict[str, Any], extractor: Any, real: str,
-            size: int | None) -> None:
+            size: int | None, split: Path | None = None) -> None:
     """A run directory given as a path keeps its latest evaluation (eval.json) for its model
     card (zoo names and hf-hub: sources are not paths, so a pulled copy is never written);
-    ``size``: the --size it was scored at (None: the images' own)."""
+    ``size``: the --size it was scored at (None: the images' own); ``split``: the split file
+    whose held-out images were the real ones (None: all of --real)."""
     from usgan.core.io import write_json
 
     if run.exists():
-        write_json(run.eval_path, {"real": real, "extractor": extractor.name, "size": size,
+        write_json(run.eval_path, {"real": real, "split": str(split) if split else None,
+                                   "extractor": extractor.name, "size": size,
                                    "results": result})
 
 

@@ -287,12 +287,14 @@ def stack_images(data: Dataset) -> torch.Tensor:
 
 
 def evaluate(extractor: Extractor, fake: Dataset, real: Dataset, metrics: Sequence[str],
-             real_key: str | None = None, audit: bool = False) -> dict[str, Any]:
+             real_key: str | None = None, audit: bool = False,
+             trained_on: Dataset | None = None) -> dict[str, Any]:
     """The eval row of one class of one source, as ``usgan eval`` (eval.json) and
     ``--eval-every`` record it: each metric as ``{value, std, unavailable}``, the image counts
     and size, the diversity against the real images (pixels at 64 px; the feature space of
-    FID/KID where extracted) and, with ``audit``, the memorization audit. The real images'
-    features are cached under ``real_key`` (`features_cache_dir`)."""
+    FID/KID where extracted) and, with ``audit``, the memorization audit: against
+    ``trained_on`` when the real images are held out (what G could have copied), else against
+    them. The real images' features are cached under ``real_key`` (`features_cache_dir`)."""
     from .audit import audit_images, pixels
     from .diversity import diversity
 
@@ -310,6 +312,10 @@ def evaluate(extractor: Extractor, fake: Dataset, real: Dataset, metrics: Sequen
     row["diversity"] = [d.as_json() for d in spread]
     if audit:
         fid = extractor.layers["fid"]
-        reports = audit_images(fakes, reals, 64, (f1[fid], f2[fid], f"{extractor.name} {fid}"))
+        copied, copied_feats = reals, f2[fid]
+        if trained_on is not None:
+            copied, copied_feats = stack_images(trained_on), extractor.features(trained_on)[fid]
+        reports = audit_images(fakes, copied, 64,
+                               (f1[fid], copied_feats, f"{extractor.name} {fid}"))
         row["audit"] = [r.as_json() for r in reports]
     return row

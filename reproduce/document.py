@@ -150,9 +150,18 @@ def _data_line(doc: dict[str, Any]) -> str:
         parts.append(f"FID/KID and the classifier's test images from `{s['eval_real']}`")
     else:
         parts.append(f"{s['test_per_class']} images per class held out (split.json) for the "
-                     "classifier's tests and never shown to a GAN; FID/KID against all real "
-                     "images of the class, as the paper")
+                     "classifier's tests and never shown to a GAN; "
+                     + SCORED_AGAINST[doc.get("scored_against") or "held-out"])
     return "; ".join(parts) + "."
+
+
+SCORED_AGAINST = {  # summary.json's scored_against: what Table 1's FID/KID compared with
+    "held-out": "FID/KID against those held-out images only (the memorization audit against "
+                "the training images)",
+    "all": "FID/KID against all real images of the class, as the paper",
+    "mixed": "FID/KID of some rows against the held-out images, of others against all real "
+             "images of the class (evaluated before 2026-12-05): compare rows of one kind only",
+}
 
 
 def _table2_header(t2: dict[str, Any]) -> dict[str, str]:

@@ -311,13 +311,14 @@ def score_size(s: Settings) -> int:
 
 def eval_step(c: Config, s: Settings, p: Preset, lay: Layout, weights: str | None) -> Step:
     """FID, KID and IS (n/a, with the reason, when the weights cannot give it) of ``eval_n``
-    samples per class at `score_size` (Inception ``weights``, else usgan eval's default),
-    with the memorization audit."""
+    samples per class at `score_size` (Inception ``weights``, else usgan eval's default)
+    against the held-out images (or --eval-real), with the memorization audit."""
     path = lay.eval(c.key)
     argv = ["eval", "--real", s.eval_real or s.data, "--fake", str(lay.run(c.key)),
             "--n", str(s.eval_n or p.eval_n), "--metrics", "fid,kid,is", "--audit",
             "--seed", str(s.seed), "--json", str(path)]
     argv += ["--size", str(score_size(s))] if c.entry.stage2 is None else []
+    argv += [] if s.eval_real else ["--split", str(lay.split)]  # the held-out images only
     argv += ["--bins", s.bins] if s.bins else []
     argv += ["--inception-weights", weights] if weights else []
     return Step(f"eval {c.key}", lambda: argv, _exists(path), (f"train {c.key}",))

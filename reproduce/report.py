@@ -40,6 +40,15 @@ def table1(lay: Layout, chosen: Sequence[Config]) -> dict[str, dict[str, dict[st
     return out
 
 
+def scored_against(lay: Layout, chosen: Sequence[Config]) -> str | None:
+    """What Table 1's real images were: ``held-out`` (the split's test images, `usgan eval
+    --split`), ``all`` (every image of the class, as the paper; evaluations before
+    2026-12-05), ``mixed``, or None before any evaluation."""
+    kinds = {"held-out" if read_json(lay.eval(c.key)).get("split") else "all"
+             for c in chosen if lay.eval(c.key).is_file()}
+    return None if not kinds else kinds.pop() if len(kinds) == 1 else "mixed"
+
+
 def _row(r: dict[str, Any]) -> dict[str, Any]:
     div = {d["space"].split()[0]: d["ratio"] for d in r.get("diversity", [])}
     audit = {a["space"].split()[0]: a["copy_rate"] for a in r.get("audit", [])}
@@ -121,6 +130,7 @@ def summary(s: Settings, p: Preset, lay: Layout, chosen: Sequence[Config],
     t1, t2 = table1(lay, chosen), table2(lay, chosen)
     return {"settings": asdict(s), "preset": asdict(p), "classes": list(classes),
             "configs": [c.key for c in chosen], "score_size": score_size(s), "table1": t1,
+            "scored_against": scored_against(lay, chosen),
             "table2": None if t2 is None else {k: t2[k] for k in t2 if k != "per_split"},
             "claims": claims(t1, t2, chosen), "wall_seconds": wall_time(lay)}
 

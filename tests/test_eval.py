@@ -275,3 +275,38 @@ def test_eval_real_grade_folders_with_bins(tmp_path: Path) -> None:
     r = run_usgan("eval", "--real", str(tmp_path / "grades"), "--class", "ge1.0", "--fake",
                   str(fake), "--inception-weights", str(WEIGHTS), env=env)
     assert r.returncode == 2 and "unknown class" in r.stderr and len(r.stderr.splitlines()) == 1
+
+
+@needs_weights
+def test_eval_with_a_split_scores_against_the_held_out_images(tmp_path: Path) -> None:
+    """--split: FID/KID against the split's test images of the class only, and the audit
+    against its training images (fakes that copy them are caught, whichever images score)."""
+    import json
+
+    from usgan.core.data import load_dataset, load_split
+
+    env, split = {"USGAN_CACHE": str(tmp_path / "cache")}, tmp_path / "split.json"
+    r = run_usgan("data", "split", "phantom:n=24", "--test-per-class", "4", "--repeats", "1",
+                  "--out", str(split), env=env)
+    assert r.returncode == 0, r.stderr
+    ds = load_dataset("phantom:n=24")
+    train, test = load_split(split, ds, 0)
+    healthy = ds.class_names.index("healthy")
+    seen = [i for i in train if int(ds.labels[i]) == healthy]
+    copies = _folder(tmp_path / "copies", ds.images[seen])  # a G that memorised its data
+    base = ["eval", "--real", "phantom:n=24", "--fake", str(copies), "--class", "healthy",
+            "--metrics", "kid", "--audit", "--inception-weights", str(WEIGHTS)]
+    rows = {}
+    for name, extra in (("all", []), ("held", ["--split", str(split)])):
+        r = run_usgan(*base, *extra, "--json", str(tmp_path / f"{name}.json"), env=env)
+        assert r.returncode == 0, r.stderr
+        doc = json.loads((tmp_path / f"{name}.json").read_text())
+        rows[name] = doc["results"][str(copies)]["healthy"]
+        assert doc["split"] == (str(split) if extra else None)
+    held = sum(int(ds.labels[i]) == healthy for i in test)
+    assert rows["all"]["n_real"] == 24 and rows["held"]["n_real"] == held == 4
+    for row in rows.values():  # every copy is found, against the training images
+        assert all(a["copy_rate"] == 1.0 for a in row["audit"])
+    assert rows["held"]["kid"]["value"] > rows["all"]["kid"]["value"]  # copies are not unseen
+    r = run_usgan(*base[:-2], "--split", str(split), "--real", str(copies), env=env)
+    assert r.returncode != 0 and "--split needs --real to be a data spec" in r.stderr

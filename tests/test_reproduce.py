@@ -202,7 +202,9 @@ def test_reproduce_end_to_end_on_the_phantom(tmp_path: Path) -> None:
         assert set(t1) == {"default/dcgan", "default/dcgan-stage2"}
         for per_class in t1.values():
             assert set(per_class) == set(summary["classes"]) and len(per_class) == 2
-            assert all(row["fid"] > 0 and row["n_fake"] == 20 for row in per_class.values())
+            assert all(row["fid"] > 0 and row["n_fake"] == 20 and row["n_real"] == 8
+                       for row in per_class.values())  # the held-out images only
+        assert summary["scored_against"] == "held-out"
         assert len(summary["claims"]["stage2_lowers_fid"]) == 2
         assert summary["table2"] is None
         assert summary["steps_left"] == ["classify baselines", "classify default/dcgan",
@@ -216,6 +218,7 @@ def test_reproduce_end_to_end_on_the_phantom(tmp_path: Path) -> None:
         assert "<!-- usgan reproduce ph: begin" in text and "| `dcgan-stage2` |" in text
         assert (page.parent / "figures" / "results-ph-samples.png").is_file()
         assert "Incomplete**: 3 step(s) left" in text
+        assert "FID/KID against those held-out images only" in text
         # again: only what is left; the written tables stay as they were
         r2 = run_usgan(*args, "--phase", "split,train,eval,push", "--dry-run", env=env)
         assert r2.returncode == 0 and r2.stdout == "", r2.stdout + r2.stderr
@@ -381,6 +384,10 @@ def test_stage1_rows_are_scored_at_the_stage2_size() -> None:
     argv1 = eval_step(one, s, PRESETS["smoke"], lay, None).argv()
     argv2 = eval_step(two, s, PRESETS["smoke"], lay, None).argv()
     assert argv1[argv1.index("--size") + 1] == "256" and "--size" not in argv2
+    for argv in (argv1, argv2):  # scored against the held-out images, which no GAN saw
+        assert argv[argv.index("--split") + 1] == str(lay.split)
+    with_real = Settings("phantom", "x", "smoke", eval_real="phantom:n=8")
+    assert "--split" not in eval_step(one, with_real, PRESETS["smoke"], lay, None).argv()
     assert argv1[argv1.index("--metrics") + 1] == "fid,kid,is"
 
 
