@@ -25,16 +25,18 @@ data_args() {
 #   SKIP="p1 no-ema resize-conv ada lecam" bash docs/scripts/stage1_levers.sh busi
 SKIP=${SKIP:-}
 
-# name | --set options (each lever alone, over the default recipe: since 2026-12-04,
-# DiffAugment translation,cutout on half the images and an EMA of Stage-I's G with warm-up)
+# name | network | --set options (each lever alone, over the default recipe: since
+# 2026-12-04, DiffAugment translation,cutout on half the images and an EMA of Stage-I's G
+# with warm-up)
 LEVERS=(
-  "p1|--set diffaugment_p=1"  # DiffAugment on every image (the default before 2026-12-04)
-  "no-ema|--set ema=false"
-  "resize-conv|--set stage1_config.upsample=bilinear"
-  "ada|--set diffaugment_p=0 --set ada_target=0.6"
-  "lecam|--set lecam=0.3"
-  "width32|--set stage1_config.g_width=32 --set stage1_config.d_width=32"
-  "batch8|--set batch_size=8"
+  "p1|dcgan|--set diffaugment_p=1"  # DiffAugment on every image (the default before 2026-12-04)
+  "no-ema|dcgan|--set ema=false"
+  "resize-conv|dcgan|--set stage1_config.upsample=bilinear"
+  "ada|dcgan|--set diffaugment_p=0 --set ada_target=0.6"
+  "lecam|dcgan|--set lecam=0.3"
+  "width32|dcgan|--set stage1_config.g_width=32 --set stage1_config.d_width=32"
+  "batch8|dcgan|--set batch_size=8"
+  "attn16|dcgan-sn-sa|--set stage1_config.attn_res=16"  # self-attention at 16x16, not 32x32
 )
 
 for set in "${@:-busi sfibai}"; do
@@ -43,11 +45,11 @@ for set in "${@:-busi sfibai}"; do
     "$USGAN" bench quality $(data_args "$data") --minutes 8 --seeds "$SEEDS" \
       --markdown docs/benchmarks.md  # out: the default, runs/bench-quality/DATA-CLASS
     for lever in "${LEVERS[@]}"; do
-      name=${lever%%|*}
+      IFS='|' read -r name net sets <<< "$lever"
       [[ " $SKIP " == *" $name "* ]] && continue
-      # shellcheck disable=SC2046
-      "$USGAN" bench quality $(data_args "$data") --minutes 8 --seeds "$SEEDS" --nets dcgan \
-        --no-plain ${lever#*|} --out "runs/bench-quality/$data-$name" \
+      # shellcheck disable=SC2086
+      "$USGAN" bench quality $(data_args "$data") --minutes 8 --seeds "$SEEDS" --nets "$net" \
+        --no-plain $sets --out "runs/bench-quality/$data-$name" \
         --markdown docs/benchmarks.md
     done
   done
