@@ -35,16 +35,24 @@ def _ratio(kid: float, plain: float | None) -> str:
     return f"{kid / plain:.2f}" if plain and plain > 0 else "-"
 
 
+def ordered(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows by seed, then in the bench's order of forms (a row trained again, after a
+    stop or a new recipe, takes its place)."""
+    forms = [*result["settings"].get("nets", ()), PLAIN]
+    return sorted(result["rows"], key=lambda r: (
+        r["seed"], forms.index(r["form"]) if r["form"] in forms else len(forms)))
+
+
 def table_rows(result: dict[str, Any]) -> list[list[str]]:
     """One line per form and seed (its final point), then a mean line per form when there
     are several seeds."""
     lines = []
-    for r in result["rows"]:
+    for r in ordered(result):
         p = r["points"][-1]
         lines.append([r["form"], str(r["seed"]), str(p["steps"]),
                       f"{p['minutes'] * 60 / max(p['steps'], 1):.2f}", _kid(p),
                       f"{p['fid']:.1f}", _ratio(p["kid"], _plain_kid(result, r["seed"]))])
-    for form in dict.fromkeys(r["form"] for r in result["rows"]):
+    for form in dict.fromkeys(r["form"] for r in ordered(result)):
         finals = [r["points"][-1] for r in result["rows"] if r["form"] == form]
         if len(finals) > 1:
             kid = mean(p["kid"] for p in finals)
@@ -58,7 +66,7 @@ def curve_rows(result: dict[str, Any]) -> list[list[str]]:
     """KID against minutes: one line per form and seed, ``minutes: KID (steps)``."""
     return [[r["form"], str(r["seed"]),
              ", ".join(f"{p['minutes']:.1f} min: {p['kid']:.3f} ({p['steps']})"
-                       for p in r["points"])] for r in result["rows"]]
+                       for p in r["points"])] for r in ordered(result)]
 
 
 def floor_line(result: dict[str, Any]) -> str:

@@ -134,11 +134,12 @@ def test_report_ratios_are_against_the_plain_dcgan_of_the_same_seed() -> None:
             {"minutes": 8.0, "steps": 100, "kid": kid, "kid_std": 0.01, "fid": 100.0}]}
 
     result = {"settings": {"data": "x/busi-256", "cls": "malignant", "minutes": 8.0,
-                           "samples": 400, "bins": None}, "n_held_out": 42, "n_train": 168,
+                           "samples": 400, "bins": None, "nets": ["dcgan"]},
+              "n_held_out": 42, "n_train": 168,
               "size": 256, "date": "today", "command": "usgan bench quality",
               "threads": 2, "machine": {"cpu": "cpu", "cores": 2},
-              "rows": [row("dcgan", 0, 0.2), row(PLAIN, 0, 0.4), row("dcgan", 1, 0.3),
-                       row(PLAIN, 1, 0.3)]}
+              "rows": [row("dcgan", 1, 0.3), row(PLAIN, 0, 0.4), row(PLAIN, 1, 0.3),
+                       row("dcgan", 0, 0.2)]}  # as trained again after a stop: in order below
     lines = table_rows(result)
     assert [line[-1] for line in lines] == ["0.50", "1.00", "1.00", "1.00", "0.71", "1.00"]
     assert lines[4][:2] == ["dcgan", "mean"] and lines[4][4] == "0.250"
