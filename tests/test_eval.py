@@ -203,6 +203,11 @@ def test_an_evaluated_run_puts_its_metrics_on_the_model_card(tmp_path: Path,
     card = str(card_for(run))
     assert "model-index:" in card and "type: fid" in card and "value: 87.5" in card
     assert "type: is" not in card  # unavailable metrics are not numbers on the card
+    assert "held-out" not in card
+    doc = json.loads((run.root / "eval.json").read_text())
+    (run.root / "eval.json").write_text(json.dumps({**doc, "split": "split.json"}))
+    assert "FID healthy (N=400, inception-v3-compat, against 80 held-out images)" in str(
+        card_for(run))  # usgan eval --split: the card says what the numbers were scored on
 
 
 def test_bad_fake_folders_say_what_was_found(tmp_path: Path) -> None:

@@ -34,11 +34,14 @@ def card_data(config: dict[str, Any], evaluation: dict[str, Any] | None = None
 
 
 def _eval_results(evaluation: dict[str, Any]) -> list[EvalResult]:
-    """One EvalResult per class and available metric of ``usgan eval``'s eval.json."""
+    """One EvalResult per class and available metric of ``usgan eval``'s eval.json (saying
+    so when the real images were a split's held-out ones, ``usgan eval --split``)."""
     data = Path(str(evaluation.get("real", "data"))).name or "data"
     extractor = evaluation.get("extractor", "")
     out = []
     for cls, row in (evaluation.get("results") or {}).items():
+        against = (f", against {row.get('n_real')} held-out images"
+                   if evaluation.get("split") else "")
         for metric, value in row.items():
             if not isinstance(value, dict) or value.get("value") is None:
                 continue
@@ -46,7 +49,8 @@ def _eval_results(evaluation: dict[str, Any]) -> list[EvalResult]:
                 task_type="unconditional-image-generation", dataset_type=data,
                 dataset_name=f"{data} ({cls})", metric_type=metric,
                 metric_value=float(value["value"]),
-                metric_name=f"{metric.upper()} {cls} (N={row.get('n_fake')}, {extractor})"))
+                metric_name=f"{metric.upper()} {cls} (N={row.get('n_fake')}, {extractor}"
+                            f"{against})"))
     return out
 
 
