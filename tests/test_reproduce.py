@@ -202,8 +202,8 @@ def test_reproduce_end_to_end_on_the_phantom(tmp_path: Path) -> None:
         assert set(t1) == {"default/dcgan", "default/dcgan-stage2"}
         for per_class in t1.values():
             assert set(per_class) == set(summary["classes"]) and len(per_class) == 2
-            assert all(row["fid"] > 0 and row["n_fake"] == 20 and row["n_real"] == 8
-                       for row in per_class.values())  # the held-out images only
+            assert all(row["fid"] > 0 and row["n_fake"] == 20 and 0 < row["n_real"] <= 8
+                       for row in per_class.values())  # the held-out images only, not 24
         assert summary["scored_against"] == "held-out"
         assert len(summary["claims"]["stage2_lowers_fid"]) == 2
         assert summary["table2"] is None
