@@ -21,8 +21,9 @@ images of the class (docs/benchmarks.md, "Time to quality").
 
 Every finished row lands in ``OUT/quality.json`` at once, so a stopped bench continues where it
 stopped when run again with the same settings. A row of usgan's form whose run was trained with
-another recipe than today's (the default changed since) is not reused: it moves to the result's
-``superseded`` list, its run is moved aside, and the form trains again.
+another recipe than today's (the default changed since), or whose network was built with other
+defaults than the network has today, is not reused: it moves to the result's ``superseded``
+list, its run is moved aside, and the form trains again.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ from usgan.core.factory import create_discriminator, create_generator, get_spec
 from usgan.core.io import read_json, write_json
 from usgan.core.run import RunDir
 from usgan.core.runtime import set_threads
-from usgan.core.serialization import load_network
+from usgan.core.serialization import load_network, read_arch
+from usgan.core.stage import Stage
 from usgan.core.synth import sample_chain
 from usgan.core.train.checkpoint import list_checkpoints, load_checkpoint, prune
 from usgan.core.train.options import TrainOptions, differences
@@ -198,7 +200,19 @@ def recipe_changes(run: RunDir, opts: TrainOptions) -> list[str]:
         return []
     saved = TrainOptions.from_json(run.read_config()["options"], str(run.config_path))
     return [d for d in differences(saved.to_json(), opts.to_json())
-            if not d.startswith("stage2")]
+            if not d.startswith("stage2")] + network_changes(run, opts)
+
+
+def network_changes(run: RunDir, opts: TrainOptions) -> list[str]:
+    """How the Stage-I network that ``run`` trained differs from the one ``opts`` builds today
+    (a network's defaults may change between versions); empty while it has no generator."""
+    path = run.weights(opts.classes[0], Stage.ONE, "generator")
+    if not path.is_file():
+        return []
+    was = read_arch(path)["config"]
+    now = get_spec(opts.stage1).resolve(opts.stage1_config)
+    return [f"{opts.stage1} {key}: {was.get(key)!r} -> {now.get(key)!r}"
+            for key in sorted(set(was) | set(now)) if was.get(key) != now.get(key)]
 
 
 def set_aside(run: RunDir, changes: list[str], echo: Callable[[str], None]) -> None:

@@ -17,6 +17,7 @@ from usgan.benchmarks.quality import (
     PLAIN,
     QualitySettings,
     data_label,
+    recipe_changes,
     set_aside,
     supersede,
     train_plain,
@@ -25,7 +26,9 @@ from usgan.benchmarks.quality import (
 from usgan.benchmarks.quality_report import markdown, markers, table_rows
 from usgan.core.data.splits import read_split
 from usgan.core.errors import ConfigError, UnknownNameError
+from usgan.core.factory import create_generator, get_spec
 from usgan.core.run import RunDir
+from usgan.core.serialization import save_network
 from usgan.core.train.checkpoint import list_checkpoints
 
 
@@ -126,6 +129,24 @@ def test_rows_of_another_recipe_train_again(tmp_path: Path) -> None:
     (aside,) = tmp_path.joinpath("seed0").glob("dcgan.superseded-*")
     assert not run.root.exists() and (aside / "config.json").is_file()
     assert str(aside) in said[0] and "ema: False -> True" in said[0]
+
+
+def test_rows_of_a_network_whose_defaults_changed_train_again(tmp_path: Path) -> None:
+    """The options alone do not say what the network was: a generator built with other
+    defaults than the network's today (a new version changed them) supersedes its row too."""
+    s = QualitySettings("phantom", "healthy", tmp_path, nets=("dcgan-sn-sa",), seeds=(0,))
+    split = tmp_path / "split.json"
+    opts = usgan_options(s, "dcgan-sn-sa", 0, split)
+    run = RunDir(tmp_path / "seed0" / "dcgan-sn-sa")
+    run.write_config({"stage1": {"name": "dcgan-sn-sa"}, "stage2": None,
+                      "options": opts.to_json()})
+    assert recipe_changes(run, opts) == []  # no generator yet: nothing to compare
+    today = get_spec("dcgan-sn-sa").defaults["attn_res"]
+    other = 16 if today == 32 else 32
+    for attn_res, changes in ((today, []), (other, [f"dcgan-sn-sa attn_res: {other} -> {today}"])):
+        g = create_generator("dcgan-sn-sa", attn_res=attn_res)
+        save_network(g, run.weights("healthy", 1, "generator"))
+        assert recipe_changes(run, opts) == changes
 
 
 def test_report_ratios_are_against_the_plain_dcgan_of_the_same_seed() -> None:
