@@ -196,6 +196,27 @@ def test_sigint_saves_and_says_how_to_resume(tmp_path: Path, signum: int) -> Non
     assert list((out / "checkpoints/healthy/stage1").glob("step-*"))
 
 
+def test_a_checkpoint_that_no_longer_fits_the_network_is_one_clear_line(
+        tmp_path: Path) -> None:
+    """A run resumed after its network changed (here by hand; in life a new version's
+    defaults) says which checkpoint and what to do, not load_state_dict's traceback."""
+    out = tmp_path / "run"
+
+    def train(attn_res: int, *extra: str) -> subprocess.CompletedProcess[str]:
+        return run_usgan("train", "--data", "phantom:n=12", "--classes", "healthy", "--out",
+                         str(out), "--batch-size", "4", "--quiet", "--stage2", "off",
+                         "--stage1", "dcgan-sn-sa", "--max-steps", "2", "--checkpoint-every", "1",
+                         "--stage1-config",
+                         f"g_width=8,d_width=8,attn_res={attn_res}", *extra)
+
+    assert train(8).returncode == 0
+    (out / "progress.json").unlink()  # as if stopped before the phase ended
+    r = train(4, "--resume", "--force")
+    assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
+    assert "checkpoints/healthy/stage1: its generator does not fit" in r.stderr
+    assert "--stage1-config" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
 def test_torchrun_two_processes_and_resume(tmp_path: Path) -> None:
     torchrun = str(BIN / "torchrun")
     env_cache = os.environ["USGAN_CACHE"]

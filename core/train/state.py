@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from usgan.core.errors import ConfigError
+from usgan.core.errors import ConfigError, UsganError
 from usgan.core.runtime import Dist
 
 from .ema import EMA
@@ -116,8 +116,9 @@ class TrainState:
             "parts": {name: part.state_dict() for name, part in self.parts.items()},
         }
 
-    def restore(self, ckpt: dict[str, Any], rank: int) -> None:
-        """Continue from ``ckpt`` (a `snapshot`) as process ``rank``."""
+    def restore(self, ckpt: dict[str, Any], rank: int, where: str = "the checkpoint") -> None:
+        """Continue from ``ckpt`` (a `snapshot`, read from ``where``) as process ``rank``."""
+        check_fits(ckpt, {"g": self.g, "d": self.d}, where)
         self.g.load_state_dict(ckpt["g"])
         self.d.load_state_dict(ckpt["d"])
         self.opt_g.load_state_dict(ckpt["opt_g"])
@@ -137,3 +138,23 @@ class TrainState:
         torch.set_rng_state(rng["torch"])
         for name, stream in self.streams.items():
             stream.set_state(rng[name])
+
+
+ROLES = {"g": "generator", "d": "discriminator"}
+
+
+def check_fits(ckpt: dict[str, Any], nets: dict[str, nn.Module], where: str) -> None:
+    """One clear error, not ``load_state_dict``'s, when a checkpoint's networks do not fit the
+    ones built today: the network's definition or defaults changed since the run started."""
+    for key, net in nets.items():  # the snapshot's keys: "g", "d"
+        have = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+        saved = {k: tuple(v.shape) for k, v in ckpt[key].items()}
+        if have != saved:
+            differ = sorted(set(have) ^ set(saved)) or sorted(k for k in have
+                                                              if have[k] != saved[k])
+            raise UsganError(
+                f"{where}: its {ROLES[key]} does not fit the network as usgan builds it today "
+                f"({len(differ)} tensors differ, first {differ[0]}): the network's definition "
+                "or defaults changed since the run started; resume with the versions in the "
+                "run's config.json, or give the network its old settings (--stage1-config or "
+                "--stage2-config, with --force)")

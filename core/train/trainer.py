@@ -256,7 +256,7 @@ class Trainer:
         ckpt = load_latest(ckpt_dir, warn=self.echo) if rt.dist.is_main else None
         ckpt = rt.dist.broadcast(ckpt)
         if ckpt is not None:
-            state.restore(ckpt, rt.dist.rank)
+            state.restore(ckpt, rt.dist.rank, str(ckpt_dir))
             if rt.dist.is_main:
                 self.echo(f"resuming {phase.key} from step {state.step}")
 
