@@ -178,7 +178,7 @@ class DCGANDiscriminator(Discriminator):
 
     def __init__(
         self, channels: int = 1, size: int = 64, d_width: int = 64, spectral_norm: bool = False,
-        attention: bool = False, attn_res: int = 32, d_batchnorm: bool = True,
+        attention: bool = False, attn_res: int = 16, d_batchnorm: bool = True,
         d_mbstd: bool = False, **_: object,
     ) -> None:
         super().__init__()

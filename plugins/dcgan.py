@@ -37,7 +37,7 @@ class DCGANGenerator(Stage1Generator):
 
     def __init__(
         self, z_dim: int = 100, channels: int = 1, size: int = 64, g_width: int = 64,
-        spectral_norm: bool = False, attention: bool = False, attn_res: int = 32,
+        spectral_norm: bool = False, attention: bool = False, attn_res: int = 16,
         upsample: str = "transposed", **_: object,
     ) -> None:
         super().__init__()
@@ -103,9 +103,9 @@ def register_stage1(register):  # type: ignore[no-untyped-def]
         generator=DCGANGenerator,
         discriminator=DCGANDiscriminator,
         defaults={
-            **_BASE, "spectral_norm": True, "attention": True, "attn_res": 32,
+            **_BASE, "spectral_norm": True, "attention": True, "attn_res": 16,
             "d_batchnorm": False, "d_mbstd": False,
         },
-        description="DCGAN + spectral norm + SAGAN self-attention at 32x32 (Zhang et al. 2019)",
+        description="DCGAN + spectral norm + SAGAN self-attention at 16x16 (Zhang et al. 2019)",
         recipes=_SN_RECIPES,
     ))

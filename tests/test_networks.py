@@ -72,8 +72,7 @@ def test_stage1_default_shapes(name: str) -> None:
 @pytest.mark.parametrize("name", BUILTIN_STAGE1)
 @pytest.mark.parametrize("size", [32, 128])
 def test_stage1_other_sizes(name: str, size: int) -> None:
-    extra = {"attn_res": 16} if get_spec(name).defaults.get("attention") and size == 32 else {}
-    _, x, logits = _run_stage1(name, size=size, **extra)
+    _, x, logits = _run_stage1(name, size=size)
     assert tuple(x.shape) == (B, 1, size, size) and _in_range(x)
     assert tuple(logits.shape) == (B,)
 
@@ -138,7 +137,7 @@ def _out_channels(block: nn.Module) -> int:
     ("dcgan", {"size": 48}, "power of two"),
     ("dcgan", {"size": 4}, "at least 8"),
     ("dcgan-sn-sa", {"attn_res": 64}, "attn_res"),
-    ("dcgan-sn-sa", {"size": 32}, "attn_res=32"),  # no 32x32 feature map at size 32
+    ("dcgan-sn-sa", {"size": 16}, "attn_res=16"),  # no 16x16 feature map at size 16
 ])
 def test_stage1_bad_config_is_a_config_error(name: str, config: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
@@ -213,9 +212,9 @@ def test_attention_at_the_configured_resolution(attn_res: int) -> None:
     assert _attention_sizes(d, _image(1, 64)) == [attn_res]
 
 
-def test_default_attention_at_32_and_none_without_it() -> None:
-    assert get_spec("dcgan-sn-sa").defaults["attn_res"] == 32
-    assert _attention_sizes(create_generator("dcgan-sn-sa"), _z(B, 100)) == [32]
+def test_default_attention_at_16_and_none_without_it() -> None:
+    assert get_spec("dcgan-sn-sa").defaults["attn_res"] == 16
+    assert _attention_sizes(create_generator("dcgan-sn-sa"), _z(B, 100)) == [16]
     for name in ("dcgan", "dcgan-sn"):
         for net in (create_generator(name), create_discriminator(name)):
             assert not any(isinstance(m, SelfAttention) for m in net.modules())
