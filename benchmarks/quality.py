@@ -209,10 +209,8 @@ def network_changes(run: RunDir, opts: TrainOptions) -> list[str]:
     path = run.weights(opts.classes[0], Stage.ONE, "generator")
     if not path.is_file():
         return []
-    was = read_arch(path)["config"]
     now = get_spec(opts.stage1).resolve(opts.stage1_config)
-    return [f"{opts.stage1} {key}: {was.get(key)!r} -> {now.get(key)!r}"
-            for key in sorted(set(was) | set(now)) if was.get(key) != now.get(key)]
+    return [f"{opts.stage1} {d}" for d in differences(read_arch(path)["config"], now)]
 
 
 def set_aside(run: RunDir, changes: list[str], echo: Callable[[str], None]) -> None:
