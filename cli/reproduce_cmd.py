@@ -44,7 +44,8 @@ from usgan.core.errors import ConfigError
 @click.option("--endpoint", default=None, metavar="URL", help="Hub endpoint for --push-org.")
 @click.option("--report", type=click.Path(path_type=Path), default=None,
               help="Also write this dataset's section of a Markdown page (docs/results.md).")
-@click.option("--batch-size", type=int, default=16, show_default=True, help="GAN batch size.")
+@click.option("--batch-size", type=int, default=None,
+              help="GAN batch size (default: each recipe's, docs/training.md).")
 @click.option("--stage1-config", default=None, help="Stage-I config overrides, k=v,k=v.")
 @click.option("--stage2-config", default=None, help="Stage-II config overrides, k=v,k=v.")
 @click.option("--backbone", default="efficientnet_b0", show_default=True,
@@ -60,7 +61,7 @@ def reproduce_cmd(data: str, out: Path, name: str | None, classes: str | None,
                   bins: str | None, eval_real: str | None, preset: str, only: str | None,
                   test_per_class: int | None, eval_n: int | None, jobs: int, seed: int,
                   inception_weights: str | None, push_org: str | None, endpoint: str | None,
-                  report: Path | None, batch_size: int, stage1_config: str | None,
+                  report: Path | None, batch_size: int | None, stage1_config: str | None,
                   stage2_config: str | None, backbone: str, phases: str | None,
                   dry_run: bool, report_only: bool) -> None:
     """Reproduce Tables 1 and 2 of Che et al. on DATA; running it again continues it."""
@@ -128,7 +129,7 @@ def _command(s: object, out: Path, only: str | None, jobs: int, push_org: str | 
                         ("--endpoint", endpoint)):
         if value:
             args += [flag, str(value)]
-    if s.batch_size != 16:
+    if s.batch_size:
         args += ["--batch-size", str(s.batch_size)]
     if s.backbone != "efficientnet_b0":
         args += ["--backbone", s.backbone]

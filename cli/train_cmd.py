@@ -18,7 +18,8 @@ from usgan.core.train.recipes import RECIPES, get_recipe
 
 # CLI parameter -> TrainOptions field, for the ones that map one to one.
 _DIRECT = ("stage1", "data", "epochs", "max_steps", "stage2_epochs", "stage2_max_steps",
-           "batch_size", "lr", "seed", "loss", "ema", "ema_decay", "ema_warmup", "precision",
+           "batch_size", "stage2_batch_size", "lr", "seed", "loss", "ema", "ema_decay",
+           "ema_warmup", "precision",
            "stage2_ema", "device", "sample_every", "checkpoint_every", "keep_checkpoints",
            "log_every", "threads", "quiet", "stage1_from", "on_nonfinite", "lr_d",
            "label_smoothing", "instance_noise", "r1_gamma", "eval_every", "eval_n", "keep_best",
@@ -66,7 +67,8 @@ def _d(name: str) -> Any:
     return _DEFAULTS[name]
 
 
-# The recipe's values as every network without values of its own gets them (dcgan's): built
+# The recipe's values as a network without values of its own gets them (dcgan has batch 8,
+# the SN networks no DiffAugment: plugins/dcgan.py, shown in the options' help): built
 # without the registry, so that --help works before (and without) loading any plugin.
 _DEFAULTS = TrainOptions(**get_recipe(TrainOptions.recipe).options).to_json()
 _FROM_RECIPE = set(get_recipe(TrainOptions.recipe).options)
@@ -156,6 +158,7 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
 @_opt("stage2_noise")
 @_opt("recipe", type=click.Choice(list(RECIPES)))
 @_opt("batch_size")
+@_opt("stage2_batch_size")
 @_opt("lr")
 @_opt("lr_d")
 @_opt("betas", default=",".join(map(str, _d("betas"))))

@@ -143,7 +143,8 @@ def push_cmd(run_dir: Path, repo: str, private: bool, revision_tag: str | None,
 @click.option("--classes", default=None, help="Classes to train, e.g. healthy,nafld.")
 @click.option("--epochs", type=int, default=None)
 @click.option("--max-steps", type=int, default=None)
-@click.option("--batch-size", type=int, default=16, show_default=True)
+@click.option("--batch-size", type=int, default=None,
+              help="Images per step (default: the recipe's, docs/training.md).")
 @click.option("--recipe", type=click.Choice(list(RECIPES)), default="paper",
               show_default=True, help="Training recipe (docs/training.md): the paper's, as "
               "the entries of its Table 1, or usgan's.")
@@ -153,7 +154,7 @@ def push_cmd(run_dir: Path, repo: str, private: bool, revision_tag: str | None,
 @click.option("--endpoint", default=None, metavar="URL", help="Hub endpoint for --push-org.")
 @click.option("--quiet", is_flag=True, help="Log lines instead of progress bars.")
 def build_cmd(data: str, out: Path, only: str | None, classes: str | None,
-              epochs: int | None, max_steps: int | None, batch_size: int, recipe: str,
+              epochs: int | None, max_steps: int | None, batch_size: int | None, recipe: str,
               stage1_config: str | None, stage2_config: str | None, push_org: str | None,
               endpoint: str | None, quiet: bool) -> None:
     """Train every zoo entry (or --only some) with the paper's recipe (or --recipe default);
@@ -166,8 +167,8 @@ def build_cmd(data: str, out: Path, only: str | None, classes: str | None,
     index = get_index()
     names = [n.strip() for n in only.split(",") if n.strip()] if only else [e.name for e in index]
     entries = [index.get(n) for n in names]
-    options = {"data": data, "epochs": epochs, "max_steps": max_steps,
-               "batch_size": batch_size, "quiet": quiet, "recipe": recipe,
+    options = {"data": data, "epochs": epochs, "max_steps": max_steps, "quiet": quiet,
+               "recipe": recipe, **({"batch_size": batch_size} if batch_size else {}),
                "classes": [c.strip() for c in classes.split(",")] if classes else None,
                "stage1_config": parse_kv(stage1_config, "--stage1-config"),
                "stage2_config": parse_kv(stage2_config, "--stage2-config")}

@@ -76,6 +76,10 @@ _BASE = {"z_dim": 100, "channels": 1, "size": 64, "g_width": 64, "d_width": 64,
 # chance and FID was worse (BUSI for both networks, SFibAI for dcgan-sn-sa; SFibAI favoured
 # it for dcgan-sn: docs/quality.md). So the default recipe leaves it out for them.
 _SN_RECIPES = {"default": {"diffaugment": []}}
+# dcgan's Stage-I at batch 8: twice the steps in the same minutes, and on BUSI malignant a
+# lower KID with both seeds at 8 minutes (docs/benchmarks.md, "Levers"). Not measured for the
+# SN networks, which keep the recipe's 16.
+_DCGAN_RECIPES = {"default": {"batch_size": 8}}
 
 
 @hookimpl
@@ -88,6 +92,7 @@ def register_stage1(register):  # type: ignore[no-untyped-def]
         defaults={**_BASE, "spectral_norm": False, "attention": False, "d_batchnorm": True,
                   "d_mbstd": False},
         description="DCGAN (Radford et al. 2015), 64x64 grayscale",
+        recipes=_DCGAN_RECIPES,
     ))
     register(GANSpec(
         name="dcgan-sn",

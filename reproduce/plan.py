@@ -58,13 +58,14 @@ class Preset:
         unit, amount = self.stage1 if stage == 1 else self.stage2
         return [LENGTH_FLAGS[unit][stage - 1], f"{amount:g}"]
 
-    def describe(self, batch: int = 16) -> str:
+    def describe(self, batch: int | None = None) -> str:
         (u1, n1), (u2, n2) = self.stage1, self.stage2
+        size = f"batch {batch}" if batch else "each recipe's batch size"
         gan = f"Stage-I {n1:g} {u1}, Stage-II {n2:g} {u2} per class"
         best = (f", Stage-II keeping its lowest-KID generator ({KEEP_BEST_N} samples every "
                 f"{self.keep_best} steps)" if self.keep_best else "")
         only = f"; configurations {', '.join(self.only)}" if self.only else ""
-        return (f"`{self.name}`: {gan} (batch {batch}){best}{only}; {self.eval_n} samples per "
+        return (f"`{self.name}`: {gan} ({size}){best}{only}; {self.eval_n} samples per "
                 f"class for FID/KID; classifier preset `{self.classify}`, "
                 f"{self.classify_steps} optimizer steps for every arm, {self.repeats} repeats")
 
@@ -108,7 +109,7 @@ class Settings:
     eval_real: str | None = None
     test_per_class: int | None = None
     seed: int = 0
-    batch_size: int = 16
+    batch_size: int | None = None  # GAN images per step (None: each recipe's and network's)
     stage1_config: str | None = None  # k=v overrides of the networks, as for usgan train
     stage2_config: str | None = None
     backbone: str = "efficientnet_b0"
@@ -279,7 +280,8 @@ def train_step(c: Config, s: Settings, p: Preset, lay: Layout, weights: str | No
         args = ["train", *_data_args(s, split), "--stage1", c.entry.stage1,
                 "--recipe", c.recipe, "--seed", str(s.seed), "--quiet", "--out", str(run),
                 "--checkpoint-every", str(p.checkpoint_every),
-                "--sample-every", str(p.checkpoint_every), "--batch-size", str(s.batch_size)]
+                "--sample-every", str(p.checkpoint_every)]
+        args += ["--batch-size", str(s.batch_size)] if s.batch_size else []
         for flag, value in (("--stage1-config", s.stage1_config),
                             ("--stage2-config", s.stage2_config)):
             args += [flag, value] if value else []

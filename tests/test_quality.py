@@ -64,6 +64,38 @@ def test_default_recipe_per_stage1_network() -> None:
     assert [s.policy for s in steps] == [tc, ["translation"]]
 
 
+def test_default_recipe_batch_per_network_and_stage() -> None:
+    """dcgan's Stage-I at batch 8 in the default recipe (docs/benchmarks.md, "Levers"), every
+    other Stage-I and every Stage-II at 16; a run saved before stage2_batch_size existed
+    trains Stage-II at its --batch-size, as it did."""
+    for stage1, recipe, want in [("dcgan", "default", (8, 16)), ("dcgan-sn", "default", (16, 16)),
+                                 ("dcgan-sn-sa", "default", (16, 16)),
+                                 ("a-third-party-net", "default", (16, 16)),
+                                 ("dcgan", "paper", (16, 16))]:
+        opts = TrainOptions(stage1=stage1, recipe=recipe)
+        assert (opts.batch_in(Stage.ONE), opts.batch_in(Stage.TWO)) == want, (stage1, recipe)
+    given = TrainOptions(stage1="dcgan", batch_size=4, stage2_batch_size=2)
+    assert (given.batch_in(Stage.ONE), given.batch_in(Stage.TWO)) == (4, 2)
+    old = TrainOptions.from_json({"recipe": "default", "stage1": "dcgan", "batch_size": 32})
+    assert (old.batch_in(Stage.ONE), old.batch_in(Stage.TWO)) == (32, 32)
+    with pytest.raises(ConfigError, match="--stage2-batch-size must be at least 1"):
+        TrainOptions(stage2_batch_size=0)
+
+
+def test_cli_trains_each_stage_at_its_batch(tmp_path: Path) -> None:
+    """Through `usgan train`: 16 images a class, one epoch per stage, the default recipe:
+    Stage-I of dcgan takes 2 steps of 8, Stage-II 1 step of 16; --stage2-batch-size 4: 4."""
+    for extra, want in [((), {1: 2, 2: 1}), (("--stage2-batch-size", "4"), {1: 2, 2: 4})]:
+        out = tmp_path / f"run{len(extra)}"
+        r = run_usgan("train", "--data", "phantom:n=16", "--classes", "healthy", "--epochs", "1",
+                      "--log-every", "1", "--stage1-config", "g_width=8,d_width=8",
+                      "--stage2-config", "width=8,d_width=8,max_width=32", "--quiet",
+                      "--out", str(out), *extra)
+        assert r.returncode == 0, r.stderr
+        lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+        assert {s: max(x["step"] for x in lines if x["stage"] == s) for s in (1, 2)} == want
+
+
 def test_cli_stage2_diffaugment_and_none(tmp_path: Path) -> None:
     out = tmp_path / "run"
     r = run_usgan("train", "--data", "phantom:n=8", "--classes", "healthy", "--stage1",

@@ -86,7 +86,10 @@ class TrainOptions:
             "Degradation of the real pairs: blur sigma up to this (Stage-I pixels)."))
     stage2_noise: float = field(default=FROM_RECIPE, metadata=_h(
             "Degradation of the real pairs: noise std up to this ([-1, 1] units)."))
-    batch_size: int = field(default=FROM_RECIPE, metadata=_h("Images per step."))
+    batch_size: int = field(default=FROM_RECIPE, metadata=_h(
+            "Images per step (the default recipe's: 8 in the Stage-I of dcgan, else 16)."))
+    stage2_batch_size: int | None = field(default=FROM_RECIPE, metadata=_h(
+            "Stage-II's images per step (default: --batch-size)."))
     lr: float = field(default=FROM_RECIPE, metadata=_h("Adam learning rate."))
     lr_d: float | None = field(default=FROM_RECIPE, metadata=_h(
             "Discriminator learning rate (two time-scales; default: --lr)."))
@@ -160,8 +163,10 @@ class TrainOptions:
     def __post_init__(self) -> None:
         self._fill_from_recipe()
         self.betas = tuple(self.betas)  # type: ignore[assignment]
-        if self.batch_size < 1:
-            raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}")
+        for name in ("batch_size", "stage2_batch_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
         if self.loss not in ("bce", "hinge"):
             raise ConfigError(f"--loss must be bce or hinge, got {self.loss!r}")
         if self.on_nonfinite not in ("stop", "skip"):
@@ -224,6 +229,12 @@ class TrainOptions:
             return own
         return self.epochs, self.max_steps, self.max_minutes
 
+    def batch_in(self, stage: Stage) -> int:
+        """Images per step of ``stage``: Stage-II's own when given."""
+        if stage == Stage.TWO and self.stage2_batch_size is not None:
+            return self.stage2_batch_size
+        return self.batch_size
+
     def ema_in(self, stage: Stage) -> bool:
         """Whether ``stage`` keeps an EMA copy of its G: Stage-II's own when given."""
         if stage == Stage.TWO and self.stage2_ema is not None:
@@ -243,7 +254,7 @@ class TrainOptions:
         parts: dict[str, Any] = {}
         if self.ada_target is not None and self.policy(stage):
             parts["ada"] = AdaptiveP(self.diffaugment_p, self.ada_target, self.ada_images,
-                                     self.batch_size, device=device)
+                                     self.batch_in(stage), device=device)
         if self.lecam:
             parts["lecam"] = LeCam(self.lecam, device=device)
         return parts

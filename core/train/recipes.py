@@ -43,7 +43,8 @@ class Recipe:
 _PAPER = Recipe("paper", "Che et al.: cross-entropy loss, Adam lr 2e-4, betas (0.5, 0.999), "
                 "batch 16; nothing else", {
                     "loss": "bce", "lr": 2e-4, "lr_d": None, "betas": [0.5, 0.999],
-                    "batch_size": 16, "ema": False, "ema_warmup": False, "stage2_ema": None,
+                    "batch_size": 16, "stage2_batch_size": None, "ema": False,
+                    "ema_warmup": False, "stage2_ema": None,
                     "diffaugment": [], "stage2_diffaugment": None, "diffaugment_p": 1.0,
                     "ada_target": None, "label_smoothing": 0.0, "instance_noise": 0.0,
                     "r1_gamma": 0.0, "stage2_pretrain": 0.0, "stage2_recon": 0.0,
@@ -56,9 +57,9 @@ _PAPER = Recipe("paper", "Che et al.: cross-entropy loss, Adam lr 2e-4, betas (0
 # dcgan only: BUSI malignant seeds 0 and 1, KID 0.88 and 0.84 of the Stage-I's, from 0.98
 # and 1.31 without; docs/quality.md, "Where it stands"), and a third of the learning rate
 # once it fine-tunes on Stage-I's images (same seeds: mean KID after the switch 0.164 and
-# 0.198, against 0.184 and 0.230).
-_STAGE2 = {"stage2_pretrain": 0.5, "stage2_recon": 10.0, "stage2_crop": 64,
-           "stage2_blur": 1.5, "stage2_noise": 0.1,
+# 0.198, against 0.184 and 0.230), at batch 16 whatever its Stage-I's batch (measured so).
+_STAGE2 = {"stage2_batch_size": 16, "stage2_pretrain": 0.5, "stage2_recon": 10.0,
+           "stage2_crop": 64, "stage2_blur": 1.5, "stage2_noise": 0.1,
            "stage2_diffaugment": ["translation", "cutout"], "stage2_finetune_lr": 0.3}
 
 # Stage-I: DiffAugment on half of the images (docs/benchmarks.md, "Levers": on BUSI both seeds
@@ -66,9 +67,9 @@ _STAGE2 = {"stage2_pretrain": 0.5, "stage2_recon": 10.0, "stage2_crop": 64,
 # squares do not leak into G's images), and sampling from an EMA of G with warm-up (both
 # seeds better again on top). Stage-II keeps no EMA (measured worse once, docs/quality.md).
 _DEFAULT = Recipe("default", "usgan's: the paper's recipe plus DiffAugment (translation, "
-                  "cutout) on half the images in the Stage-I of dcgan and an EMA of Stage-I's "
-                  "G with warm-up; Stage-II restores degraded real crops, then fine-tunes on "
-                  "Stage-I's images, DiffAugment in its D (docs/quality.md)",
+                  "cutout) on half the images and batch 8 in the Stage-I of dcgan, an EMA of "
+                  "Stage-I's G with warm-up; Stage-II restores degraded real crops, then "
+                  "fine-tunes on Stage-I's images, DiffAugment in its D (docs/quality.md)",
                   {**_PAPER.options, "diffaugment": ["translation", "cutout"],
                    "diffaugment_p": 0.5, "ema": True, "ema_warmup": True, "stage2_ema": False,
                    **_STAGE2})

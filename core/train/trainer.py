@@ -155,9 +155,9 @@ class Trainer:
         real_all = (images.at_size(size) if size != images.images.shape[-1] else images.images
                     ).to(rt.device)
         epochs, max_steps, minutes = self.opts.length(phase.stage)
-        schedule = Schedule.plan(real_all.shape[0], self.opts.batch_size, rt.dist, epochs,
-                                 max_steps, TrainOptions.DEFAULT_EPOCHS, f"class {phase.cls!r}",
-                                 minutes)
+        schedule = Schedule.plan(real_all.shape[0], self.opts.batch_in(phase.stage), rt.dist,
+                                 epochs, max_steps, TrainOptions.DEFAULT_EPOCHS,
+                                 f"class {phase.cls!r}", minutes)
         state = self._new_state(phase, nets, real_all.shape[0], rt)
         ckpt_dir = self.run.checkpoints(phase.cls, phase.stage)
         self._resume(phase, state, ckpt_dir, rt)
@@ -317,7 +317,8 @@ class Trainer:
         if state.step % self.opts.log_every and not last:
             reporter.update(state.step, state.epoch, None, None)  # no host sync between logs
             return
-        ips, numbers = clock.rate(self.opts.batch_size), stats.as_dict()  # one host sync
+        batch = self.opts.batch_in(phase.stage)
+        ips, numbers = clock.rate(batch), stats.as_dict()  # one host sync
         if rt.dist.is_main:
             self.run.log_metrics({"class": phase.cls, "stage": phase.stage.number,
                                   "step": state.step, "epoch": state.epoch,
