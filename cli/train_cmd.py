@@ -102,6 +102,8 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
     for name in _DIRECT:
         if given(name):
             opts[name] = p[name]
+    if given("batch_size") and not given("stage2_batch_size"):
+        opts["stage2_batch_size"] = None  # --batch-size alone sets both stages
     if given("stage2") or given("stage2_model"):
         opts["stage2"] = stage2_choice(p["stage2"], p["stage2_model"])
     if given("classes"):

@@ -76,6 +76,8 @@ def test_default_recipe_batch_per_network_and_stage() -> None:
         assert (opts.batch_in(Stage.ONE), opts.batch_in(Stage.TWO)) == want, (stage1, recipe)
     given = TrainOptions(stage1="dcgan", batch_size=4, stage2_batch_size=2)
     assert (given.batch_in(Stage.ONE), given.batch_in(Stage.TWO)) == (4, 2)
+    both = TrainOptions(stage1="dcgan", batch_size=4)  # --batch-size alone: both stages
+    assert (both.batch_in(Stage.ONE), both.batch_in(Stage.TWO)) == (4, 4)
     old = TrainOptions.from_json({"recipe": "default", "stage1": "dcgan", "batch_size": 32})
     assert (old.batch_in(Stage.ONE), old.batch_in(Stage.TWO)) == (32, 32)
     with pytest.raises(ConfigError, match="--stage2-batch-size must be at least 1"):
@@ -84,9 +86,12 @@ def test_default_recipe_batch_per_network_and_stage() -> None:
 
 def test_cli_trains_each_stage_at_its_batch(tmp_path: Path) -> None:
     """Through `usgan train`: 16 images a class, one epoch per stage, the default recipe:
-    Stage-I of dcgan takes 2 steps of 8, Stage-II 1 step of 16; --stage2-batch-size 4: 4."""
-    for extra, want in [((), {1: 2, 2: 1}), (("--stage2-batch-size", "4"), {1: 2, 2: 4})]:
-        out = tmp_path / f"run{len(extra)}"
+    Stage-I of dcgan takes 2 steps of 8, Stage-II 1 step of 16; --stage2-batch-size 4 makes
+    it 4 steps; --batch-size 4 alone sets both stages."""
+    for i, (extra, want) in enumerate([((), {1: 2, 2: 1}),
+                                       (("--stage2-batch-size", "4"), {1: 2, 2: 4}),
+                                       (("--batch-size", "4"), {1: 4, 2: 4})]):
+        out = tmp_path / f"run{i}"
         r = run_usgan("train", "--data", "phantom:n=16", "--classes", "healthy", "--epochs", "1",
                       "--log-every", "1", "--stage1-config", "g_width=8,d_width=8",
                       "--stage2-config", "width=8,d_width=8,max_width=32", "--quiet",

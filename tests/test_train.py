@@ -248,6 +248,8 @@ def test_torchrun_two_processes_and_resume(tmp_path: Path) -> None:
     (["--stage2-config", "in_size=32"], "Stage-I gives 1x64x64 images but Stage-II takes 1x32x32"),
     (["--stage1-config", "size=512,g_width=8,d_width=8"], "in_size <= out_size"),
     (["--batch-size", "64"], "--batch-size 64 is larger than the 12 images of class 'healthy'"),
+    (["--stage2-batch-size", "64"],
+     "--stage2-batch-size 64 is larger than the 12 images of class 'healthy'"),
     (["--diffaugment", "colour"], "unknown DiffAugment policy 'colour'"),
 ])
 def test_bad_train_input_is_one_line(tmp_path: Path, extra: list[str], needle: str) -> None:

@@ -8,12 +8,14 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from usgan.core.errors import ConfigError
+from usgan.core.runtime import Dist
 from usgan.core.stacking import DEFAULT_STAGE2
 from usgan.core.stage import Stage
 
 from .diffaugment import AdaptiveP
 from .losses import LeCam
 from .recipes import DEFAULT_RECIPE, get_recipe
+from .state import Schedule
 from .step import Regularizers
 
 
@@ -89,7 +91,8 @@ class TrainOptions:
     batch_size: int = field(default=FROM_RECIPE, metadata=_h(
             "Images per step (the default recipe's: 8 in the Stage-I of dcgan, else 16)."))
     stage2_batch_size: int | None = field(default=FROM_RECIPE, metadata=_h(
-            "Stage-II's images per step (default: --batch-size)."))
+            "Stage-II's images per step (default: the recipe's, 16 in the default recipe; "
+            "with --batch-size given, that)."))
     lr: float = field(default=FROM_RECIPE, metadata=_h("Adam learning rate."))
     lr_d: float | None = field(default=FROM_RECIPE, metadata=_h(
             "Discriminator learning rate (two time-scales; default: --lr)."))
@@ -217,6 +220,8 @@ class TrainOptions:
         unset = [f.name for f in fields(self) if getattr(self, f.name) is FROM_RECIPE]
         if not unset:
             return
+        if "batch_size" not in unset and "stage2_batch_size" in unset:
+            self.stage2_batch_size, unset = None, [n for n in unset if n != "stage2_batch_size"]
         values = get_recipe(self.recipe).options_for(self.stage1)
         for name in unset:
             setattr(self, name, values[name])
@@ -234,6 +239,15 @@ class TrainOptions:
         if stage == Stage.TWO and self.stage2_batch_size is not None:
             return self.stage2_batch_size
         return self.batch_size
+
+    def schedule(self, stage: Stage, n: int, dist: Dist, what: str) -> Schedule:
+        """How ``stage`` trains on ``n`` images (``what`` names them): a `ConfigError`
+        naming the batch size's option when it does not fit them."""
+        own = stage == Stage.TWO and self.stage2_batch_size is not None
+        epochs, max_steps, minutes = self.length(stage)
+        return Schedule.plan(n, self.batch_in(stage), dist, epochs, max_steps,
+                             self.DEFAULT_EPOCHS, what, minutes,
+                             "--stage2-batch-size" if own else "--batch-size")
 
     def ema_in(self, stage: Stage) -> bool:
         """Whether ``stage`` keeps an EMA copy of its G: Stage-II's own when given."""

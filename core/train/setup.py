@@ -201,15 +201,23 @@ def validate_eval(opts: TrainOptions) -> None:
         weights_path(opts.inception_weights)
 
 
-def record_phase(run: RunDir, key: str, state: Any, schedule: Any, minutes: float | None,
-                 stop: str, pairs: bool, best_step: int | None = None) -> None:
+def record_phase(run: RunDir, key: str, state: Any, schedule: Any, stop: str, pairs: bool,
+                 best_step: int | None = None) -> None:
     """config.json's ``phases``: the length asked for and reached, what ended it and, with
     ``--keep-best``, the step whose generator the phase kept."""
     config = run.read_config()
     config.setdefault("phases", {})[key] = {
         "steps": state.step, "seconds": round(state.elapsed, 1), "max_steps": schedule.total,
-        "max_minutes": minutes, "stopped_by": stop,
+        "max_minutes": schedule.minutes, "stopped_by": stop,
         "pretrain_steps": (state.pretrain_end or state.step) if pairs else None,
         **({"best_step": best_step} if best_step is not None else {}),
     }
     run.write_config(config)
+
+
+def check_batches(opts: TrainOptions, ds: Any, phases: Any, dist: Dist) -> None:
+    """Every phase's batch fits the images of its class, checked before any phase trains (a
+    `ConfigError` naming the option, not after Stage-I's minutes)."""
+    counts = ds.class_counts()
+    for phase in phases:
+        opts.schedule(phase.stage, counts[phase.cls], dist, f"class {phase.cls!r}")

@@ -32,18 +32,21 @@ class Schedule:
     steps_per_epoch: int
     total: int | None
     seconds: float | None = None
+    minutes: float | None = None  # the budget as asked for (config.json's max_minutes)
 
     @classmethod
     def plan(cls, n: int, batch_size: int, d: Dist, epochs: int | None, max_steps: int | None,
-             default_epochs: int, what: str, max_minutes: float | None = None) -> Schedule:
-        """The schedule for ``n`` images; ``what`` names them in errors. A time budget alone
-        (no epochs, no steps) bounds the phase by time only."""
+             default_epochs: int, what: str, max_minutes: float | None = None,
+             flag: str = "--batch-size") -> Schedule:
+        """The schedule for ``n`` images; ``what`` names them and ``flag`` the batch size's
+        option in errors. A time budget alone (no epochs, no steps) bounds the phase by time
+        only."""
         if batch_size % d.world:
-            raise ConfigError(f"--batch-size {batch_size} does not split evenly over "
+            raise ConfigError(f"{flag} {batch_size} does not split evenly over "
                               f"{d.world} processes")
         if batch_size > n:
-            raise ConfigError(f"--batch-size {batch_size} is larger than the {n} images of "
-                              f"{what}; use --batch-size {n} or less")
+            raise ConfigError(f"{flag} {batch_size} is larger than the {n} images of "
+                              f"{what}; use {flag} {n} or less")
         per_rank = batch_size // d.world
         steps_per_epoch = (n // d.world) // per_rank
         total: int | None = max_steps or (epochs or default_epochs) * steps_per_epoch
@@ -52,7 +55,7 @@ class Schedule:
         if max_minutes and not (max_steps or epochs):
             total = None
         seconds = max_minutes * 60 if max_minutes else None
-        return cls(n, per_rank, steps_per_epoch, total, seconds)
+        return cls(n, per_rank, steps_per_epoch, total, seconds, max_minutes)
 
     def stop_reason(self, step: int, elapsed: float) -> str | None:
         """"steps" or "minutes" once the phase is over after ``step`` steps and ``elapsed``

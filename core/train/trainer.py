@@ -131,6 +131,7 @@ class Trainer:
             stages = (Stage.ONE, Stage.TWO) if opts.stage2 else (Stage.ONE,)
             phases = [Phase(c, s, i * 2 + s.number - 1)
                       for i, c in enumerate(ds.class_names) for s in stages]
+            setup.check_batches(opts, ds, phases, rt.dist)
             with self._sigint_handler():
                 for phase in phases:
                     if phase.key in self.run.progress()["done"]:
@@ -154,10 +155,8 @@ class Trainer:
         size = nets.g.out_size
         real_all = (images.at_size(size) if size != images.images.shape[-1] else images.images
                     ).to(rt.device)
-        epochs, max_steps, minutes = self.opts.length(phase.stage)
-        schedule = Schedule.plan(real_all.shape[0], self.opts.batch_in(phase.stage), rt.dist,
-                                 epochs, max_steps, TrainOptions.DEFAULT_EPOCHS,
-                                 f"class {phase.cls!r}", minutes)
+        schedule = self.opts.schedule(phase.stage, real_all.shape[0], rt.dist,
+                                      f"class {phase.cls!r}")
         state = self._new_state(phase, nets, real_all.shape[0], rt)
         ckpt_dir = self.run.checkpoints(phase.cls, phase.stage)
         self._resume(phase, state, ckpt_dir, rt)
@@ -205,7 +204,7 @@ class Trainer:
         self._save_final(phase, state, ckpt_dir, rt)
         if rt.dist.is_main:
             best = watch and watch.finish(self.run, phase.cls, phase.stage, state)
-            setup.record_phase(self.run, phase.key, state, schedule, minutes, stop or "steps",
+            setup.record_phase(self.run, phase.key, state, schedule, stop or "steps",
                                refine.share > 0, best)
 
     @staticmethod
