@@ -99,6 +99,9 @@ def test_cli_trains_each_stage_at_its_batch(tmp_path: Path) -> None:
         assert r.returncode == 0, r.stderr
         lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
         assert {s: max(x["step"] for x in lines if x["stage"] == s) for s in (1, 2)} == want
+        card = (out / "README.md").read_text()  # the model card says each stage's batch
+        assert ("batch 8 in Stage-I and 16 in Stage-II," if i == 0 else
+                "batch 8 in Stage-I and 4 in Stage-II," if i == 1 else "batch 4,") in card
 
 
 def test_cli_stage2_diffaugment_and_none(tmp_path: Path) -> None:

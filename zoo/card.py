@@ -111,6 +111,9 @@ def card_for(run: RunDir) -> ModelCard:
     options = TrainOptions.from_json(opts, where=str(run.config_path))
     ema = [stage.label for stage in stages if options.ema_in(stage)]
     extras = (f", EMA of G ({', '.join(ema)})" if ema else "") + _augmentation(options, stages)
+    sizes = {stage.label: options.batch_in(stage) for stage in stages}
+    batch = (" and ".join(f"{n} in {label}" for label, n in sizes.items())
+             if len(set(sizes.values())) > 1 else str(options.batch_size))
     body = f"""
 # usgan: {" + ".join(str((config.get(str(s)) or {}).get("name")) for s in stages)}
 
@@ -122,7 +125,7 @@ Stacked GAN for ultrasound image synthesis (Che et al.), one GAN per class, trai
 - classes: {", ".join(classes)}
 - data: `{config.get("data", {}).get("spec", opts.get("data"))}`
 - recipe `{opts.get("recipe", "paper")}`: loss {opts.get("loss")}, Adam lr {opts.get("lr")},
-  betas {tuple(opts.get("betas") or ())}, batch {opts.get("batch_size")},
+  betas {tuple(opts.get("betas") or ())}, batch {batch},
   seed {opts.get("seed")}{extras}
 
 ## Weights
