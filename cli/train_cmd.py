@@ -159,7 +159,7 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
 @_opt("stage2_blur")
 @_opt("stage2_noise")
 @_opt("recipe", type=click.Choice(list(RECIPES)))
-@_opt("batch_size")
+@_opt("batch_size", show_default=False)  # per network: its help says
 @_opt("stage2_batch_size")
 @_opt("lr")
 @_opt("lr_d")

@@ -91,8 +91,7 @@ class TrainOptions:
     batch_size: int = field(default=FROM_RECIPE, metadata=_h(
             "Images per step (the default recipe's: 8 in the Stage-I of dcgan, else 16)."))
     stage2_batch_size: int | None = field(default=FROM_RECIPE, metadata=_h(
-            "Stage-II's images per step (default: the recipe's, 16 in the default recipe; "
-            "with --batch-size given, that)."))
+            "Stage-II's images per step (the recipe's; with --batch-size given alone, that)."))
     lr: float = field(default=FROM_RECIPE, metadata=_h("Adam learning rate."))
     lr_d: float | None = field(default=FROM_RECIPE, metadata=_h(
             "Discriminator learning rate (two time-scales; default: --lr)."))
