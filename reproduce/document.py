@@ -71,8 +71,8 @@ def _head(doc: dict[str, Any], heading: str) -> list[str]:
     lines = [f"{heading} {s['name']}: `{s['data']}`", "", "Regenerate with:", "", "```",
              doc["command"], "```", "",
              f"- **Schedule**: {Preset.from_json(doc['preset']).describe(s['batch_size'])}.",
-             f"- **Wall time so far** (sum over steps; steps ran in parallel): "
-             f"{report.wall_markdown(doc)}.",
+             f"- **Wall time{' so far' if doc['steps_left'] else ''}** (sum over steps; "
+             f"steps ran in parallel): {report.wall_markdown(doc)}.",
              f"- **Data**: {_data_line(doc)}"]
     left = doc["steps_left"]
     if left:
@@ -102,8 +102,18 @@ def _table2(doc: dict[str, Any], chosen: Sequence[Config], h: str) -> list[str]:
         lines += [f"- {k}: {v}" for k, v in _table2_header(doc["table2"]).items()] + [""]
     return [*lines, *report.table2_markdown(doc, chosen), "",
             "Mean ± sample std over repeats; p: two-sided paired t-test of accuracy against "
-            "real only over the same repeats. " + _repeats_mean(doc["table2"]) + " The paper's "
-            "accuracies (NAFLD liver) are shown for the paper-recipe rows.", ""]
+            "real only over the same repeats. " + _repeats_mean(doc["table2"]) + " "
+            + _paper_accuracies(chosen), ""]
+
+
+def _paper_accuracies(chosen: Sequence[Config]) -> str:
+    """Which rows carry the paper's accuracy: real only always, a configuration only when it
+    was trained with the paper's recipe."""
+    if any(c.recipe == "paper" for c in chosen):
+        return ("The paper's accuracies (NAFLD liver) are shown for real only and the "
+                "paper-recipe rows.")
+    return ("The paper's real-only accuracy (NAFLD liver) is shown as a reference; its "
+            "accuracies with synthetic images belong to paper-recipe GANs, not trained here.")
 
 
 def _repeats_mean(t2: dict[str, Any] | None) -> str:

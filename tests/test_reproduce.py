@@ -108,6 +108,17 @@ def test_table2_says_what_its_repeats_measure(tmp_path: Path) -> None:
     assert "the p-values measure the variance over training seeds on these 22 images" in text
 
 
+def test_the_paper_accuracy_note_names_the_rows_that_carry_one() -> None:
+    """A run of the default recipe only shows the paper's real-only accuracy, and its note
+    does not point at paper-recipe rows that are not there."""
+    from usgan.reproduce import document
+
+    assert "paper-recipe GANs, not trained here" in document._paper_accuracies(
+        configs(["default/dcgan"]))
+    assert "real only and the paper-recipe rows" in document._paper_accuracies(
+        configs(["default/dcgan", "paper/dcgan"]))
+
+
 def _step(tmp: Path, name: str, argv: list[str], needs: tuple[str, ...] = ()) -> Step:
     mark = tmp / f"{name}.done"
     return Step(name, lambda: argv, mark.exists, needs, after=lambda out: mark.write_text(out))
