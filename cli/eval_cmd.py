@@ -13,6 +13,7 @@ from rich.table import Table
 from usgan.core.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+FLOOR = "training images"  # the --floor row: the split's training images as the fakes
 
 
 def _plain_folder(text: str) -> list[str] | None:
@@ -116,7 +117,7 @@ BINS = click.option("--bins", default=None,
 
 @click.command("eval")
 @click.option("--real", required=True, help="Data spec or a plain folder of real images.")
-@click.option("--fake", "fakes", multiple=True, required=True, metavar="SOURCE",
+@click.option("--fake", "fakes", multiple=True, metavar="SOURCE",
               help="A plain folder of images, a run directory or a zoo name (repeatable).")
 @click.option("--class", "classes", multiple=True, help="Classes to evaluate (default: all).")
 @click.option("--n", "n", type=int, default=400, show_default=True,
@@ -139,11 +140,16 @@ BINS = click.option("--bins", default=None,
 @click.option("--split", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Score against the held-out (test) images of this split file (usgan data "
                    "split; repeat 0) only; --audit then checks the training images.")
+@click.option("--floor", is_flag=True,
+              help=f"With --split: also score the split's training images against its "
+                   f"held-out ones, as the source {FLOOR!r}: what a generator that "
+                   "reproduced its training set would score (at --size, else the first "
+                   "--fake's size).")
 @BINS
 def eval_cmd(real: str, fakes: tuple[str, ...], classes: tuple[str, ...], n: int, metrics: str,
              inception_weights: str | None, seed: int, json_out: Path | None,
              markdown: Path | None, audit: bool, stage: int | None, size: int | None,
-             split: Path | None, bins: str | None) -> None:
+             split: Path | None, floor: bool, bins: str | None) -> None:
     """Image-quality metrics of each --fake against --real, per class (torch-fidelity)."""
     from usgan.core.evaluation import Extractor, check_counts, evaluate, weights_path
     from usgan.core.io import write_atomic, write_json
@@ -152,22 +158,29 @@ def eval_cmd(real: str, fakes: tuple[str, ...], classes: tuple[str, ...], n: int
     names = [m.strip() for m in metrics.split(",") if m.strip()]
     if n < 2:
         raise DataError(f"--n must be at least 2, got {n}")
+    _check_floor(fakes, floor, split, size)
     weights = weights_path(inception_weights)
     sets = {source: _fake_sets(source, list(classes), n, seed, stage, size) for source in fakes}
     reals = {(source, cls): _real_set(real, cls, int(fake[0].shape[-1]), bins, split)
              for source, per_class in sets.items() for cls, fake in per_class.items()}
+    if floor and split is not None:
+        at = size or int(next(iter(next(iter(sets.values())).values()))[0].shape[-1])
+        wanted = list(classes) or _split_classes(split)
+        reals.update({(FLOOR, cls): _real_set(real, cls, at, bins, split) for cls in wanted})
+        sets[FLOOR] = {cls: reals[(FLOOR, cls)][2] for cls in wanted}
     for (source, cls), (real_set, _, _) in reals.items():
         check_counts(names, sets[source][cls], real_set)
     # after the inputs are known good; the audit's feature space is FID's layer
     extractor = Extractor.create([*names, "fid"] if audit else names, weights=weights)
     results: dict[str, dict[str, dict[str, Any]]] = {}
-    for source in fakes:
+    for source in sets:
         results[source] = {}
         for cls, fake in sets[source].items():
             real_set, key, trained_on = reals[(source, cls)]
+            audited = audit and source != FLOOR  # the training images are not audited
             results[source][cls or "all"] = evaluate(extractor, fake, real_set, names, key,
-                                                     audit, trained_on)
-        if stage is None:  # eval.json (the card's numbers) is the run's final model
+                                                     audited, trained_on)
+        if stage is None and source != FLOOR:  # eval.json: the run's final model
             _record(RunDir(Path(source)), results[source], extractor, real, size, split)
     _print(results)
     doc = {"real": real, "split": str(split) if split else None, "extractor": extractor.name,
@@ -177,6 +190,30 @@ def eval_cmd(real: str, fakes: tuple[str, ...], classes: tuple[str, ...], n: int
         write_json(json_out, doc)
     if markdown:
         write_atomic(markdown, table1(results))
+
+
+def _check_floor(fakes: tuple[str, ...], floor: bool, split: Path | None,
+                 size: int | None) -> None:
+    """What --floor needs, said before anything is loaded: --split (whose training images it
+    scores), and --size when there is no --fake to take the size from."""
+    if not fakes and not floor:
+        raise DataError("give --fake SOURCE (a run directory, a zoo name or a folder of "
+                        "images), or --floor with --split")
+    if floor and split is None:
+        raise DataError("--floor scores the training images of a split against its held-out "
+                        "ones; give --split FILE (usgan data split)")
+    if floor and not fakes and size is None:
+        raise DataError("--floor without --fake needs --size (the size to score at)")
+
+
+def _split_classes(split: Path) -> list[str]:
+    """The classes of the --floor row when --class names none: the split's."""
+    from usgan.core.data import read_split
+
+    named = read_split(split).get("classes")
+    if not named:
+        raise DataError(f"{split} names no classes; give --class for --floor")
+    return list(named)
 
 
 def _record(run: Any, result: dict[str, Any], extractor: Any, real: str,

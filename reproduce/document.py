@@ -90,10 +90,14 @@ def _table1(doc: dict[str, Any], chosen: Sequence[Config], h: str) -> list[str]:
           "with like" if size else "")
     why = report.is_unavailable(doc)
     is_text = f" IS is n/a: {'; '.join(why)}." if why else ""
+    floor = (f" The last row, {report.FLOOR_ROW}, scores each class's training images "
+             "themselves against the same held-out images: what a generator that reproduced "
+             "its training set would score." if doc.get("floor") else "")
     return [f"{h} Table 1: image quality", "", *report.table1_markdown(doc, chosen), "",
             f"FID, KID and IS (torch-fidelity's Inception) of {n} samples per class against "
-            f"the real images of the class{at}.{is_text} The paper's FIDs are for another "
-            "dataset (NAFLD liver) and another schedule: a reference, not a target.", ""]
+            f"the real images of the class{at}.{floor}{is_text} The paper's FIDs are for "
+            "another dataset (NAFLD liver) and another schedule: a reference, not a target.",
+            ""]
 
 
 def _table2(doc: dict[str, Any], chosen: Sequence[Config], h: str) -> list[str]:

@@ -326,6 +326,21 @@ def eval_step(c: Config, s: Settings, p: Preset, lay: Layout, weights: str | Non
     return Step(f"eval {c.key}", lambda: argv, _exists(path), (f"train {c.key}",))
 
 
+FLOOR = "floor"  # Layout.eval(FLOOR): the training images scored as a generator's
+
+
+def floor_step(s: Settings, lay: Layout, weights: str | None) -> Step:
+    """Table 1's reference row: each class's training images against its held-out ones at
+    `score_size` (`usgan eval --floor`), what a generator that reproduced its training set
+    would score."""
+    path = lay.eval(FLOOR)
+    argv = ["eval", "--real", s.data, "--split", str(lay.split), "--floor", "--size",
+            str(score_size(s)), "--metrics", "fid,kid", "--json", str(path)]
+    argv += ["--bins", s.bins] if s.bins else []
+    argv += ["--inception-weights", weights] if weights else []
+    return Step(f"eval {FLOOR}", lambda: argv, _exists(path), ("split",))
+
+
 def classify_step(key: str, sources: Sequence[Config], s: Settings, p: Preset,
                   lay: Layout) -> Step:
     """Table 2 in pieces that resume: the baselines, then real + synthetic per configuration
@@ -365,6 +380,7 @@ def plan(s: Settings, p: Preset, chosen: Sequence[Config], lay: Layout,
     for c in chosen:  # a configuration's steps together: whole rows of Table 1 come first
         steps += [train_step(c, s, p, lay, weights), eval_step(c, s, p, lay, weights)]
         steps += [push_step(c, s, push_org, endpoint, lay)] if push_org else []
+    steps += [] if s.eval_real else [floor_step(s, lay, weights)]  # it needs the split
     steps.append(classify_step("baselines", [], s, p, lay))
     steps += [classify_step(c.key, [c], s, p, lay) for c in chosen]
     return steps

@@ -13,7 +13,7 @@ from usgan.core.experiment.classify import AUG, REAL
 from usgan.core.experiment.report import METRICS, format_p, summarize
 from usgan.core.io import read_json
 
-from .plan import Config, Layout, Preset, Settings, score_size
+from .plan import FLOOR, Config, Layout, Preset, Settings, score_size
 
 # Che et al., Table 1 (NAFLD liver, classes abnormal / normal) and Table 2 (accuracy, %).
 PAPER_FID = {"dcgan": (113.87, 161.76), "dcgan-stage2": (100.05, 99.53),
@@ -38,6 +38,15 @@ def table1(lay: Layout, chosen: Sequence[Config]) -> dict[str, dict[str, dict[st
         rows = next(iter(read_json(path)["results"].values()))
         out[c.key] = {cls: _row(r) for cls, r in rows.items()}
     return out
+
+
+def floor(lay: Layout) -> dict[str, dict[str, Any]] | None:
+    """Class -> the training images' row (`plan.floor_step`), None before it ran."""
+    path = lay.eval(FLOOR)
+    if not path.is_file():
+        return None
+    rows = next(iter(read_json(path)["results"].values()))
+    return {cls: _row(r) for cls, r in rows.items()}
 
 
 def scored_against(lay: Layout, chosen: Sequence[Config]) -> str | None:
@@ -130,6 +139,7 @@ def summary(s: Settings, p: Preset, lay: Layout, chosen: Sequence[Config],
     t1, t2 = table1(lay, chosen), table2(lay, chosen)
     return {"settings": asdict(s), "preset": asdict(p), "classes": list(classes),
             "configs": [c.key for c in chosen], "score_size": score_size(s), "table1": t1,
+            "floor": floor(lay),
             "scored_against": scored_against(lay, chosen),
             "table2": None if t2 is None else {k: t2[k] for k in t2 if k != "per_split"},
             "claims": claims(t1, t2, chosen), "wall_seconds": wall_time(lay)}
@@ -162,7 +172,15 @@ def table1_markdown(doc: dict[str, Any], chosen: Sequence[Config]) -> list[str]:
             cells.append(" / ".join(_kid(rows.get(k)) for k in classes))
             cells.append(" / ".join(_is(rows.get(k)) for k in classes))
         lines.append("| " + " | ".join(cells) + " |")
+    if doc.get("floor"):  # the same real images in every recipe's columns
+        fl = doc["floor"]
+        per_recipe = [" / ".join(_num(fl.get(k, {}).get("fid")) for k in classes),
+                      " / ".join(_kid(fl.get(k)) for k in classes), "-"]
+        lines.append("| " + " | ".join([FLOOR_ROW, "-", *per_recipe * len(recipes)]) + " |")
     return lines
+
+
+FLOOR_ROW = "training images (the floor)"
 
 
 def _is(row: dict[str, Any] | None) -> str:

@@ -315,3 +315,44 @@ def test_eval_with_a_split_scores_against_the_held_out_images(tmp_path: Path) ->
     assert rows["held"]["kid"]["value"] > rows["all"]["kid"]["value"]  # copies are not unseen
     r = run_usgan(*base[:-2], "--split", str(split), "--real", str(copies), env=env)
     assert r.returncode != 0 and "--split needs --real to be a data spec" in r.stderr
+
+
+@needs_weights
+def test_floor_scores_the_split_training_images_against_its_held_out_ones(tmp_path: Path) -> None:
+    """--floor: the training images of the split scored as if a generator had made them (the
+    row a G that reproduced its training set would get), with or without a --fake; what it
+    needs is refused in one line before anything loads."""
+    import json
+
+    from usgan.cli.eval_cmd import FLOOR
+    from usgan.core.data import load_dataset, load_split
+
+    env, split = {"USGAN_CACHE": str(tmp_path / "cache")}, tmp_path / "split.json"
+    r = run_usgan("data", "split", "phantom:n=24", "--test-per-class", "4", "--repeats", "1",
+                  "--out", str(split), env=env)
+    assert r.returncode == 0, r.stderr
+    ds = load_dataset("phantom:n=24")
+    train, _ = load_split(split, ds, 0)
+    healthy = ds.class_names.index("healthy")
+    seen = [i for i in train if int(ds.labels[i]) == healthy]
+    copies = _folder(tmp_path / "copies", ds.images[seen])
+    base = ["eval", "--real", "phantom:n=24", "--split", str(split), "--floor", "--metrics",
+            "kid", "--inception-weights", str(WEIGHTS)]
+    r = run_usgan(*base, "--fake", str(copies), "--class", "healthy", "--json",
+                  str(tmp_path / "with.json"), env=env)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads((tmp_path / "with.json").read_text())["results"]
+    floor, copy = rows[FLOOR]["healthy"], rows[str(copies)]["healthy"]
+    assert floor["n_fake"] == copy["n_fake"] == len(seen) and floor["n_real"] == 4
+    assert abs(floor["kid"]["value"] - copy["kid"]["value"]) < 1e-6  # the same images
+    r = run_usgan(*base, "--size", "32", "--json", str(tmp_path / "alone.json"), env=env)
+    assert r.returncode == 0, r.stderr
+    alone = json.loads((tmp_path / "alone.json").read_text())["results"]
+    assert list(alone) == [FLOOR] and set(alone[FLOOR]) == set(ds.class_names)
+    assert all(row["size"] == 32 for row in alone[FLOOR].values())
+    for args, said in (((), "give --fake SOURCE"),
+                       (("--floor", "--size", "32"), "give --split FILE"),
+                       (("--split", str(split), "--floor"), "--floor without --fake needs --size")):
+        r = run_usgan("eval", "--real", "phantom:n=24", *args, env=env)
+        assert r.returncode != 0 and said in r.stderr, r.stderr
+        assert r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr

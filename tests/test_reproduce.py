@@ -160,8 +160,10 @@ def test_cli_dry_run_lists_the_commands(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     ids = [line.split(":")[0] for line in r.output.splitlines() if not line.startswith("repro")]
     assert ids == ["split", "train paper/dcgan", "eval paper/dcgan", "train paper/dcgan-stage2",
-                   "eval paper/dcgan-stage2", "classify baselines", "classify paper/dcgan",
-                   "classify paper/dcgan-stage2"]
+                   "eval paper/dcgan-stage2", "eval floor", "classify baselines",
+                   "classify paper/dcgan", "classify paper/dcgan-stage2"]
+    assert "eval floor: usgan eval --real phantom:n=20 --split" in r.output
+    assert "--floor --size 256" in r.output  # the training images at Table 1's one size
     assert f"--stage1-from {out}/runs/paper/dcgan" in r.output
     assert not out.exists()  # a dry run writes nothing
     from collections import Counter
@@ -175,7 +177,7 @@ def test_cli_dry_run_lists_the_commands(tmp_path: Path) -> None:
              "--only", "paper/dcgan", "--phase", "eval,classify", "--dry-run")
     assert [line.split(":")[0] for line in r.output.splitlines()
             if not line.startswith("repro")] == [
-        "eval paper/dcgan", "classify baselines", "classify paper/dcgan"]
+        "eval paper/dcgan", "eval floor", "classify baselines", "classify paper/dcgan"]
 
 
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:
@@ -216,6 +218,9 @@ def test_reproduce_end_to_end_on_the_phantom(tmp_path: Path) -> None:
             assert all(row["fid"] > 0 and row["n_fake"] == 20 and 0 < row["n_real"] <= 8
                        for row in per_class.values())  # the held-out images only, not 24
         assert summary["scored_against"] == "held-out"
+        assert set(summary["floor"]) == set(summary["classes"])  # the training images' row
+        assert all(0 < row["n_real"] <= 8 and row["kid"] is not None
+                   for row in summary["floor"].values())
         assert len(summary["claims"]["stage2_lowers_fid"]) == 2
         assert summary["table2"] is None
         assert summary["steps_left"] == ["classify baselines", "classify default/dcgan",
@@ -230,6 +235,7 @@ def test_reproduce_end_to_end_on_the_phantom(tmp_path: Path) -> None:
         assert (page.parent / "figures" / "results-ph-samples.png").is_file()
         assert "Incomplete**: 3 step(s) left" in text
         assert "FID/KID against those held-out images only" in text
+        assert "| training images (the floor) | - |" in text
         # again: only what is left; the written tables stay as they were
         r2 = run_usgan(*args, "--phase", "split,train,eval,push", "--dry-run", env=env)
         assert r2.returncode == 0 and r2.stdout == "", r2.stdout + r2.stderr
