@@ -13,7 +13,7 @@ from usgan.core.errors import UsganError
 from usgan.core.registry import parse_kv
 from usgan.core.stacking import DEFAULT_STAGE2
 from usgan.core.train.losses import LOSSES
-from usgan.core.train.options import TrainOptions
+from usgan.core.train.options import TrainOptions, batch_overrides
 from usgan.core.train.recipes import RECIPES, get_recipe
 
 # CLI parameter -> TrainOptions field, for the ones that map one to one.
@@ -102,8 +102,7 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
     for name in _DIRECT:
         if given(name):
             opts[name] = p[name]
-    if given("batch_size") and not given("stage2_batch_size"):
-        opts["stage2_batch_size"] = None  # --batch-size alone sets both stages
+    opts.update(batch_overrides({n for n in ("batch_size", "stage2_batch_size") if given(n)}))
     if given("stage2") or given("stage2_model"):
         opts["stage2"] = stage2_choice(p["stage2"], p["stage2_model"])
     if given("classes"):

@@ -219,8 +219,10 @@ class TrainOptions:
         unset = [f.name for f in fields(self) if getattr(self, f.name) is FROM_RECIPE]
         if not unset:
             return
-        if "batch_size" not in unset and "stage2_batch_size" in unset:
-            self.stage2_batch_size, unset = None, [n for n in unset if n != "stage2_batch_size"]
+        for name, value in batch_overrides(
+                {f.name for f in fields(self)}.difference(unset)).items():
+            setattr(self, name, value)
+            unset.remove(name)
         values = get_recipe(self.recipe).options_for(self.stage1)
         for name in unset:
             setattr(self, name, values[name])
@@ -306,6 +308,15 @@ class TrainOptions:
                 raise ConfigError(f"{where}: option {key!r} is {json.dumps(value)}, which is not "
                                   f"a {_describe(hints[key])}")
         return {k: v for k, v in data.items() if k in known}
+
+
+def batch_overrides(given: set[str]) -> dict[str, None]:
+    """``--batch-size`` given without ``--stage2-batch-size`` sets both stages: the option
+    values that make it so (``stage2_batch_size`` None: as ``batch_size``), given the names
+    of the options set explicitly (to a TrainOptions, or on the command line)."""
+    if "batch_size" in given and "stage2_batch_size" not in given:
+        return {"stage2_batch_size": None}
+    return {}
 
 
 def _matches(value: Any, tp: Any) -> bool:
