@@ -330,9 +330,8 @@ FLOOR = "floor"  # Layout.eval(FLOOR): the training images scored as a generator
 
 
 def floor_step(s: Settings, lay: Layout, weights: str | None) -> Step:
-    """Table 1's reference row: each class's training images against its held-out ones at
-    `score_size` (`usgan eval --floor`), what a generator that reproduced its training set
-    would score."""
+    """Table 1's reference row (`usgan eval --floor`): each class's training images against
+    its held-out ones at `score_size`, what a generator that copied its training set scores."""
     path = lay.eval(FLOOR)
     argv = ["eval", "--real", s.data, "--split", str(lay.split), "--floor", "--size",
             str(score_size(s)), "--metrics", "fid,kid", "--json", str(path)]
