@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import glob
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -282,15 +283,14 @@ def test_eval_real_grade_folders_with_bins(tmp_path: Path) -> None:
     assert r.returncode == 2 and "unknown class" in r.stderr and len(r.stderr.splitlines()) == 1
 
 
-@needs_weights
-def test_eval_with_a_split_scores_against_the_held_out_images(tmp_path: Path) -> None:
-    """--split: FID/KID against the split's test images of the class only, and the audit
-    against its training images (fakes that copy them are caught, whichever images score)."""
-    import json
-
+def _split_and_copies(tmp: Path, env: dict[str, str]) -> tuple[Path, Path, Any, list[int],
+                                                                list[int]]:
+    """A split of phantom:n=24 (4 held-out images per class) and a folder of its healthy
+    training images, what a G that memorised its data would draw: the split file, the
+    folder, the dataset, the test indices and the healthy training indices."""
     from usgan.core.data import load_dataset, load_split
 
-    env, split = {"USGAN_CACHE": str(tmp_path / "cache")}, tmp_path / "split.json"
+    split = tmp / "split.json"
     r = run_usgan("data", "split", "phantom:n=24", "--test-per-class", "4", "--repeats", "1",
                   "--out", str(split), env=env)
     assert r.returncode == 0, r.stderr
@@ -298,7 +298,18 @@ def test_eval_with_a_split_scores_against_the_held_out_images(tmp_path: Path) ->
     train, test = load_split(split, ds, 0)
     healthy = ds.class_names.index("healthy")
     seen = [i for i in train if int(ds.labels[i]) == healthy]
-    copies = _folder(tmp_path / "copies", ds.images[seen])  # a G that memorised its data
+    return split, _folder(tmp / "copies", ds.images[seen]), ds, test, seen
+
+
+@needs_weights
+def test_eval_with_a_split_scores_against_the_held_out_images(tmp_path: Path) -> None:
+    """--split: FID/KID against the split's test images of the class only, and the audit
+    against its training images (fakes that copy them are caught, whichever images score)."""
+    import json
+
+    env = {"USGAN_CACHE": str(tmp_path / "cache")}
+    split, copies, ds, test, _ = _split_and_copies(tmp_path, env)
+    healthy = ds.class_names.index("healthy")
     base = ["eval", "--real", "phantom:n=24", "--fake", str(copies), "--class", "healthy",
             "--metrics", "kid", "--audit", "--inception-weights", str(WEIGHTS)]
     rows = {}
@@ -325,17 +336,9 @@ def test_floor_scores_the_split_training_images_against_its_held_out_ones(tmp_pa
     import json
 
     from usgan.cli.eval_cmd import FLOOR
-    from usgan.core.data import load_dataset, load_split
 
-    env, split = {"USGAN_CACHE": str(tmp_path / "cache")}, tmp_path / "split.json"
-    r = run_usgan("data", "split", "phantom:n=24", "--test-per-class", "4", "--repeats", "1",
-                  "--out", str(split), env=env)
-    assert r.returncode == 0, r.stderr
-    ds = load_dataset("phantom:n=24")
-    train, _ = load_split(split, ds, 0)
-    healthy = ds.class_names.index("healthy")
-    seen = [i for i in train if int(ds.labels[i]) == healthy]
-    copies = _folder(tmp_path / "copies", ds.images[seen])
+    env = {"USGAN_CACHE": str(tmp_path / "cache")}
+    split, copies, ds, _, seen = _split_and_copies(tmp_path, env)
     base = ["eval", "--real", "phantom:n=24", "--split", str(split), "--floor", "--metrics",
             "kid", "--inception-weights", str(WEIGHTS)]
     r = run_usgan(*base, "--fake", str(copies), "--class", "healthy", "--json",
