@@ -20,6 +20,7 @@ import hashlib
 import io
 import json
 import os
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,7 @@ def write_atomic(path: PathLike, data: bytes | str) -> Path:
     """Write ``data`` to ``path`` through a temporary file, fsync and rename."""
     path = Path(path)
     blob = data.encode() if isinstance(data, str) else data
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:

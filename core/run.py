@@ -17,7 +17,9 @@ Training, sampling, the zoo and evaluation all go through `RunDir`.
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ SAMPLES = "samples"
 CHECKPOINTS = "checkpoints"
 ROLES = ("generator", "discriminator", "generator_ema")
 FORMAT = 1  # config.json "usgan_run"
+_UPDATES = threading.RLock()  # classes training at once (--jobs) update the same files
 
 
 def fresh_dir(base: Path) -> Path:
@@ -147,6 +150,14 @@ class RunDir:
     def write_config(self, config: dict[str, Any]) -> None:
         write_json(self.config_path, {"usgan_run": FORMAT, **config})
 
+    def update_config(self, change: Callable[[dict[str, Any]], None]) -> None:
+        """Read config.json, ``change`` it in place and write it, as one update (threads
+        training classes at once do not lose each other's)."""
+        with _UPDATES:
+            config = self.read_config()
+            change(config)
+            self.write_config(config)
+
     @property
     def classes(self) -> list[str]:
         """The classes the run trained, in order."""
@@ -174,10 +185,11 @@ class RunDir:
             else {"done": [], "finished": False}
 
     def mark_done(self, phase: str) -> None:
-        prog = self.progress()
-        if phase not in prog["done"]:
-            prog["done"].append(phase)
-        write_json(self.progress_path, prog)
+        with _UPDATES:
+            prog = self.progress()
+            if phase not in prog["done"]:
+                prog["done"].append(phase)
+            write_json(self.progress_path, prog)
 
     def mark_finished(self) -> None:
         prog = self.progress()
@@ -190,7 +202,7 @@ class RunDir:
 
     # ---------------------------------------------------------------- metrics
     def log_metrics(self, record: dict[str, Any]) -> None:
-        with open(self.metrics_path, "a") as f:
+        with _UPDATES, open(self.metrics_path, "a") as f:
             f.write(json.dumps(record) + "\n")
 
     def read_metrics(self) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from usgan.core.io import FileFormatError, metadata_json, read_safetensors, save
 SKELETON_KEY = "usgan_checkpoint"
 PATTERN = re.compile(r"^step-(\d{8})\.safetensors$")
 # What a write killed before its rename leaves (core.io.write_atomic's temporary file).
-LEFTOVER = re.compile(r"^\.step-\d{8}\.safetensors\.tmp-(\d+)$")
+LEFTOVER = re.compile(r"^\.step-\d{8}\.safetensors\.tmp-(\d+)(?:-\d+)?$")  # PID[-thread]
 
 
 class CheckpointError(UsganError):

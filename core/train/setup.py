@@ -205,14 +205,13 @@ def record_phase(run: RunDir, key: str, state: Any, schedule: Any, stop: str, pa
                  best_step: int | None = None) -> None:
     """config.json's ``phases``: the length asked for and reached, what ended it and, with
     ``--keep-best``, the step whose generator the phase kept."""
-    config = run.read_config()
-    config.setdefault("phases", {})[key] = {
+    record = {
         "steps": state.step, "seconds": round(state.elapsed, 1), "max_steps": schedule.total,
         "max_minutes": schedule.minutes, "stopped_by": stop,
         "pretrain_steps": (state.pretrain_end or state.step) if pairs else None,
         **({"best_step": best_step} if best_step is not None else {}),
     }
-    run.write_config(config)
+    run.update_config(lambda config: config.setdefault("phases", {}).update({key: record}))
 
 
 def check_batches(opts: TrainOptions, ds: Any, phases: Any, dist: Dist) -> None:
