@@ -21,7 +21,7 @@ _DIRECT = ("stage1", "data", "epochs", "max_steps", "stage2_epochs", "stage2_max
            "batch_size", "stage2_batch_size", "lr", "seed", "loss", "ema", "ema_decay",
            "ema_warmup", "precision",
            "stage2_ema", "device", "sample_every", "checkpoint_every", "keep_checkpoints",
-           "log_every", "threads", "quiet", "stage1_from", "on_nonfinite", "lr_d",
+           "log_every", "threads", "jobs", "quiet", "stage1_from", "on_nonfinite", "lr_d",
            "label_smoothing", "instance_noise", "r1_gamma", "eval_every", "eval_n", "keep_best",
            "inception_weights", "compile",
            "max_minutes", "stage2_max_minutes", "stage2_pretrain", "stage2_recon",
@@ -187,6 +187,7 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
 @click.option("--keep-all-checkpoints", is_flag=True,
               help="Keep them when a stage finishes too (default: only the last one).")
 @_opt("threads")
+@_opt("jobs")
 @_opt("compile", is_flag=True)
 @_opt("log_every")
 @_opt("eval_every")

@@ -29,7 +29,7 @@ class FakeClock:
     def __call__(self) -> float:
         self.t += 1.0
         if self.trainer is not None and self.t == self.stop_at:
-            self.trainer._interrupted = True
+            self.trainer._interrupted.set()
         return self.t
 
 

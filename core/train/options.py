@@ -36,7 +36,7 @@ def _h(text: str) -> dict[str, str]:
 
 # Options that do not change what a run computes: they may differ on --resume.
 VOLATILE = {"device", "quiet", "sample_every", "checkpoint_every", "keep_checkpoints",
-            "log_every", "threads", "compile", "prune_checkpoints", "eval_every", "eval_n",
+            "log_every", "threads", "jobs", "compile", "prune_checkpoints", "eval_every", "eval_n",
             "inception_weights", "recipe"}  # a recipe is a label; its values are compared
 
 
@@ -142,6 +142,9 @@ class TrainOptions:
     prune_checkpoints: bool = field(default=True, metadata=_h(
             "A finished stage keeps only its last checkpoint."))
     threads: int | None = field(default=None, metadata=_h("CPU threads (default: torch's)."))
+    jobs: int = field(default=1, metadata=_h(
+            "Classes trained at once, each in a thread (on a GPU, its own CUDA stream); "
+            "the CPU threads are split between them."))
     compile: bool = field(default=False, metadata=_h(
             "torch.compile G and D (1.07x end to end for dcgan-sn-sa on an H200, "
             "docs/benchmarks.md); the first steps wait for the compiler."))
@@ -182,6 +185,10 @@ class TrainOptions:
                 raise ConfigError(f"--{name.replace('_', '-')} must not be negative")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.jobs < 1:
+            raise ConfigError(f"--jobs must be at least 1, got {self.jobs}")
+        if self.jobs > 1 and self.compile:
+            raise ConfigError("--compile trains one class at a time: drop --jobs or --compile")
         if self.keep_best and not self.eval_every:
             raise ConfigError("--keep-best needs --eval-every N (the evaluations it picks from)")
         if self.eval_every and self.eval_n < 2:

@@ -15,6 +15,7 @@ from usgan.core.serialization import save_network
 from usgan.core.stacking import forward_stack
 from usgan.core.stage import Stage
 
+from .checkpoint import prune
 from .state import TrainState
 
 
@@ -58,9 +59,17 @@ def sampled(state: TrainState) -> str:
     return "generator_ema" if state.ema is not None else "generator"
 
 
-def save_final(run: RunDir, cls: str, stage: Stage, state: TrainState) -> None:
-    """The phase's generator, discriminator and EMA generator as safetensors."""
+def save_final(run: RunDir, cls: str, stage: Stage, state: TrainState, ckpt_dir: Path,
+               main: bool = True, prune_checkpoints: bool = True) -> None:
+    """The phase's generator, discriminator and EMA generator as safetensors (refused when
+    they hold NaN or inf), by the ``main`` process; then its checkpoints but the last go,
+    with ``prune_checkpoints``."""
+    refuse_nonfinite(state, f"final {cls}/{stage}", ckpt_dir)
+    if not main:
+        return
     save_network(state.g, run.weights(cls, stage, "generator"))
     save_network(state.d, run.weights(cls, stage, "discriminator"))
     if state.ema is not None:
         save_network(state.ema.shadow, run.weights(cls, stage, "generator_ema"))
+    if prune_checkpoints:
+        prune(ckpt_dir, 1)

@@ -22,27 +22,35 @@ class ProgressReporter:
     """Shows step, epoch, losses, D(x), D(G(z)), images/s and ETA for one phase."""
 
     def __init__(self, title: str, total: int | None, quiet: bool = False,
-                 echo: Callable[[str], None] | None = None) -> None:
+                 echo: Callable[[str], None] | None = None, shared: Progress | None = None
+                 ) -> None:
+        """``shared``: bars started by the caller (`shared_bars`), for phases that train at
+        once; this phase adds its bar there."""
         self.title, self.total, self.quiet = title, total, quiet
         self.echo = echo or (lambda m: print(m, file=sys.stderr))
         self.ips = 0.0
-        self._progress: Progress | None = None
+        self._own = shared is None
+        self._progress: Progress | None = None if quiet else shared or self.shared_bars()
         self._task: Any = None
-        if not quiet:
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                console=Console(stderr=True),
-            )
+
+    @staticmethod
+    def shared_bars() -> Progress:
+        """A set of bars (one per phase added to it); start and stop it with ``with``."""
+        return Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+            console=Console(stderr=True),
+        )
 
     def __enter__(self) -> ProgressReporter:
         if self._progress is not None:
-            self._progress.start()
+            if self._own:
+                self._progress.start()
             self._task = self._progress.add_task(self.title, total=self.total, stats="")
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
+        if self._progress is not None and self._own:
             self._progress.stop()
 
     def advance_to(self, step: int) -> None:

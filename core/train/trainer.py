@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from usgan.core.stacking import stage2_config
 from usgan.core.stage import Stage
 
 from . import outputs, setup
-from .checkpoint import load_latest, prune, save_checkpoint
+from .checkpoint import load_latest, save_checkpoint
 from .curves import write_curves
 from .ema import EMA
 from .options import TrainOptions
@@ -49,6 +50,7 @@ from .pairs import Degradation, RefineFeed, Refinement, Unrefined
 from .progress import ProgressReporter, RateClock
 from .state import STREAMS, Schedule, TrainState
 from .step import GANStep, NonFiniteLoss, StepStats, make_optimizers
+from .together import GLOBAL_RNG, classes_at_once, run_by_class
 
 MAX_SKIPPED = 10  # --on-nan skip: this many non-finite steps in a row stop training
 
@@ -103,8 +105,10 @@ class Trainer:
         self.echo = echo or (lambda msg: print(msg, file=sys.stderr))
         self.resolve_source = resolve_source
         self.on_finish = list(on_finish)
-        self._interrupted = False
-        self._skipped = 0  # non-finite steps in a row
+        self._interrupted = threading.Event()  # Ctrl-C, or another class failed (--jobs)
+        self._skipped: dict[str, int] = {}  # non-finite steps in a row, per phase
+        self._shown: dict[str, torch.Tensor] = {}  # the training images atop each phase's grids
+        self._shared_bars: Any = None
         self.clock: Callable[[], float] = time.perf_counter  # a time budget's clock
 
     # ------------------------------------------------------------------ the run
@@ -132,22 +136,26 @@ class Trainer:
             phases = [Phase(c, s, i * 2 + s.number - 1)
                       for i, c in enumerate(ds.class_names) for s in stages]
             setup.check_batches(opts, ds, phases, rt.dist)
-            with self._sigint_handler():
-                for phase in phases:
-                    if phase.key in self.run.progress()["done"]:
-                        continue
-                    if phase.stage == Stage.ONE and source is not None:
-                        setup.copy_stage1(source, self.run, phase.cls, d.is_main)
-                    else:
-                        self._train_phase(phase, ds.of_class(phase.cls), rt)
-                    if d.is_main:
-                        self.run.mark_done(phase.key)
-                    d.barrier()
+            todo = [p for p in phases if p.key not in self.run.progress()["done"]]
+            with self._sigint_handler(), classes_at_once(todo, opts, rt.dist) as bars:
+                self._shared_bars = bars
+                run_by_class(todo, lambda phase: self._run_phase(phase, ds, source, rt),
+                             opts.jobs, rt.device, self._interrupted.set)
             if d.is_main:
                 self._finish()
             return self.run
         finally:
             shutdown(d)
+
+    def _run_phase(self, phase: Phase, ds: Any, source: Path | None, rt: Runtime) -> None:
+        """Train ``phase`` (or copy its Stage-I from ``source``) and mark it done."""
+        if phase.stage == Stage.ONE and source is not None:
+            setup.copy_stage1(source, self.run, phase.cls, rt.dist.is_main)
+        else:
+            self._train_phase(phase, ds.of_class(phase.cls), rt)
+        if rt.dist.is_main:
+            self.run.mark_done(phase.key)
+        rt.dist.barrier()
 
     # ----------------------------------------------------------------- one phase
     def _train_phase(self, phase: Phase, images: Any, rt: Runtime) -> None:
@@ -166,10 +174,11 @@ class Trainer:
         fixed = noise_for(nets.chain, 16, torch.Generator().manual_seed(
             seed_for(self.opts.seed, phase.index, 9)))
         reporter = ProgressReporter(f"{phase.cls} {phase.stage.label}", schedule.total,
-                                    quiet=self.opts.quiet or not rt.dist.is_main, echo=self.echo)
+                                    quiet=self.opts.quiet or not rt.dist.is_main, echo=self.echo,
+                                    shared=self._shared_bars)
         watch = self._watch(phase, images, real_all, rt)
         step_n = max(1, real_all.shape[0] // 4)  # 4 training images head every sample grid
-        self._shown = real_all[::step_n][:4].float().cpu().div(127.5).sub(1)
+        self._shown[phase.key] = real_all[::step_n][:4].float().cpu().div(127.5).sub(1)
         nets.g.train()
         nets.d.train()
         clock, started, before = RateClock(), self.clock(), state.elapsed
@@ -198,10 +207,13 @@ class Trainer:
                 if stats is not None:
                     self._log(phase, state, stop is not None, stats, clock, reporter, rt)
                 if watch and (state.step % self.opts.eval_every == 0 or stop is not None):
-                    self._evaluate(watch, phase, state, nets, rt)
+                    watch.log(self.run, phase, state.step,
+                              [*nets.frozen, state.ema.shadow if state.ema else nets.g],
+                              rt.device, self.echo)
                 self._grid_and_checkpoint(phase, state, stop is not None, nets, fixed, ckpt_dir,
                                           rt)
-        self._save_final(phase, state, ckpt_dir, rt)
+        outputs.save_final(self.run, phase.cls, phase.stage, state, ckpt_dir,
+                           rt.dist.is_main, self.opts.prune_checkpoints)
         if rt.dist.is_main:
             best = watch and watch.finish(self.run, phase.cls, phase.stage, state)
             setup.record_phase(self.run, phase.key, state, schedule, stop or "steps",
@@ -222,8 +234,12 @@ class Trainer:
         return Refinement(feed, opts.stage2_pretrain, phase.key, self.echo, opts.stage2_finetune_lr)
 
     def _build_nets(self, phase: Phase, rt: Runtime) -> PhaseNets:
+        with GLOBAL_RNG:  # initialisation draws from torch's global RNG, seeded per phase
+            torch.manual_seed(seed_for(self.opts.seed, phase.index, 0))
+            return self._build(phase, rt)
+
+    def _build(self, phase: Phase, rt: Runtime) -> PhaseNets:
         opts = self.opts
-        torch.manual_seed(seed_for(opts.seed, phase.index, 0))
         if phase.stage == Stage.ONE:
             name, config, frozen = opts.stage1, dict(opts.stage1_config), []
         else:
@@ -255,7 +271,8 @@ class Trainer:
         ckpt = load_latest(ckpt_dir, warn=self.echo) if rt.dist.is_main else None
         ckpt = rt.dist.broadcast(ckpt)
         if ckpt is not None:
-            state.restore(ckpt, rt.dist.rank, str(ckpt_dir))
+            with GLOBAL_RNG:
+                state.restore(ckpt, rt.dist.rank, str(ckpt_dir))
             if rt.dist.is_main:
                 self.echo(f"resuming {phase.key} from step {state.step}")
 
@@ -289,23 +306,23 @@ class Trainer:
             if self.opts.compile and (plain := compile_failure(err)) is not None:
                 raise plain from err
             raise
-        self._skipped = 0
+        self._skipped[phase.key] = 0
         return stats
 
     def _diverged(self, err: NonFiniteLoss, phase: Phase, step: int, state: TrainState,
                   ckpt_dir: Path) -> None:
         """A NaN loss at ``step`` (or in ``err.steps`` up to it): stop, or drop it (skip)."""
-        self._skipped += 1
+        skipped = self._skipped[phase.key] = self._skipped.get(phase.key, 0) + 1
         at = f"a step in {step - err.steps + 1}-{step}" if err.steps else f"step {step}"
         where = (f"{err.who} loss is {err.value} at stage {phase.stage.number}, class "
                  f"{phase.cls!r}, {at}")
-        if self.opts.on_nonfinite == "skip" and self._skipped < MAX_SKIPPED:
+        if self.opts.on_nonfinite == "skip" and skipped < MAX_SKIPPED:
             state.opt_g.zero_grad(set_to_none=True)
             state.opt_d.zero_grad(set_to_none=True)
             return self.echo(f"warning: {where}; step skipped (--on-nan skip)")
         raise TrainingDiverged(
             f"training diverged: {where}"
-            + (f" ({MAX_SKIPPED} steps in a row)" if self._skipped > 1 else "")
+            + (f" ({MAX_SKIPPED} steps in a row)" if skipped > 1 else "")
             + f"; the last good checkpoint is kept in {ckpt_dir}; try a lower --lr, "
             "--loss hinge or --diffaugment, then --resume --force") from None
 
@@ -333,16 +350,6 @@ class Trainer:
         return QualityWatch.for_phase(self.opts, self.run, phase, images.fingerprint, real,
                                       self.clock)
 
-    def _evaluate(self, watch: Any, phase: Phase, state: TrainState, nets: PhaseNets,
-                  rt: Runtime) -> None:
-        g = state.ema.shadow if state.ema else nets.g
-        got = watch([*nets.frozen, g], rt.device, state.step)
-        self.run.log_metrics({"class": phase.cls, "stage": phase.stage.number,
-                              "step": state.step, "eval_n": self.opts.eval_n, **got})
-        shown = ", ".join(f"{k} {v:.4g}" if v is not None else f"{k} n/a"
-                          for k, v in got.items())
-        self.echo(f"{phase.key} step {state.step}: {shown}")
-
     def _grid_and_checkpoint(self, phase: Phase, state: TrainState, last: bool,
                              nets: PhaseNets, fixed: tuple[torch.Tensor, ...], ckpt_dir: Path,
                              rt: Runtime) -> None:
@@ -351,11 +358,11 @@ class Trainer:
             g = state.ema.shadow if state.ema else nets.g
             outputs.sample_grid(
                 self.run.samples / f"{phase.cls}-{phase.stage}-step{state.step:06d}.png",
-                [*nets.frozen, g], fixed, self._shown, rt.device)
+                [*nets.frozen, g], fixed, self._shown[phase.key], rt.device)
         saved = state.step % opts.checkpoint_every == 0 or last
         if saved:
             self._checkpoint(state, ckpt_dir, rt)
-        if rt.dist.any(self._interrupted):
+        if rt.dist.any(self._interrupted.is_set()):
             if not saved:
                 self._checkpoint(state, ckpt_dir, rt)
             raise Interrupted(
@@ -370,13 +377,6 @@ class Trainer:
             save_checkpoint(ckpt_dir, state.step, state.snapshot(rngs),
                             keep=self.opts.keep_checkpoints)
 
-    def _save_final(self, phase: Phase, state: TrainState, ckpt_dir: Path, rt: Runtime) -> None:
-        outputs.refuse_nonfinite(state, f"final {phase.key}", ckpt_dir)
-        if rt.dist.is_main:
-            outputs.save_final(self.run, phase.cls, phase.stage, state)
-            if self.opts.prune_checkpoints:
-                prune(ckpt_dir, 1)
-
     # --------------------------------------------------------------- the rest
     def _finish(self) -> None:
         if note := write_curves(self.run):
@@ -390,9 +390,9 @@ class Trainer:
         """SIGINT (Ctrl-C) and SIGTERM (``kill``, a scheduler's time limit) alike: finish
         the step, save a checkpoint, stop; a second one stops at once."""
         def handler(signum: int, frame: Any) -> None:
-            if self._interrupted:  # second Ctrl-C: stop now
+            if self._interrupted.is_set():  # second Ctrl-C: stop now
                 raise KeyboardInterrupt
-            self._interrupted = True
+            self._interrupted.set()
             self.echo(f"{signal.Signals(signum).name} received: saving a checkpoint (Ctrl-C "
                       "again to stop at once)")
 

@@ -87,6 +87,16 @@ class QualityWatch:
         return {"fid": row["fid"]["value"], "kid": row["kid"]["value"],
                 "diversity_pixels": pixels, "diversity_features": features}
 
+    def log(self, run: RunDir, phase: Any, step: int, chain: Sequence[nn.Module],
+            device: torch.device, echo: Callable[[str], None]) -> None:
+        """Score ``chain`` (the sampling generator on top) at ``step`` of ``phase``, write the
+        numbers to the run's metrics and show them."""
+        got = self(chain, device, step)
+        run.log_metrics({"class": phase.cls, "stage": phase.stage.number, "step": step,
+                         "eval_n": self.n, **got})
+        echo(f"{phase.key} step {step}: " + ", ".join(
+            f"{k} {v:.4g}" if v is not None else f"{k} n/a" for k, v in got.items()))
+
     def finish(self, run: RunDir, cls: str, stage: Stage, state: TrainState) -> int | None:
         """With a keeper: the best generator replaces the phase's sampling generator; its
         step (else None)."""
