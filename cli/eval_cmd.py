@@ -16,6 +16,12 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 FLOOR = "training images"  # the --floor row: the split's training images as the fakes
 
 
+def floor_name(px: int | None) -> str:
+    """The source name of a --floor row: the training images at the scoring size (None), or
+    at ``px`` (--floor-at) and upsampled to it."""
+    return FLOOR if px is None else f"{FLOOR} at {px} px, upsampled"
+
+
 def _plain_folder(text: str) -> list[str] | None:
     """The image files of a folder that holds images directly (no class subfolders, not a
     run directory), else None; images of different sizes are refused, saying which."""
@@ -80,15 +86,17 @@ def _fake_sets(source: str, classes: list[str], n: int, seed: int,
 
 
 def _real_set(real: str, cls: str, size: int, bins: str | None = None,
-              split: Path | None = None) -> tuple[Any, str | None, Any]:
+              split: Path | None = None, seen_at: int | None = None
+              ) -> tuple[Any, str | None, Any]:
     """The real images of ``cls`` at ``size``, the key of their cached features, and the
     images the GAN trained on when they differ (None: the same). ``bins`` turns graded folders
     into classes, as in training; with ``split`` the real images are its held-out (test)
-    images of repeat 0 and the trained-on ones its training images."""
+    images of repeat 0 and the trained-on ones its training images (with ``seen_at``: at
+    that size first, then upsampled to ``size``, as a Stage-I of that size is scored)."""
     from torch_fidelity.datasets import ImagesPathDataset
 
     from usgan.core.data import load_dataset, load_split, read_split
-    from usgan.core.evaluation import TensorImages, real_key
+    from usgan.core.evaluation import TensorImages, real_key, upsample
 
     files = _plain_folder(real)
     if files is not None:
@@ -108,7 +116,8 @@ def _real_set(real: str, cls: str, size: int, bins: str | None = None,
     digest = hashlib.sha256(split.read_bytes()).hexdigest()[:16]
     return (TensorImages(held.at_size(size)),
             real_key(f"{ds.fingerprint}|split {digest} test", cls, size),
-            TensorImages(seen.at_size(size)))
+            TensorImages(upsample(seen.at_size(seen_at), size) if seen_at
+                         else seen.at_size(size)))
 
 
 BINS = click.option("--bins", default=None,
@@ -145,11 +154,16 @@ BINS = click.option("--bins", default=None,
                    f"held-out ones, as the source {FLOOR!r}: what a generator that "
                    "reproduced its training set would score (at --size, else the first "
                    "--fake's size).")
+@click.option("--floor-at", "floor_at", multiple=True, type=click.IntRange(8), metavar="PX",
+              help="With --floor: also the training images resized to PX and upsampled "
+                   "bilinearly to the scoring size, as a PX-px Stage-I is scored there (the "
+                   "best such a Stage-I can score; repeatable).")
 @BINS
 def eval_cmd(real: str, fakes: tuple[str, ...], classes: tuple[str, ...], n: int, metrics: str,
              inception_weights: str | None, seed: int, json_out: Path | None,
              markdown: Path | None, audit: bool, stage: int | None, size: int | None,
-             split: Path | None, floor: bool, bins: str | None) -> None:
+             split: Path | None, floor: bool, floor_at: tuple[int, ...], bins: str | None
+             ) -> None:
     """Image-quality metrics of each --fake against --real, per class (torch-fidelity)."""
     from usgan.core.evaluation import Extractor, check_counts, evaluate, weights_path
     from usgan.core.io import write_atomic, write_json
@@ -158,7 +172,7 @@ def eval_cmd(real: str, fakes: tuple[str, ...], classes: tuple[str, ...], n: int
     names = [m.strip() for m in metrics.split(",") if m.strip()]
     if n < 2:
         raise DataError(f"--n must be at least 2, got {n}")
-    _check_floor(fakes, floor, split, size)
+    _check_floor(fakes, floor, split, size, floor_at)
     weights = weights_path(inception_weights)
     sets = {source: _fake_sets(source, list(classes), n, seed, stage, size) for source in fakes}
     reals = {(source, cls): _real_set(real, cls, int(fake[0].shape[-1]), bins, split)
@@ -166,8 +180,14 @@ def eval_cmd(real: str, fakes: tuple[str, ...], classes: tuple[str, ...], n: int
     if floor and split is not None:
         at = size or int(next(iter(next(iter(sets.values())).values()))[0].shape[-1])
         wanted = list(classes) or _split_classes(split)
-        reals.update({(FLOOR, cls): _real_set(real, cls, at, bins, split) for cls in wanted})
-        sets[FLOOR] = {cls: reals[(FLOOR, cls)][2] for cls in wanted}
+        if any(px > at for px in floor_at):
+            raise DataError(f"--floor-at {max(floor_at)} is larger than the {at}-px scoring "
+                            "size; give at most --size")
+        for px in (None, *floor_at):
+            name = floor_name(px)
+            reals.update({(name, c): _real_set(real, c, at, bins, split, px) for c in wanted})
+            sets[name] = {cls: reals[(name, cls)][2] for cls in wanted}
+    floors = {floor_name(px) for px in (None, *floor_at)} if floor else set()
     for (source, cls), (real_set, _, _) in reals.items():
         check_counts(names, sets[source][cls], real_set)
     # after the inputs are known good; the audit's feature space is FID's layer
@@ -177,10 +197,10 @@ def eval_cmd(real: str, fakes: tuple[str, ...], classes: tuple[str, ...], n: int
         results[source] = {}
         for cls, fake in sets[source].items():
             real_set, key, trained_on = reals[(source, cls)]
-            audited = audit and source != FLOOR  # the training images are not audited
+            audited = audit and source not in floors  # training images are not audited
             results[source][cls or "all"] = evaluate(extractor, fake, real_set, names, key,
                                                      audited, trained_on)
-        if stage is None and source != FLOOR:  # eval.json: the run's final model
+        if stage is None and source not in floors:  # eval.json: the run's final model
             _record(RunDir(Path(source)), results[source], extractor, real, size, split)
     _print(results)
     doc = {"real": real, "split": str(split) if split else None, "extractor": extractor.name,
@@ -193,9 +213,11 @@ def eval_cmd(real: str, fakes: tuple[str, ...], classes: tuple[str, ...], n: int
 
 
 def _check_floor(fakes: tuple[str, ...], floor: bool, split: Path | None,
-                 size: int | None) -> None:
+                 size: int | None, floor_at: tuple[int, ...] = ()) -> None:
     """What --floor needs, said before anything is loaded: --split (whose training images it
     scores), and --size when there is no --fake to take the size from."""
+    if floor_at and not floor:
+        raise DataError("--floor-at adds rows to --floor's; give --floor too")
     if not fakes and not floor:
         raise DataError("give --fake SOURCE (a run directory, a zoo name or a folder of "
                         "images), or --floor with --split")

@@ -90,9 +90,13 @@ def _table1(doc: dict[str, Any], chosen: Sequence[Config], h: str) -> list[str]:
           "with like" if size else "")
     why = report.is_unavailable(doc)
     is_text = f" IS is n/a: {'; '.join(why)}." if why else ""
-    floor = (f" The last row, {report.FLOOR_ROW}, scores each class's training images "
-             "themselves against the same held-out images: what a generator that reproduced "
-             "its training set would score." if doc.get("floor") else "")
+    floor = (f" The row {report.FLOOR_ROW} scores each class's training images themselves "
+             "against the same held-out images: what a generator that reproduced its "
+             "training set would score." if doc.get("floor") else "")
+    if len(doc.get("floor") or ()) > 1:
+        floor += (" The row after it scores them at the Stage-I's size, upsampled as a "
+                  "Stage-I row is: the best any Stage-I of that size can score here, so a "
+                  "Stage-II row below it adds what no such Stage-I has.")
     return [f"{h} Table 1: image quality", "", *report.table1_markdown(doc, chosen), "",
             f"FID, KID and IS (torch-fidelity's Inception) of {n} samples per class against "
             f"the real images of the class{at}.{floor}{is_text} The paper's FIDs are for "

@@ -239,14 +239,9 @@ def _alive(pid: int) -> bool:
 
 
 def _data_args(s: Settings, split: Path | None) -> list[str]:
-    args = ["--data", s.data]
-    if s.classes:
-        args += ["--classes", ",".join(s.classes)]
-    if s.bins:
-        args += ["--bins", s.bins]
-    if split is not None:
-        args += ["--split", str(split)]
-    return args
+    args = ["--data", s.data, *(["--classes", ",".join(s.classes)] if s.classes else []),
+            *(["--bins", s.bins] if s.bins else [])]
+    return args + (["--split", str(split)] if split is not None else [])
 
 
 def _finished(path: Path) -> Callable[[], bool]:
@@ -298,17 +293,19 @@ def train_step(c: Config, s: Settings, p: Preset, lay: Layout, weights: str | No
     return Step(f"train {c.key}", argv, _finished(run), needs)
 
 
-def score_size(s: Settings) -> int:
+def score_size(s: Settings, stage1: bool = False) -> int:
     """The one size Table 1 scores every row at: the Stage-II's output size (its default, or
-    ``out_size`` in --stage2-config). A Stage-I row is its samples upsampled to it, against
-    the same real images as its Stage-II (docs/results.md)."""
+    ``out_size`` in --stage2-config); a Stage-I row is its samples upsampled to it, against
+    the same real images as its Stage-II (docs/results.md). With ``stage1``: the Stage-I's
+    size (dcgan's ``size``, or --stage1-config's)."""
     from usgan.core.factory import get_spec
     from usgan.core.registry import parse_kv
     from usgan.core.stacking import DEFAULT_STAGE2
 
-    config = {**get_spec(DEFAULT_STAGE2).defaults,
-              **parse_kv(s.stage2_config, "--stage2-config")}
-    return int(config["out_size"])
+    name, key, flag, given = (("dcgan", "size", "--stage1-config", s.stage1_config) if stage1
+                              else (DEFAULT_STAGE2, "out_size", "--stage2-config",
+                                    s.stage2_config))
+    return int({**get_spec(name).defaults, **parse_kv(given, flag)}[key])
 
 
 def eval_step(c: Config, s: Settings, p: Preset, lay: Layout, weights: str | None) -> Step:
@@ -330,11 +327,12 @@ FLOOR = "floor"  # Layout.eval(FLOOR): the training images scored as a generator
 
 
 def floor_step(s: Settings, lay: Layout, weights: str | None) -> Step:
-    """Table 1's reference row (`usgan eval --floor`): each class's training images against
-    its held-out ones at `score_size`, what a generator that copied its training set scores."""
+    """Table 1's reference rows (`usgan eval --floor`): each class's training images against
+    its held-out ones at `score_size`, and at the Stage-I's size upsampled to it."""
     path = lay.eval(FLOOR)
     argv = ["eval", "--real", s.data, "--split", str(lay.split), "--floor", "--size",
-            str(score_size(s)), "--metrics", "fid,kid", "--json", str(path)]
+            str(score_size(s)), "--floor-at", str(score_size(s, stage1=True)), "--metrics",
+            "fid,kid", "--json", str(path)]
     argv += ["--bins", s.bins] if s.bins else []
     argv += ["--inception-weights", weights] if weights else []
     return Step(f"eval {FLOOR}", lambda: argv, _exists(path), ("split",))

@@ -40,13 +40,17 @@ def table1(lay: Layout, chosen: Sequence[Config]) -> dict[str, dict[str, dict[st
     return out
 
 
-def floor(lay: Layout) -> dict[str, dict[str, Any]] | None:
-    """Class -> the training images' row (`plan.floor_step`), None before it ran."""
+def floor(lay: Layout) -> dict[str, dict[str, dict[str, Any]]] | None:
+    """Table 1's reference rows (`plan.floor_step`), None before it ran: row name -> class
+    -> numbers; the training images at the scoring size first (`FLOOR_ROW`), then at the
+    Stage-I's size, upsampled."""
     path = lay.eval(FLOOR)
     if not path.is_file():
         return None
-    rows = next(iter(read_json(path)["results"].values()))
-    return {cls: _row(r) for cls, r in rows.items()}
+    results = read_json(path)["results"]
+    return {(FLOOR_ROW if i == 0 else f"{source} (a Stage-I's best)"):
+            {cls: _row(r) for cls, r in rows.items()}
+            for i, (source, rows) in enumerate(results.items())}
 
 
 def scored_against(lay: Layout, chosen: Sequence[Config]) -> str | None:
@@ -172,11 +176,10 @@ def table1_markdown(doc: dict[str, Any], chosen: Sequence[Config]) -> list[str]:
             cells.append(" / ".join(_kid(rows.get(k)) for k in classes))
             cells.append(" / ".join(_is(rows.get(k)) for k in classes))
         lines.append("| " + " | ".join(cells) + " |")
-    if doc.get("floor"):  # the same real images in every recipe's columns
-        fl = doc["floor"]
+    for name, fl in (doc.get("floor") or {}).items():  # the same in every recipe's columns
         per_recipe = [" / ".join(_num(fl.get(k, {}).get("fid")) for k in classes),
                       " / ".join(_kid(fl.get(k)) for k in classes), "-"]
-        lines.append("| " + " | ".join([FLOOR_ROW, "-", *per_recipe * len(recipes)]) + " |")
+        lines.append("| " + " | ".join([name, "-", *per_recipe * len(recipes)]) + " |")
     return lines
 
 

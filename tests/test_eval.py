@@ -335,7 +335,8 @@ def test_floor_scores_the_split_training_images_against_its_held_out_ones(tmp_pa
     needs is refused in one line before anything loads."""
     import json
 
-    from usgan.cli.eval_cmd import FLOOR
+    from usgan.cli.eval_cmd import FLOOR, floor_name
+    from usgan.core.evaluation import upsample
 
     env = {"USGAN_CACHE": str(tmp_path / "cache")}
     split, copies, ds, _, seen = _split_and_copies(tmp_path, env)
@@ -353,9 +354,22 @@ def test_floor_scores_the_split_training_images_against_its_held_out_ones(tmp_pa
     alone = json.loads((tmp_path / "alone.json").read_text())["results"]
     assert list(alone) == [FLOOR] and set(alone[FLOOR]) == set(ds.class_names)
     assert all(row["size"] == 32 for row in alone[FLOOR].values())
+    # --floor-at 16: the training images at 16 px, upsampled to the 32 px of the --fake
+    small = _folder(tmp_path / "small", upsample(ds.subset(seen).at_size(16), 32))
+    r = run_usgan(*base, "--floor-at", "16", "--fake", str(small), "--class", "healthy",
+                  "--json", str(tmp_path / "at.json"), env=env)
+    assert r.returncode == 0, r.stderr
+    at = json.loads((tmp_path / "at.json").read_text())["results"]
+    low, same = at[floor_name(16)]["healthy"], at[str(small)]["healthy"]
+    assert abs(low["kid"]["value"] - same["kid"]["value"]) < 1e-6  # the same images
+    assert low["kid"]["value"] > at[FLOOR]["healthy"]["kid"]["value"]  # 16 px lost detail
     for args, said in (((), "give --fake SOURCE"),
                        (("--floor", "--size", "32"), "give --split FILE"),
-                       (("--split", str(split), "--floor"), "--floor without --fake needs --size")):
+                       (("--split", str(split), "--floor"), "--floor without --fake needs --size"),
+                       (("--split", str(split), "--floor-at", "16", "--size", "32"),
+                        "give --floor too"),
+                       (("--split", str(split), "--floor", "--floor-at", "64", "--size", "32"),
+                        "larger than the 32-px scoring size")):
         r = run_usgan("eval", "--real", "phantom:n=24", *args, env=env)
         assert r.returncode != 0 and said in r.stderr, r.stderr
         assert r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr

@@ -163,7 +163,7 @@ def test_cli_dry_run_lists_the_commands(tmp_path: Path) -> None:
                    "eval paper/dcgan-stage2", "eval floor", "classify baselines",
                    "classify paper/dcgan", "classify paper/dcgan-stage2"]
     assert "eval floor: usgan eval --real phantom:n=20 --split" in r.output
-    assert "--floor --size 256" in r.output  # the training images at Table 1's one size
+    assert "--floor --size 256 --floor-at 64" in r.output  # at Table 1's size, at Stage-I's
     assert f"--stage1-from {out}/runs/paper/dcgan" in r.output
     assert not out.exists()  # a dry run writes nothing
     from collections import Counter
@@ -218,9 +218,13 @@ def test_reproduce_end_to_end_on_the_phantom(tmp_path: Path) -> None:
             assert all(row["fid"] > 0 and row["n_fake"] == 20 and 0 < row["n_real"] <= 8
                        for row in per_class.values())  # the held-out images only, not 24
         assert summary["scored_against"] == "held-out"
-        assert set(summary["floor"]) == set(summary["classes"])  # the training images' row
-        assert all(0 < row["n_real"] <= 8 and row["kid"] is not None
-                   for row in summary["floor"].values())
+        floors = summary["floor"]  # the training images at 256 px, and at 64 px upsampled
+        assert list(floors) == ["training images (the floor)",
+                                "training images at 64 px, upsampled (a Stage-I's best)"]
+        for rows in floors.values():
+            assert set(rows) == set(summary["classes"])
+            assert all(0 < row["n_real"] <= 8 and row["kid"] is not None
+                       for row in rows.values())
         assert len(summary["claims"]["stage2_lowers_fid"]) == 2
         assert summary["table2"] is None
         assert summary["steps_left"] == ["classify baselines", "classify default/dcgan",
@@ -236,6 +240,7 @@ def test_reproduce_end_to_end_on_the_phantom(tmp_path: Path) -> None:
         assert "Incomplete**: 3 step(s) left" in text
         assert "FID/KID against those held-out images only" in text
         assert "| training images (the floor) | - |" in text
+        assert "| training images at 64 px, upsampled (a Stage-I's best) | - |" in text
         # again: only what is left; the written tables stay as they were
         r2 = run_usgan(*args, "--phase", "split,train,eval,push", "--dry-run", env=env)
         assert r2.returncode == 0 and r2.stdout == "", r2.stdout + r2.stderr
