@@ -74,13 +74,22 @@ def test_a_failing_class_stops_the_others_with_a_checkpoint(
             time.sleep(0.05)  # until the other class has trained a step
         raise TrainingDiverged("training diverged: healthy's loss is nan")
 
+    opts = _opts(jobs=2, max_steps=200, stage2=None, checkpoint_every=1)
     monkeypatch.setattr(Trainer, "_train_phase", train_phase)
     with pytest.raises(TrainingDiverged, match="healthy's loss is nan"):
-        Trainer(_opts(jobs=2, max_steps=100_000, stage2=None, checkpoint_every=1), out).train()
+        Trainer(opts, out).train()
     run = RunDir(out)
     assert run.progress()["done"] == [] and not run.is_finished()
     assert list(other.glob("step-*")), "the other class saved where it stopped"
     assert not (out / "steatosis" / "stage1" / "generator.safetensors").exists()
+    # --resume continues both classes and ends where a run never stopped ends
+    monkeypatch.setattr(Trainer, "_train_phase", real)
+    Trainer(opts, out, resume=True).train()
+    Trainer(opts, tmp_path / "whole").train()
+    resumed, whole = _weights(out), _weights(tmp_path / "whole")
+    assert len(whole) == 6 and resumed.keys() == whole.keys()
+    for name in whole:
+        assert all(torch.equal(whole[name][t], resumed[name][t]) for t in whole[name]), name
 
 
 def test_one_error_reported_and_classes_grouped_in_order() -> None:
