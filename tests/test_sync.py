@@ -1,9 +1,11 @@
 """No host synchronisation inside a training step: the property a GPU needs, checked on a CPU.
 
 A tensor turned into a Python value (``item``, ``tolist``, ``bool``, ``float``, ...) makes a
-GPU wait for every launched kernel. `HostSyncs` counts those conversions through a
-`TorchFunctionMode`; the step must make none between ``--log-every`` steps (losses and
-statistics stay on the device). Adam's step counters are the one exception it leaves out:
+GPU wait for every launched kernel, and so does a blocking copy to a device (``.to(device)``
+without ``non_blocking``: from pageable host memory it waits for the queue). `HostSyncs`
+counts both through a `TorchFunctionMode`; the step must make none between ``--log-every``
+steps (losses and statistics stay on the device; random draws made on the CPU travel through
+`usgan.core.noise.to_device`). Adam's step counters are the one exception it leaves out:
 they live on the host (``capturable=False``), so reading them is no device synchronisation.
 """
 
@@ -35,10 +37,22 @@ class HostSyncs(TorchFunctionMode):
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None
                            ) -> Any:
-        if getattr(func, "__name__", "") in CONVERSIONS:
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        if name in CONVERSIONS:
             caller = sys._getframe(1).f_globals.get("__name__", "")
             self.count += not caller.startswith("torch.optim")
-        return func(*args, **(kwargs or {}))
+        elif name in ("to", "cuda") and _blocking_copy(name, args[1:], kwargs):
+            self.count += 1
+        return func(*args, **kwargs)
+
+
+def _blocking_copy(name: str, args: Any, kwargs: dict[str, Any]) -> bool:
+    """A ``.to``/``.cuda`` that names a device and does not ask for ``non_blocking``: on a
+    GPU, a copy the host waits for (here on the CPU it copies nothing, and is counted)."""
+    device = name == "cuda" or "device" in kwargs or any(
+        isinstance(a, (torch.device, str, torch.Tensor)) for a in args)
+    return device and not (kwargs.get("non_blocking") or any(a is True for a in args))
 
 
 def _step(lazy: bool) -> tuple[GANStep, torch.Tensor, torch.nn.Module]:
@@ -77,15 +91,18 @@ def test_a_lazy_check_still_finds_a_nan_loss() -> None:
     step.verify()  # the sums start again
 
 
-def test_the_trainer_syncs_only_at_log_steps(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stage", [1, 2])
+def test_the_trainer_syncs_only_at_log_steps(tmp_path: Path, stage: int) -> None:
     """Ten more steps (one of them a log step) add the same few conversions each time: none
-    of them per step."""
+    of them per step; for Stage-II too (its degraded real pairs, crops and Stage-I inputs)."""
     counts = {}
     for steps in (10, 20, 30):
-        opts = TrainOptions(data="phantom:n=8", classes=["healthy"], stage2=None, batch_size=4,
-                            max_steps=steps, log_every=10, sample_every=1000,
-                            checkpoint_every=1000, quiet=True,
-                            stage1_config={"g_width": 4, "d_width": 4})
+        length = ({"max_steps": steps, "stage2": None} if stage == 1 else
+                  {"max_steps": 2, "stage2_max_steps": steps,
+                   "stage2_config": {"width": 4, "d_width": 4, "max_width": 16}})
+        opts = TrainOptions(data="phantom:n=8", classes=["healthy"], batch_size=4,
+                            log_every=10, sample_every=1000, checkpoint_every=1000, quiet=True,
+                            stage1_config={"g_width": 4, "d_width": 4}, **length)
         with HostSyncs() as syncs:
             Trainer(opts, tmp_path / str(steps), echo=lambda m: None).train()
         counts[steps] = syncs.count

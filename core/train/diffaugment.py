@@ -17,6 +17,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from usgan.core.noise import to_device
+
 POLICIES = ("color", "translation", "cutout")
 
 
@@ -35,7 +37,8 @@ def parse_policy(text: str | None) -> list[str]:
 
 
 def _rand(x: torch.Tensor, g: torch.Generator, *shape: int) -> torch.Tensor:
-    return torch.rand(x.shape[0], *shape, generator=g, device=g.device).to(x.device, x.dtype)
+    return to_device(torch.rand(x.shape[0], *shape, generator=g, device=g.device), x.device,
+                     x.dtype)
 
 
 def color(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -86,7 +89,7 @@ def diff_augment(x: torch.Tensor, policy: list[str], g: torch.Generator,
         y = _OPS[name](x, g)
         if isinstance(p, torch.Tensor) or p < 1:
             draw = torch.rand(x.shape[0], 1, 1, 1, generator=g, device=g.device)
-            y = torch.where(draw.to(x.device) < p, y, x)
+            y = torch.where(to_device(draw, x.device) < p, y, x)
         x = y
     return x
 

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from usgan.core.errors import ConfigError
+from usgan.core.noise import to_device
 
 if TYPE_CHECKING:
     from .state import Schedule, TrainState
@@ -53,10 +54,11 @@ class Degradation:
         x = F.avg_pool2d(hr, self.factor) if self.factor > 1 else hr
         b = x.shape[0]
         if self.blur > 0:
-            x = gaussian_blur(x, _draw(b, self.blur, gen).to(x.device))
+            x = gaussian_blur(x, to_device(_draw(b, self.blur, gen), x.device))
         if self.noise > 0:
             std = _draw(b, self.noise, gen).view(b, 1, 1, 1)
-            x = x + std.to(x.device) * torch.randn(x.shape, generator=gen).to(x.device)
+            x = x + to_device(std, x.device) * to_device(torch.randn(x.shape, generator=gen),
+                                                         x.device)
         return x.clamp(-1, 1)
 
 
@@ -93,9 +95,13 @@ def random_crops(x: torch.Tensor, size: int, gen: torch.Generator, step: int = 1
 
 
 def crop_at(x: torch.Tensor, corners: torch.Tensor, size: int) -> torch.Tensor:
-    """The ``size`` crop of each image of ``x`` whose top-left corner is ``corners[i]``."""
-    return torch.stack([x[i, :, y:y + size, z:z + size]
-                        for i, (y, z) in enumerate(corners.tolist())])
+    """The ``size`` crop of each image of ``x`` whose top-left corner is ``corners[i]`` (one
+    gather on ``x``'s device: the corners are not read on the host)."""
+    at = to_device(corners, x.device)
+    span = torch.arange(size, device=x.device)
+    rows, cols = (at[:, 0:1] + span)[:, :, None], (at[:, 1:2] + span)[:, None, :]
+    batch = torch.arange(x.shape[0], device=x.device)[:, None, None]
+    return x[batch, :, rows, cols].permute(0, 3, 1, 2).contiguous()  # from [B, size, size, C]
 
 
 @dataclass

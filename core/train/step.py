@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from usgan.core.noise import to_device
 from usgan.core.stage import Stage
 
 from . import losses
@@ -136,7 +137,7 @@ class GANStep:
         x = diff_augment(images, self.policy, self.aug, p)  # type: ignore[arg-type]
         if self.reg.instance_noise:
             noise = torch.randn(x.shape, generator=self.aug, device=self.aug.device)  # type: ignore[union-attr]
-            x = x + self.reg.instance_noise * noise.to(x.device, x.dtype)
+            x = x + self.reg.instance_noise * to_device(noise, x.device, x.dtype)
         return self.d(x).float()
 
     def __call__(self, real: torch.Tensor, noise: Sequence[torch.Tensor],

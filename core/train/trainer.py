@@ -23,7 +23,7 @@ from torch import nn
 
 from usgan.core.contract import check_stackable
 from usgan.core.errors import UsganError
-from usgan.core.noise import noise_for
+from usgan.core.noise import noise_for, to_device
 from usgan.core.plugin_manager import get_registry
 from usgan.core.registry import Registry, build
 from usgan.core.run import RunDir
@@ -187,7 +187,7 @@ class Trainer:
             reporter.advance_to(state.step)
             while stop is None:
                 idx = state.next_indices(schedule, rt.dist)
-                real = real_all[idx].to(torch.float32).div_(127.5).sub_(1.0)
+                real = real_all[to_device(idx, rt.device)].float().div_(127.5).sub_(1.0)
                 real = real.contiguous(memory_format=rt.memory_format)
                 noise = noise_for(nets.chain, schedule.per_rank, state.streams["noise"],
                                   rt.device)
