@@ -34,8 +34,8 @@ def _cache_and_threads(tmp_path_factory: pytest.TempPathFactory,
 
 def _opts(**kw: Any) -> TrainOptions:
     """Both phantom classes (healthy, steatosis), tiny networks, one thread per operator."""
-    return TrainOptions(data="phantom:n=8", batch_size=4, quiet=True, threads=1,
-                        **{**TINY, **kw})
+    return TrainOptions(**{"data": "phantom:n=8", "batch_size": 4, "quiet": True, "threads": 1,
+                           **TINY, **kw})
 
 
 def _weights(run: Path) -> dict[str, dict[str, torch.Tensor]]:
@@ -46,7 +46,7 @@ def test_two_classes_at_once_train_what_one_at_a_time_trains(tmp_path: Path) -> 
     opts = {"max_steps": 3, "stage2_max_steps": 2, "checkpoint_every": 1}
     Trainer(_opts(**opts), tmp_path / "seq").train()
     before = torch.get_num_threads()
-    run = Trainer(_opts(jobs=2, **opts), tmp_path / "par").train()
+    run = Trainer(_opts(jobs=2, quiet=False, **opts), tmp_path / "par").train()  # shared bars
     assert torch.get_num_threads() == before  # the threads split for --jobs are given back
     seq, par = _weights(tmp_path / "seq"), _weights(tmp_path / "par")
     assert len(par) == 10 and par.keys() == seq.keys()  # 2 classes x (3 + 2) files
