@@ -4,12 +4,14 @@ while it trains, and its final weights (`usgan.core.run.RunDir` names the files)
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from usgan.core.errors import UsganError
 from usgan.core.io import write_grid
+from usgan.core.noise import noise_for
 from usgan.core.run import RunDir
 from usgan.core.serialization import save_network
 from usgan.core.stacking import forward_stack
@@ -19,10 +21,25 @@ from .checkpoint import prune
 from .state import TrainState
 
 
-def sample_grid(path: Path, chain: list[nn.Module], noise: tuple[torch.Tensor, ...],
-                shown: torch.Tensor, device: torch.device) -> None:
-    """A PNG of ``shown`` (training images in [-1, 1], a row) over what ``chain`` makes of
-    ``noise``; the top generator samples in eval mode and goes back to how it was."""
+class Grid(NamedTuple):
+    """What every sample grid of a phase shows: 16 fixed latents, under a row of 4 of its
+    training images (in [-1, 1])."""
+
+    noise: tuple[torch.Tensor, ...]
+    shown: torch.Tensor
+
+    @classmethod
+    def for_phase(cls, chain: list[nn.Module], real: torch.Tensor, seed: int) -> Grid:
+        """The grid of a phase training ``chain``'s top network on uint8 ``real``."""
+        noise = noise_for(chain, 16, torch.Generator().manual_seed(seed))
+        step = max(1, real.shape[0] // 4)
+        return cls(noise, real[::step][:4].float().cpu().div(127.5).sub(1))
+
+
+def sample_grid(path: Path, chain: list[nn.Module], grid: Grid, device: torch.device) -> None:
+    """A PNG of ``grid``'s training images (a row) over what ``chain`` makes of its noise;
+    the top generator samples in eval mode and goes back to how it was."""
+    noise, shown = grid
     top = chain[-1]
     was_training = top.training
     top.eval()

@@ -88,6 +88,7 @@ class TrainState:
         self.step = self.epoch = self.pos = 0
         self.elapsed = 0.0  # seconds of training so far (a time budget's clock)
         self.pretrain_end: int | None = None  # Stage-II: the step its real pairs ended at
+        self.skipped = 0  # non-finite steps in a row (--on-nan skip); not checkpointed
         self.perm = torch.randperm(n, generator=streams["data"])
 
     def next_indices(self, schedule: Schedule, d: Dist) -> torch.Tensor:

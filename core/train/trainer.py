@@ -106,8 +106,6 @@ class Trainer:
         self.resolve_source = resolve_source
         self.on_finish = list(on_finish)
         self._interrupted = threading.Event()  # Ctrl-C, or another class failed (--jobs)
-        self._skipped: dict[str, int] = {}  # non-finite steps in a row, per phase
-        self._shown: dict[str, torch.Tensor] = {}  # the training images atop each phase's grids
         self._shared_bars: Any = None
         self.clock: Callable[[], float] = time.perf_counter  # a time budget's clock
 
@@ -171,14 +169,12 @@ class Trainer:
         gan_step = self._gan_step(phase.stage, nets, state, rt)
         refine = self._refinement(phase, nets)
         agree = self._agree(schedule, rt)
-        fixed = noise_for(nets.chain, 16, torch.Generator().manual_seed(
-            seed_for(self.opts.seed, phase.index, 9)))
+        grid = outputs.Grid.for_phase(nets.chain, real_all,
+                                      seed_for(self.opts.seed, phase.index, 9))
         reporter = ProgressReporter(f"{phase.cls} {phase.stage.label}", schedule.total,
                                     quiet=self.opts.quiet or not rt.dist.is_main, echo=self.echo,
                                     shared=self._shared_bars)
         watch = self._watch(phase, images, real_all, rt)
-        step_n = max(1, real_all.shape[0] // 4)  # 4 training images head every sample grid
-        self._shown[phase.key] = real_all[::step_n][:4].float().cpu().div(127.5).sub(1)
         nets.g.train()
         nets.d.train()
         clock, started, before = RateClock(), self.clock(), state.elapsed
@@ -210,7 +206,7 @@ class Trainer:
                     watch.log(self.run, phase, state.step,
                               [*nets.frozen, state.ema.shadow if state.ema else nets.g],
                               rt.device, self.echo)
-                self._grid_and_checkpoint(phase, state, stop is not None, nets, fixed, ckpt_dir,
+                self._grid_and_checkpoint(phase, state, stop is not None, nets, grid, ckpt_dir,
                                           rt)
         outputs.save_final(self.run, phase.cls, phase.stage, state, ckpt_dir,
                            rt.dist.is_main, self.opts.prune_checkpoints)
@@ -306,23 +302,23 @@ class Trainer:
             if self.opts.compile and (plain := compile_failure(err)) is not None:
                 raise plain from err
             raise
-        self._skipped[phase.key] = 0
+        state.skipped = 0
         return stats
 
     def _diverged(self, err: NonFiniteLoss, phase: Phase, step: int, state: TrainState,
                   ckpt_dir: Path) -> None:
         """A NaN loss at ``step`` (or in ``err.steps`` up to it): stop, or drop it (skip)."""
-        skipped = self._skipped[phase.key] = self._skipped.get(phase.key, 0) + 1
+        state.skipped += 1
         at = f"a step in {step - err.steps + 1}-{step}" if err.steps else f"step {step}"
         where = (f"{err.who} loss is {err.value} at stage {phase.stage.number}, class "
                  f"{phase.cls!r}, {at}")
-        if self.opts.on_nonfinite == "skip" and skipped < MAX_SKIPPED:
+        if self.opts.on_nonfinite == "skip" and state.skipped < MAX_SKIPPED:
             state.opt_g.zero_grad(set_to_none=True)
             state.opt_d.zero_grad(set_to_none=True)
             return self.echo(f"warning: {where}; step skipped (--on-nan skip)")
         raise TrainingDiverged(
             f"training diverged: {where}"
-            + (f" ({MAX_SKIPPED} steps in a row)" if skipped > 1 else "")
+            + (f" ({MAX_SKIPPED} steps in a row)" if state.skipped > 1 else "")
             + f"; the last good checkpoint is kept in {ckpt_dir}; try a lower --lr, "
             "--loss hinge or --diffaugment, then --resume --force") from None
 
@@ -351,14 +347,14 @@ class Trainer:
                                       self.clock)
 
     def _grid_and_checkpoint(self, phase: Phase, state: TrainState, last: bool,
-                             nets: PhaseNets, fixed: tuple[torch.Tensor, ...], ckpt_dir: Path,
+                             nets: PhaseNets, grid: outputs.Grid, ckpt_dir: Path,
                              rt: Runtime) -> None:
         opts = self.opts
         if rt.dist.is_main and (state.step % opts.sample_every == 0 or last):
             g = state.ema.shadow if state.ema else nets.g
             outputs.sample_grid(
                 self.run.samples / f"{phase.cls}-{phase.stage}-step{state.step:06d}.png",
-                [*nets.frozen, g], fixed, self._shown[phase.key], rt.device)
+                [*nets.frozen, g], grid, rt.device)
         saved = state.step % opts.checkpoint_every == 0 or last
         if saved:
             self._checkpoint(state, ckpt_dir, rt)
