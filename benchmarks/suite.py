@@ -21,15 +21,15 @@ from .machine import machine_info, software_versions
 from .measure import matmul_peak
 from .metrics import NO_WEIGHTS, find_weights, metrics_workload
 from .sampling import sampling_workload
-from .training import STAGE1_NETS, STAGE2_NET, train_workload
+from .training import STAGE1_NETS, STAGE2_NET, classes_workload, train_workload
 
-WORKLOADS = ("stage1", "stage2", "sampling", "metrics")
+WORKLOADS = ("stage1", "stage2", "classes", "sampling", "metrics")
 KEYS = (*WORKLOADS, *(f"stage1:{n}" for n in STAGE1_NETS), f"stage2:{STAGE2_NET}")
 # (warm-up, timed) per workload; the first warm-up call also counts the FLOPs.
-FULL = {"stage1": Plan(5, 20), "stage2": Plan(2, 20), "sampling": Plan(2, 20),
-        "metrics": Plan(0, 3)}
-QUICK = {"stage1": Plan(1, 2), "stage2": Plan(1, 1), "sampling": Plan(1, 2),
-         "metrics": Plan(0, 1)}
+FULL = {"stage1": Plan(5, 20), "stage2": Plan(2, 20), "classes": Plan(1, 5),
+        "sampling": Plan(2, 20), "metrics": Plan(0, 3)}
+QUICK = {"stage1": Plan(1, 2), "stage2": Plan(1, 1), "classes": Plan(1, 1),
+         "sampling": Plan(1, 2), "metrics": Plan(0, 1)}
 # --quick checks that the suite works (CI runs it), it measures nothing worth quoting: small
 # batches and few images keep it around a minute on a 2-core CPU.
 FID_IMAGES = {False: 400, True: 20}
@@ -101,6 +101,9 @@ def workloads(settings: Settings, rt: Runtime) -> tuple[list[Workload], list[dic
     if selected(f"stage2:{STAGE2_NET}", only):
         out.append(train_workload(STAGE2_NET, 2, plan_for("stage2", settings), rt,
                                   train_batch(settings)))
+    if selected("classes", only):
+        out.append(classes_workload(plan_for("classes", settings), rt, train_batch(settings),
+                                    settings.quick))
     if selected("sampling", only):
         out.append(sampling_workload(plan_for("sampling", settings), rt,
                                      SAMPLE_BATCH[settings.quick]))

@@ -133,3 +133,46 @@ def train_workload(name: str, stage: int, plan: Plan, rt: Runtime, batch: int = 
              lambda: usgan_step(name, batch, rt)),
     ]
     return work
+
+
+CLASSES_NET = "dcgan"  # the `classes` row: two classes of this Stage-I network
+CLASS_STEPS = {False: 10, True: 2}  # steps per class in one unit of work (--quick: 2)
+
+
+def classes_workload(plan: Plan, rt: Runtime, batch: int = BATCH, quick: bool = False
+                     ) -> Workload:
+    """Two classes' GANs (usgan's step, `CLASSES_NET`), ``CLASS_STEPS`` steps each per unit:
+    one class after the other (reference: ``usgan train --jobs 1``) against both at once
+    (usgan: ``--jobs 2``, `usgan.core.train.together`: a thread and a CUDA stream each, the
+    CPU threads split between them)."""
+    steps = CLASS_STEPS[quick]
+    work = Workload("classes", f"Two classes' Stage-I {CLASSES_NET}, {steps} steps each "
+                    f"(batch {batch}): --jobs 1 (reference) vs --jobs 2 (usgan)", "unit", plan)
+    layout, images = layout_name(rt.memory_format), 2 * steps * batch
+    work.forms = [Form(name, rt.precision, layout, images,
+                       lambda jobs=jobs: two_classes(batch, rt, steps, jobs))
+                  for name, jobs in ((REFERENCE, 1), (USGAN, 2))]
+    return work
+
+
+def two_classes(batch: int, rt: Runtime, steps: int, jobs: int) -> Callable[[], Any]:
+    """A unit of work: ``steps`` of each of two classes' usgan steps, ``jobs`` at a time."""
+    from usgan.core.train.together import run_by_class, threads_per_class
+
+    class Phase:  # what `run_by_class` groups by
+        def __init__(self, cls: str) -> None:
+            self.cls = cls
+
+    units = {cls: usgan_step(CLASSES_NET, batch, rt) for cls in ("a", "b")}
+
+    def unit() -> None:
+        threads = torch.get_num_threads()
+        threads_per_class(jobs, 2)
+        try:
+            run_by_class([Phase("a"), Phase("b")],
+                         lambda phase: [units[phase.cls]() for _ in range(steps)],
+                         jobs, rt.device, lambda: None)
+        finally:
+            torch.set_num_threads(threads)
+
+    return unit

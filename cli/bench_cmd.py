@@ -25,8 +25,8 @@ def _command() -> str:
               help="A short run (a few steps at batch 4, FID on 20 vs 20) that checks the "
                    "suite works; its numbers are not worth quoting.")
 @click.option("--only", "only", multiple=True, metavar="KEYS",
-              help="Workloads to run, comma-separated or repeated: stage1, stage2, sampling, "
-                   "metrics, or one row such as stage1:dcgan-sn-sa (default: all).")
+              help="Workloads to run, comma-separated or repeated: stage1, stage2, classes, "
+                   "sampling, metrics, or one row such as stage1:dcgan-sn-sa (default: all).")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
               help="Write the result as JSON.")
 @click.option("--markdown", "markdown_out", type=click.Path(path_type=Path), default=None,

@@ -49,6 +49,7 @@ def test_only_selects_workloads_and_rows() -> None:
     assert selected("stage1:dcgan", only) and selected("sampling", only)
     assert not selected("stage1:dcgan-sn", only) and not selected("metrics", only)
     assert selected("stage1:dcgan-sn", parse_only(["stage1"]))
+    assert selected("classes", parse_only(["classes"])) and not selected("classes", only)
     assert selected("metrics", ())
     with pytest.raises(ConfigError, match="stage3"):
         parse_only(["stage3"])
@@ -110,6 +111,20 @@ def test_bench_quick_json_and_profile(tmp_path: Path) -> None:
     assert row["speedup"] == pytest.approx(ref["seconds"]["median"] / ours["seconds"]["median"])
     assert result["settings"]["profile"] is True and row["profiled"] == 1
     assert "### Where the time goes: Stage-I step dcgan" in markdown(result)
+
+
+def test_classes_row_times_two_classes_one_after_the_other_and_at_once(tmp_path: Path
+                                                                       ) -> None:
+    """The `classes` row: two classes' usgan steps with --jobs 1 (reference) and --jobs 2."""
+    out = tmp_path / "classes.json"
+    proc = run_usgan("bench", "--quick", "--only", "classes", "--json", str(out), timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["key"] == "classes" and "--jobs 2 (usgan)" in row["title"]
+    for form in row["forms"].values():
+        assert form["images"] == 2 * 2 * 4  # two classes, 2 steps each (--quick), batch 4
+        assert form["seconds"]["n"] == 1 and form["seconds"]["median"] > 0
+    assert row["speedup"] > 0
 
 
 def check_profile(ops: list[dict[str, Any]]) -> None:

@@ -2,7 +2,8 @@
 # Issue 26's GPU numbers in one call of a lent device (its `run` tool, repo root, $OUT set):
 #   bash docs/scripts/gpu_issue26.sh
 # 1. `usgan bench` Stage-I rows at batch 16 and 64 and the Stage-II row at batch 16, each
-#    against the plain fp32 script (the bars: 1.5x, 2x, 1.5x);
+#    against the plain fp32 script (the bars: 1.5x, 2x, 1.5x), and the `classes` row (two
+#    classes' steps one after the other against at once);
 # 2. wall time of a two-class `usgan train --jobs 2` against one class alone (the bar: 1.2x).
 # Everything it measures lands in $OUT (a few small files). Written on a CPU-only machine
 # (2026-12-05) and not yet run on a GPU: read its log before quoting a number.
@@ -22,7 +23,7 @@ python3 -c "import torch, usgan; print('torch', torch.__version__, 'cuda', torch
     | tee -a "$OUT/log.txt"
 
 for batch in 16 64; do
-    only=$([ "$batch" = 16 ] && echo stage1,stage2 || echo stage1)
+    only=$([ "$batch" = 16 ] && echo stage1,stage2,classes || echo stage1)
     log "usgan bench --only $only --batch $batch"
     python3 -m usgan bench --device "$DEVICE" --only "$only" --batch "$batch" \
         --steps $((STEPS < 50 ? 2 : 50)) \
