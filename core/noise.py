@@ -19,10 +19,12 @@ def to_device(x: torch.Tensor, device: torch.device | str,
               dtype: torch.dtype | None = None) -> torch.Tensor:
     """``x`` (drawn on the CPU) on ``device`` (as ``dtype``) without waiting for it: on a
     GPU through pinned memory and an asynchronous copy, as a plain ``.to`` from pageable
-    memory waits for every kernel queued before it (a host synchronisation per draw)."""
-    if torch.device(device).type == "cuda" and x.device.type == "cpu":
+    memory waits for every kernel queued before it (a host synchronisation per draw). A
+    tensor already on a GPU moves as ``.to`` moves it (a copy to the host is waited for)."""
+    on_cpu = x.device.type == "cpu"
+    if on_cpu and torch.device(device).type == "cuda":
         x = x.pin_memory()
-    return x.to(device, dtype, non_blocking=True)
+    return x.to(device, dtype, non_blocking=on_cpu)
 
 
 def latent(
