@@ -157,7 +157,7 @@ def classes_workload(plan: Plan, rt: Runtime, batch: int = BATCH, quick: bool = 
 
 def two_classes(batch: int, rt: Runtime, steps: int, jobs: int) -> Callable[[], Any]:
     """A unit of work: ``steps`` of each of two classes' usgan steps, ``jobs`` at a time."""
-    from usgan.core.train.together import run_by_class, threads_per_class
+    from usgan.core.train.together import run_by_class, split_threads
 
     class Phase:  # what `run_by_class` groups by
         def __init__(self, cls: str) -> None:
@@ -166,13 +166,9 @@ def two_classes(batch: int, rt: Runtime, steps: int, jobs: int) -> Callable[[], 
     units = {cls: usgan_step(CLASSES_NET, batch, rt) for cls in ("a", "b")}
 
     def unit() -> None:
-        threads = torch.get_num_threads()
-        threads_per_class(jobs, 2)
-        try:
+        with split_threads(jobs, 2):
             run_by_class([Phase("a"), Phase("b")],
                          lambda phase: [units[phase.cls]() for _ in range(steps)],
                          jobs, rt.device, lambda: None)
-        finally:
-            torch.set_num_threads(threads)
 
     return unit

@@ -3,7 +3,7 @@ in its own thread, and on a GPU in its own CUDA stream.
 
 A small GAN on a GPU is launch-bound (docs/benchmarks.md): its kernels leave the device idle
 between launches, and a second class's launches fill those gaps. On a CPU the threads split
-the cores (`threads_per_class`). Each class draws from its own seeded generators, so a class
+the cores (`split_threads`). Each class draws from its own seeded generators, so a class
 trains the same GAN alone or beside others (at the same threads per operator). The one random
 state threads share, torch's global RNG, is only drawn from while networks are built and set
 while a checkpoint is restored: both happen under `GLOBAL_RNG`.
@@ -35,13 +35,16 @@ def by_class(phases: Sequence[Any]) -> list[list[Any]]:
     return list(groups.values())
 
 
-def threads_per_class(jobs: int, classes: int) -> int:
-    """Set and return the intra-op threads of each of ``min(jobs, classes)`` classes training
-    at once: the process's threads split between them (at least one each)."""
-    at_once = max(1, min(jobs, classes))
-    if at_once > 1:
-        torch.set_num_threads(max(1, torch.get_num_threads() // at_once))
-    return torch.get_num_threads()
+@contextlib.contextmanager
+def split_threads(jobs: int, classes: int) -> Iterator[None]:
+    """While inside: the process's intra-op threads split between the ``min(jobs, classes)``
+    classes training at once (at least one each); as they were afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads // max(1, min(jobs, classes))))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 @contextlib.contextmanager
@@ -56,14 +59,9 @@ def classes_at_once(phases: Sequence[Any], opts: Any, dist: Any) -> Iterator[Pro
     if dist.enabled:
         raise ConfigError("--jobs trains classes at once in one process; under torchrun, "
                           "drop --jobs (the processes share each class instead)")
-    threads = torch.get_num_threads()
-    threads_per_class(opts.jobs, at_once)
     bars = None if opts.quiet or not dist.is_main else ProgressReporter.shared_bars()
-    try:
-        with bars or contextlib.nullcontext():
-            yield bars
-    finally:
-        torch.set_num_threads(threads)  # the process's threads as they were
+    with split_threads(opts.jobs, at_once), bars or contextlib.nullcontext():
+        yield bars
 
 
 def run_by_class(phases: Sequence[Any], run_phase: Callable[[Any], None], jobs: int,
