@@ -2,7 +2,9 @@
 
 A `Form` is one way of running a workload (the plain reference or usgan's); its ``build()``
 sets it up (networks, optimizers, inputs) and returns the unit of work: one training step,
-one batch of samples, one whole FID+KID computation. Each form is built just before it is
+one batch of samples, one whole FID+KID computation. Its FLOPs are counted on the first
+warm-up call and its operators (`measure.OpCounter`) on the last, once any lazy state (an
+optimizer's moments) exists. Each form is built just before it is
 measured and dropped after, so the peak-memory readings are its own. With ``--profile`` a few
 more calls run under `torch.profiler` after the timing and the memory readings.
 """
@@ -16,7 +18,7 @@ from typing import Any
 
 import torch
 
-from .measure import count_flops, cuda_peak_mb, peak_rss_mb, reset_peaks, summarise, timed
+from .measure import counted, cuda_peak_mb, peak_rss_mb, reset_peaks, summarise, timed
 from .profile import profile_unit
 
 REFERENCE, USGAN = "reference", "usgan"
@@ -35,7 +37,9 @@ class Plan:
 @dataclass
 class Form:
     """One way of running a workload; ``flops`` counts one unit of work where the first
-    warm-up call cannot (a workload timed without warm-up)."""
+    warm-up call cannot (a workload timed without warm-up). ``counted``: the unit runs on
+    the calling thread, where FLOPs and operators are counted (a unit that works in threads
+    of its own is not: its counts would miss them)."""
 
     name: str
     precision: str
@@ -43,6 +47,7 @@ class Form:
     images: int
     build: Callable[[], Callable[[], Any]]
     flops: Callable[[], int] | None = None
+    counted: bool = True
 
 
 @dataclass
@@ -62,18 +67,18 @@ def measure(form: Form, plan: Plan, device: torch.device, peaks: dict[str, Any]
     profile ``plan.profile`` calls; its JSON numbers."""
     own_peak = reset_peaks(device)
     unit = form.build()
-    flops = form.flops() if form.flops else None
+    flops, ops = form.flops() if form.flops else None, None
     for i in range(plan.warmup):
-        if i == 0 and flops is None:
-            flops = count_flops(unit)
-        else:
-            unit()
+        f, o = counted(unit, form.counted and i == 0 and flops is None,
+                       form.counted and i == plan.warmup - 1)
+        flops, ops = flops if f is None else f, ops if o is None else o
     times = summarise([timed(unit, device) for _ in range(plan.steps)])
     rss, gpu = peak_rss_mb(), cuda_peak_mb(device)
-    ops = profile_unit(unit, device, plan.profile) if plan.profile else None
+    profiled = profile_unit(unit, device, plan.profile) if plan.profile else None
     del unit
     gc.collect()
-    return {**result(form, times, flops, peaks, rss, gpu, own_peak), "profile": ops}
+    return {**result(form, times, flops, peaks, rss, gpu, own_peak), "ops": ops,
+            "profile": profiled}
 
 
 def result(form: Form, times: Any, flops: int | None, peaks: dict[str, Any], rss: float,

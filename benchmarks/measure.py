@@ -2,11 +2,13 @@
 
 Every timed call is bracketed by a device synchronisation, so CUDA kernels still queued do not
 leak into the next step's time. FLOPs are counted once, outside the timed steps, with
-`torch.utils.flop_counter.FlopCounterMode` (matmuls and convolutions, forward and backward).
+`torch.utils.flop_counter.FlopCounterMode` (matmuls and convolutions, forward and backward);
+operators likewise, with `OpCounter`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import resource
 import statistics
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -60,9 +63,33 @@ def timed(fn: Callable[[], Any], device: torch.device) -> float:
 
 def count_flops(fn: Callable[[], Any]) -> int:
     """FLOPs of one ``fn()`` (which runs, once, under the counter)."""
-    with FlopCounterMode(display=False) as counter:
+    return int(counted(fn, flops=True, ops=False)[0] or 0)
+
+
+class OpCounter(TorchDispatchMode):
+    """Counts the operators that reach a kernel, forward and backward, on the calling thread;
+    views (which compute nothing) are left out. On a GPU nearly every one is a kernel launch,
+    so the count says how launch-bound a small step is, measured on any device."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (),
+                           kwargs: Any = None) -> Any:
+        if not func.is_view:
+            self.total += 1
+        return func(*args, **(kwargs or {}))
+
+
+def counted(fn: Callable[[], Any], flops: bool, ops: bool) -> tuple[int | None, int | None]:
+    """Run ``fn()`` once; its FLOPs and its `OpCounter` operators, each None if not asked."""
+    with contextlib.ExitStack() as stack:
+        fc = stack.enter_context(FlopCounterMode(display=False)) if flops else None
+        oc = stack.enter_context(OpCounter()) if ops else None
         fn()
-    return int(counter.get_total_flops())
+    return (None if fc is None else int(fc.get_total_flops()),
+            None if oc is None else oc.total)
 
 
 def reset_peaks(device: torch.device) -> bool:

@@ -150,7 +150,7 @@ def classes_workload(plan: Plan, rt: Runtime, batch: int = BATCH, quick: bool = 
                     f"(batch {batch}): --jobs 1 (reference) vs --jobs 2 (usgan)", "unit", plan)
     layout, images = layout_name(rt.memory_format), 2 * steps * batch
     work.forms = [Form(name, rt.precision, layout, images,
-                       lambda jobs=jobs: two_classes(batch, rt, steps, jobs))
+                       lambda jobs=jobs: two_classes(batch, rt, steps, jobs), counted=False)
                   for name, jobs in ((REFERENCE, 1), (USGAN, 2))]
     return work
 

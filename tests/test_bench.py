@@ -18,7 +18,7 @@ from rich.console import Console
 from torch.autograd import DeviceType
 
 from usgan.benchmarks import metrics
-from usgan.benchmarks.measure import count_flops, matmul_peak, summarise
+from usgan.benchmarks.measure import count_flops, counted, matmul_peak, summarise
 from usgan.benchmarks.profile import profile_unit, top_operators
 from usgan.benchmarks.report import BEGIN, END, markdown, print_profiles, splice
 from usgan.benchmarks.suite import (
@@ -77,11 +77,20 @@ def test_splice_keeps_the_text_around_the_generated_section() -> None:
 def test_flops_and_peak_are_counted() -> None:
     a, b = torch.randn(64, 32), torch.randn(32, 16)
     assert count_flops(lambda: a @ b) == 2 * 64 * 32 * 16
+    assert counted(lambda: a @ b, flops=True, ops=False) == (2 * 64 * 32 * 16, None)
     peak = matmul_peak(torch.float32, torch.device("cpu"), max_size=256, repeats=1)
     assert peak["gflops"] > 0 and peak["size"] == 256
 
 
 @pytest.mark.slow
+def test_operators_are_counted_forward_and_backward_without_views() -> None:
+    x = torch.randn(4, 3, requires_grad=True)
+    assert counted(lambda: x.view(12).t, flops=False, ops=True) == (None, 0)
+    assert counted(lambda: (x * 2).relu(), flops=False, ops=True) == (None, 2)
+    y = (x * 2).sum()  # backward: the seed (ones_like), sum's (expand: a view), mul's (mul)
+    assert counted(y.backward, flops=False, ops=True) == (None, 2) and x.grad is not None
+
+
 def test_bench_quick_json_and_profile(tmp_path: Path) -> None:
     """One quick run (the suite runs the bench once): the JSON's rows and forms, and with
     --profile each form's top operators, the profiled calls kept out of the timed ones."""
@@ -102,7 +111,8 @@ def test_bench_quick_json_and_profile(tmp_path: Path) -> None:
     for form in (ref, ours):
         s = form["seconds"]
         assert s["n"] == 2 and 0 < s["min"] <= s["median"] <= s["max"]  # profiled: not timed
-        for key in ("images_per_s", "peak_rss_mb", "flops", "gflops_per_s", "peak_percent"):
+        for key in ("images_per_s", "peak_rss_mb", "flops", "gflops_per_s", "peak_percent",
+                    "ops"):
             assert form[key] > 0, key
         assert form["images"] == 4  # --quick trains at batch 4
         assert form["images_per_s"] == pytest.approx(4 / s["median"])
@@ -124,6 +134,7 @@ def test_classes_row_times_two_classes_one_after_the_other_and_at_once(tmp_path:
     for form in row["forms"].values():
         assert form["images"] == 2 * 2 * 4  # two classes, 2 steps each (--quick), batch 4
         assert form["seconds"]["n"] == 1 and form["seconds"]["median"] > 0
+        assert form["ops"] is None  # threads of its own: not counted on the calling thread
     assert row["speedup"] > 0
 
 
