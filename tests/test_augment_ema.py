@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
 
 from usgan.core.errors import UnknownNameError
-from usgan.core.train.checkpoint import flatten, unflatten
-from usgan.core.train.diffaugment import diff_augment, parse_policy
+from usgan.core.train.checkpoint import flatten, load_checkpoint, save_checkpoint, unflatten
+from usgan.core.train.diffaugment import augment, diff_augment, draw, parse_policy
 from usgan.core.train.ema import EMA
+from usgan.core.train.step import load_optimizer, make_optimizers
 
 
 def _x() -> torch.Tensor:
@@ -33,6 +36,58 @@ def test_cutout_blacks_out_a_quarter_and_translation_pads_black() -> None:
     assert ((frac > 0) & (frac <= 0.25 + 1e-6)).all()
     moved = diff_augment(x, ["translation"], torch.Generator().manual_seed(3))
     assert set(moved.unique().tolist()) <= {-1.0, 1.0} and (moved == 1).any()
+
+
+def _one_by_one(img: torch.Tensor, policy: list[str], u: torch.Tensor, p: float
+                ) -> torch.Tensor:
+    """One image, DiffAugment's ops written out one at a time with slices: the oracle."""
+    _, h, w = img.shape
+    for k, name in enumerate(policy):
+        if u.shape[-1] > 2 and not bool(u[k, 2] < p):
+            continue
+        a, b = u[k, 0], u[k, 1]
+        if name == "color":
+            img = img + (float(a) - 0.5)
+            mean = img.mean()
+            img = (img - mean) * (float(b) + 0.5) + mean
+        elif name == "translation":
+            sh, sw = int(h * 0.125 + 0.5), int(w * 0.125 + 0.5)
+            ty, tx = int(a * (2 * sh + 1)) - sh, int(b * (2 * sw + 1)) - sw
+            out = torch.full_like(img, -1.0)  # out[y, x] = img[y - ty, x - tx]
+            out[:, max(ty, 0):h + min(ty, 0), max(tx, 0):w + min(tx, 0)] = \
+                img[:, max(-ty, 0):h + min(-ty, 0), max(-tx, 0):w + min(-tx, 0)]
+            img = out
+        else:
+            ch, cw = int(h * 0.5 + 0.5), int(w * 0.5 + 0.5)
+            top = int(a * (h + 1 - ch % 2)) - ch // 2
+            left = int(b * (w + 1 - cw % 2)) - cw // 2
+            img = img.clone()
+            img[:, max(top, 0):max(top + ch, 0), max(left, 0):max(left + cw, 0)] = -1.0
+    return img
+
+
+@pytest.mark.parametrize("policy", ["translation", "cutout", "translation,cutout",
+                                    "cutout,translation", "color,translation,cutout",
+                                    "translation,color,cutout"])
+@pytest.mark.parametrize("p", [1.0, 0.5, "tensor"])
+def test_fused_ops_are_the_ops_one_at_a_time(policy: str, p: float | str) -> None:
+    """Each run of geometric ops is one gather and colour one affine map: the same images
+    and gradients as the ops applied one at a time (a rectangle, two channels, per image)."""
+    names, gen = parse_policy(policy), torch.Generator().manual_seed(5)
+    x = (torch.rand(32, 2, 12, 20, generator=gen) * 2 - 1).requires_grad_(True)
+    prob = torch.tensor(0.7) if p == "tensor" else float(p)
+    u = draw(32, len(names), gen, prob, x.device)
+    assert u.shape == (32, len(names), 2 if prob == 1.0 else 3)
+    got = augment(x, names, u, prob)
+    want = torch.stack([_one_by_one(x[i], names, u[i], float(prob)) for i in range(32)])
+    weights = torch.rand(x.shape, generator=gen)
+    grads = [torch.autograd.grad((y * weights).sum(), x)[0] for y in (got, want)]
+    if "color" in names:  # x * c + mean * (1 - c) + b rounds apart from the oracle's order
+        torch.testing.assert_close(got, want)
+        torch.testing.assert_close(grads[0], grads[1])
+    else:  # moved and blacked-out pixels: exact
+        assert torch.equal(got, want) and torch.equal(grads[0], grads[1])
+    assert not torch.equal(got, x)
 
 
 def test_parse_policy() -> None:
@@ -91,3 +146,40 @@ def test_checkpoint_structure_round_trips() -> None:
     assert torch.equal(back["rng"][0], state["rng"][0])
     assert torch.equal(back["nested"][0], torch.arange(3))
     assert back["opt"]["param_groups"] == state["opt"]["param_groups"]
+
+
+def test_adam_resumes_from_a_checkpoint_exactly_with_channels_last_weights(tmp_path: Path
+                                                                         ) -> None:
+    """A checkpoint stores the moments contiguous; torch's fused Adam (on the CPU as on a
+    GPU) reads a channels_last weight and its moments as flat arrays, so `load_optimizer`
+    lays each moment out as its parameter: two steps, a checkpoint, two more are four."""
+    cl = torch.channels_last
+    x = torch.rand(4, 1, 16, 16, generator=torch.Generator().manual_seed(0)).contiguous(
+        memory_format=cl)
+
+    def fresh() -> tuple[nn.Module, torch.optim.Optimizer]:
+        torch.manual_seed(0)
+        d = nn.Sequential(nn.Conv2d(1, 4, 3), nn.LeakyReLU(0.2), nn.Conv2d(4, 2, 3))
+        d = d.to(memory_format=cl)
+        return d, make_optimizers(d, d)[1]
+
+    def train(d: nn.Module, opt: torch.optim.Optimizer, steps: int) -> None:
+        for _ in range(steps):
+            opt.zero_grad()
+            d(x).square().mean().backward()
+            opt.step()
+
+    straight, opt = fresh()
+    assert opt.param_groups[0]["fused"]  # the form this test is about
+    train(straight, opt, 4)
+    resumed, opt = fresh()
+    train(resumed, opt, 2)
+    path = save_checkpoint(tmp_path, 2, {"d": resumed.state_dict(), "opt": opt.state_dict()})
+    ckpt = load_checkpoint(path)
+    resumed, opt = fresh()
+    resumed.load_state_dict(ckpt["d"])
+    load_optimizer(opt, ckpt["opt"])
+    train(resumed, opt, 2)
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values(),
+                            strict=True):
+        assert torch.equal(a, b), name

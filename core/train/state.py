@@ -18,6 +18,7 @@ from usgan.core.errors import ConfigError, UsganError
 from usgan.core.runtime import Dist
 
 from .ema import EMA
+from .step import load_optimizer
 
 STREAMS = ("data", "noise", "aug")
 
@@ -125,8 +126,8 @@ class TrainState:
         check_fits(ckpt, {"g": self.g, "d": self.d}, where)
         self.g.load_state_dict(ckpt["g"])
         self.d.load_state_dict(ckpt["d"])
-        self.opt_g.load_state_dict(ckpt["opt_g"])
-        self.opt_d.load_state_dict(ckpt["opt_d"])
+        load_optimizer(self.opt_g, ckpt["opt_g"])
+        load_optimizer(self.opt_d, ckpt["opt_d"])
         if self.ema is not None and ckpt.get("ema") is not None:
             self.ema.shadow.load_state_dict(ckpt["ema"])
             self.ema.updates = int(ckpt.get("ema_updates") or ckpt["step"])

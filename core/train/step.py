@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .options import TrainOptions
 
 Generate = Callable[[Sequence[torch.Tensor]], torch.Tensor]
+FUSED_ADAM = ("cuda", "cpu")  # devices where torch.optim.Adam(fused=True) runs
 
 
 class NonFiniteLoss(RuntimeError):
@@ -63,9 +64,10 @@ def make_optimizers(
     lr_d: float | None = None,
 ) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
     """Adam for G (its trainable parameters) and for D, as in the paper; ``lr_d`` gives D its
-    own learning rate (two time-scale update rule, Heusel et al. 2017). On a GPU, torch's
-    fused Adam (one kernel per step for all parameters; the same state dict); elsewhere its
-    default (foreach)."""
+    own learning rate (two time-scale update rule, Heusel et al. 2017). On a GPU and on the
+    CPU, torch's fused Adam: one operator per step for all parameters, where the default
+    takes one per tensor per arithmetic step (on a GPU, a kernel launch each); the same state
+    dict. Elsewhere torch's default."""
     trainable = [p for p in g.parameters() if p.requires_grad]
     b = (float(betas[0]), float(betas[1]))
     return (_adam(trainable, lr, b), _adam(list(d.parameters()), lr if lr_d is None else lr_d, b))
@@ -73,8 +75,23 @@ def make_optimizers(
 
 def _adam(params: list[nn.Parameter], lr: float, betas: tuple[float, float]
           ) -> torch.optim.Optimizer:
-    fused = bool(params) and all(p.is_cuda for p in params)
+    fused = bool(params) and all(p.device.type in FUSED_ADAM for p in params)
     return torch.optim.Adam(params, lr=lr, betas=betas, **({"fused": True} if fused else {}))
+
+
+def load_optimizer(opt: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """``opt.load_state_dict(state)``, each moment then laid out in memory as its parameter:
+    a checkpoint stores tensors contiguous, and torch's fused Adam walks a parameter and its
+    moments as flat arrays, so a channels_last weight with contiguous moments would be
+    updated wrongly, silently (the foreach and per-tensor forms do not care)."""
+    opt.load_state_dict(state)
+    for group in opt.param_groups:
+        for p in group["params"]:
+            moments = opt.state.get(p, {})
+            for key, value in moments.items():
+                if (isinstance(value, torch.Tensor) and value.shape == p.shape
+                        and value.stride() != p.stride()):
+                    moments[key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
 
 @dataclass(frozen=True)
