@@ -127,13 +127,23 @@ def significant_gain(accuracy: float, real: float, p_value: float | None) -> boo
 
 
 def wall_time(lay: Layout) -> dict[str, float]:
-    """Seconds spent per kind of step (train, eval, classify, push, split), from steps.jsonl."""
-    total: dict[str, float] = {}
+    """Seconds spent per kind of step (train, eval, classify, push, split), from steps.jsonl.
+    A step stopped and resumed counts every attempt; one run again after it had finished (its
+    output removed to redo it) counts from that run on."""
+    spent: dict[str, float] = {}
+    finished: set[str] = set()
     if lay.steps.is_file():
         for line in lay.steps.read_text().splitlines():
             row = json.loads(line)
-            kind = row["step"].split()[0]
-            total[kind] = total.get(kind, 0.0) + row["seconds"]
+            step = row["step"]
+            spent[step] = row["seconds"] + (0.0 if step in finished else spent.get(step, 0.0))
+            finished.discard(step)
+            if row.get("exit") == 0:
+                finished.add(step)
+    total: dict[str, float] = {}
+    for step, seconds in spent.items():
+        kind = step.split()[0]
+        total[kind] = total.get(kind, 0.0) + seconds
     return total
 
 

@@ -297,6 +297,20 @@ def test_the_tables_pair_the_pieces_and_count_the_claims(tmp_path: Path) -> None
     assert "in 1 of 2 pairs" in "\n".join(report.claims_markdown(doc))
 
 
+def test_wall_time_counts_a_redone_step_once_and_a_resumed_one_whole(tmp_path: Path) -> None:
+    """steps.jsonl keeps every run of a step. One stopped (exit 130) and resumed took both
+    runs; one run again after it finished (its output removed to redo it) counts its last
+    run: the report's wall time is what the results it shows took."""
+    from usgan.reproduce import report
+
+    lay = Layout(tmp_path)
+    rows = [("train a", 500.0, 130), ("eval floor", 100.0, 0), ("train a", 400.0, 0),
+            ("eval b", 60.0, 0), ("eval floor", 130.0, 0)]
+    lay.steps.write_text("".join(json.dumps({"step": s, "seconds": t, "exit": e}) + "\n"
+                                 for s, t, e in rows))
+    assert report.wall_time(lay) == {"train": 900.0, "eval": 190.0}
+
+
 def test_a_folder_without_its_weights_keeps_its_sample_grid(tmp_path: Path) -> None:
     """Runs trained on another machine come back without weights: --report-only keeps the
     grid drawn there instead of failing to load them, and draws none where there is none."""
