@@ -46,17 +46,21 @@ class NonFiniteLoss(RuntimeError):
 
 @dataclass
 class StepStats:
-    """What one step reports, as 0-dim device tensors: losses and mean D(x), D(G(z))."""
+    """What one step reports, as device tensors: the losses (0-dim) and D's logits on the
+    real and the generated batch, turned into mean D(x), D(G(z)) only when read."""
 
     loss_d: torch.Tensor
     loss_g: torch.Tensor
-    d_real: torch.Tensor
-    d_fake: torch.Tensor
+    logit_real: torch.Tensor
+    logit_fake: torch.Tensor
 
     def as_dict(self) -> dict[str, float]:
         """The numbers (a host synchronisation: call it when logging, not every step)."""
-        values = torch.stack([self.loss_d, self.loss_g, self.d_real, self.d_fake]).tolist()
-        return dict(zip(("loss_d", "loss_g", "d_real", "d_fake"), values, strict=True))
+        d_real, d_fake = (torch.sigmoid(x.float()).mean() for x in (self.logit_real,
+                                                                    self.logit_fake))
+        values = torch.stack([self.loss_d.float(), self.loss_g.float(), d_real, d_fake])
+        return dict(zip(("loss_d", "loss_g", "d_real", "d_fake"), values.tolist(),
+                        strict=True))
 
 
 def make_optimizers(
@@ -149,13 +153,21 @@ class GANStep:
                    reg=opts.regularizers(), recon=opts.stage2_recon if stage == Stage.TWO
                    else 0.0, p=opts.diffaugment_p, **kwargs)
 
-    def _d(self, images: torch.Tensor) -> torch.Tensor:
+    def _seen(self, *batches: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``batches`` as D sees them: through DiffAugment and instance noise, as one batch
+        (one call for real and fake alike: half the operators of two), split back."""
+        if not (self.policy or self.reg.instance_noise):
+            return batches
+        x = batches[0] if len(batches) == 1 else torch.cat(batches)
         p = self.p if self.ada is None else self.ada.p
-        x = diff_augment(images, self.policy, self.aug, p)  # type: ignore[arg-type]
+        x = diff_augment(x, self.policy, self.aug, p)  # type: ignore[arg-type]
         if self.reg.instance_noise:
             noise = torch.randn(x.shape, generator=self.aug, device=self.aug.device)  # type: ignore[union-attr]
             x = x + self.reg.instance_noise * to_device(noise, x.device, x.dtype)
-        return self.d(x).float()
+        return x.split([b.shape[0] for b in batches])
+
+    def _d(self, seen: torch.Tensor) -> torch.Tensor:
+        return self.d(seen).float()
 
     def __call__(self, real: torch.Tensor, noise: Sequence[torch.Tensor],
                  target: torch.Tensor | None = None) -> StepStats:
@@ -183,7 +195,9 @@ class GANStep:
             real = real.detach().requires_grad_(True)
         with self.autocast():
             fake = self.generate(noise)
-            logit_real = self._d(real)
+            seen_real, seen_fake = self._seen(real, fake.detach())
+            seen_fake = seen_fake.detach()  # with R1, the real pass's graph is freed first
+            logit_real = self._d(seen_real)
             loss_real = losses.d_loss_real(logit_real, self.loss, reg.label_smoothing)
         if self.ada is not None:
             self.ada.observe(logit_real)
@@ -193,7 +207,7 @@ class GANStep:
         self.opt_d.zero_grad(set_to_none=True)
         (loss_real + penalty).backward()
         with self.autocast():
-            logit_fake = self._d(fake.detach())
+            logit_fake = self._d(seen_fake)
             loss_fake = losses.d_loss_fake(logit_fake, self.loss)
         lecam_fake = self.lecam.fake(logit_fake) if self.lecam is not None else 0.0
         (loss_fake + lecam_fake).backward()
@@ -203,7 +217,8 @@ class GANStep:
         # Generator: through the updated D; D's gradients from this pass are dropped.
         self.opt_g.zero_grad(set_to_none=True)
         with self.autocast():
-            loss_g = losses.g_loss(self._d(fake), self.loss)
+            (seen,) = self._seen(fake)
+            loss_g = losses.g_loss(self._d(seen), self.loss)
         if target is not None and self.recon:
             loss_g = loss_g + self.recon * reconstruction(fake, target)
         loss_g.backward()
@@ -213,9 +228,7 @@ class GANStep:
         if self.ema is not None:
             self.ema.update(self.ema_of)  # type: ignore[arg-type]
         self._since += 1
-        return StepStats(loss_d.float(), loss_g.detach().float(),
-                         torch.sigmoid(logit_real.detach()).mean(),
-                         torch.sigmoid(logit_fake.detach()).mean())
+        return StepStats(loss_d, loss_g.detach(), logit_real.detach(), logit_fake.detach())
 
     def _check(self, who: str, loss: torch.Tensor) -> None:
         if self.lazy_check:  # NaN or inf anywhere stays in the sum
