@@ -12,7 +12,7 @@ from usgan.core.errors import UnknownNameError
 from usgan.core.train.checkpoint import flatten, load_checkpoint, save_checkpoint, unflatten
 from usgan.core.train.diffaugment import augment, diff_augment, draw, parse_policy
 from usgan.core.train.ema import EMA
-from usgan.core.train.step import load_optimizer, make_optimizers
+from usgan.core.train.step import GANStep, load_optimizer, make_optimizers
 
 
 def _x() -> torch.Tensor:
@@ -183,3 +183,29 @@ def test_adam_resumes_from_a_checkpoint_exactly_with_channels_last_weights(tmp_p
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values(),
                             strict=True):
         assert torch.equal(a, b), name
+
+
+@pytest.mark.parametrize("fake_size, calls", [(16, 2), (8, 3)])
+def test_the_step_augments_real_and_fake_in_one_call_unless_their_sizes_differ(
+        monkeypatch: pytest.MonkeyPatch, fake_size: int, calls: int) -> None:
+    """D's step sends the real and the generated batch through DiffAugment as one batch (the
+    G step is the second call); images of another size than the real ones go on their own."""
+    import usgan.core.train.step as step_module
+
+    sizes: list[tuple[int, ...]] = []
+
+    def counted(x: torch.Tensor, *args: object) -> torch.Tensor:
+        sizes.append(tuple(x.shape))
+        return diff_augment(x, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(step_module, "diff_augment", counted)
+    torch.manual_seed(0)
+    d = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                      nn.Linear(2, 1))
+    g = nn.Sequential(nn.Linear(4, fake_size ** 2), nn.Unflatten(1, (1, fake_size, fake_size)),
+                      nn.Tanh())
+    step = GANStep(lambda noise: g(noise[0]), d, *make_optimizers(g, d), policy=["cutout"],
+                   aug=torch.Generator().manual_seed(0))
+    stats = step(_x(), [torch.randn(4, 4)])
+    assert len(sizes) == calls and sizes[0][0] == (8 if calls == 2 else 4)
+    assert set(stats.as_dict()) == {"loss_d", "loss_g", "d_real", "d_fake"}

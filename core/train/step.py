@@ -158,6 +158,8 @@ class GANStep:
         (one call for real and fake alike: half the operators of two), split back."""
         if not (self.policy or self.reg.instance_noise):
             return batches
+        if len({b.shape[1:] for b in batches}) > 1:  # images of other sizes: one call each
+            return tuple(seen for b in batches for seen in self._seen(b))
         x = batches[0] if len(batches) == 1 else torch.cat(batches)
         p = self.p if self.ada is None else self.ada.p
         x = diff_augment(x, self.policy, self.aug, p)  # type: ignore[arg-type]
