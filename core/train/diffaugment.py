@@ -106,7 +106,7 @@ def geometry(x: torch.Tensor, names: list[str], u: torch.Tensor, on: torch.Tenso
     back (rows and columns side by side: ``[B, H + W]``); a pixel is black where a shift
     took it off the image or a square covered it."""
     b, ch, h, w = x.shape
-    f = _frame(h, w, x.device)
+    f = _frame(h, w, x.device, _stream(x.device))
     coords, black = f.coords.expand(b, -1), None
     for k in reversed(range(len(names))):
         apply = None if on is None else on[:, k, None]
@@ -144,9 +144,16 @@ class _Frame:
     cut_side: torch.Tensor
 
 
+def _stream(device: torch.device) -> int:
+    """The current CUDA stream's id on ``device`` (0 elsewhere)."""
+    return torch.cuda.current_stream(device).stream_id if device.type == "cuda" else 0
+
+
 @functools.lru_cache(maxsize=32)
-def _frame(h: int, w: int, device: torch.device) -> _Frame:
-    """Built on the CPU, moved by `to_device` (no host synchronisation), kept per size."""
+def _frame(h: int, w: int, device: torch.device, stream: int) -> _Frame:
+    """Built on the CPU, moved by `to_device` (no host synchronisation), kept per size and
+    per CUDA ``stream``: the copy is queued on the stream that uses it (`usgan train --jobs`
+    trains each class in a stream of its own)."""
     shift = [int(n * TRANSLATION + 0.5) for n in (h, w)]
     side = [int(n * CUTOUT + 0.5) for n in (h, w)]
     axis = torch.tensor([0] * h + [1] * w)
