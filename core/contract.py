@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from .errors import PluginError, ShapeMismatchError
 from .stage import STAGES, Stage
@@ -110,6 +111,43 @@ def check_pair(g: nn.Module, d: nn.Module, stage: Stage, who: str, batch: int = 
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ContractError(f"{who} fails on a batch of {batch}: {first}") from None
     return x
+
+
+def per_image(d: nn.Module) -> bool:
+    """Whether ``d`` (or the network in a DDP wrapper) declares ``per_image = True``: in
+    train mode each image's logit depends on that image alone (no BatchNorm, no minibatch
+    statistics), so real and generated images may go through it as one batch."""
+    inner = d.module if isinstance(d, DistributedDataParallel) else d
+    return getattr(inner, "per_image", False) is True
+
+
+def check_per_image(d: nn.Module, images: torch.Tensor, who: str) -> None:
+    """A `per_image` D gives ``images`` (train mode) the logits it gives each half alone:
+    its buffers are put back before each pass (and after), so a spectral norm's power
+    iteration starts from the same vectors. A D that does not declare it passes (the safe
+    form)."""
+    if not per_image(d):
+        return
+    saved = [b.detach().clone() for b in d.buffers()]
+
+    def put_back() -> None:
+        with torch.no_grad():
+            for b, old in zip(d.buffers(), saved, strict=True):
+                b.copy_(old)
+
+    def logits(x: torch.Tensor) -> torch.Tensor:
+        put_back()
+        with torch.no_grad():
+            return d(x).float()
+
+    half = images.shape[0] // 2
+    whole, parts = logits(images), torch.cat([logits(images[:half]), logits(images[half:])])
+    put_back()
+    if not torch.allclose(whole, parts, rtol=1e-4, atol=1e-5):
+        raise ContractError(
+            f"{who}: its discriminator declares per_image = True, but an image's logit "
+            "depends on the other images in its batch (a BatchNorm or a minibatch statistic "
+            "in train mode?); declare per_image = False")
 
 
 def _device(module: nn.Module) -> torch.device:

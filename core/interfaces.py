@@ -43,7 +43,13 @@ class Stage2Generator(Generator):
 
 
 class Discriminator(nn.Module):
-    """Image ``[B, in_channels, in_size, in_size]`` -> real/fake logits ``[B]``."""
+    """Image ``[B, in_channels, in_size, in_size]`` -> real/fake logits ``[B]``.
+
+    ``per_image``: True when, in train mode, each image's logit depends on that image alone
+    (no BatchNorm, no minibatch statistic); the training step then runs D once on the real
+    and the generated batch together (`usgan.core.contract.per_image`).
+    """
 
     in_channels: int
     in_size: int
+    per_image: bool = False

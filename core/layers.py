@@ -188,6 +188,7 @@ class DCGANDiscriminator(Discriminator):
         if attention:
             check_attention(attn_res, size)
         self.in_channels, self.in_size = channels, size
+        self.per_image = not (d_batchnorm or d_mbstd)  # no statistic across the batch
         c = dcgan_width(d_width, size, size // 2)
         layers: list[nn.Module] = down_block(channels, c, norm=False)
         res = size // 2

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from usgan.core.contract import per_image
 from usgan.core.noise import to_device
 from usgan.core.stage import Stage
 
@@ -114,7 +115,9 @@ class GANStep:
     Stage-II, through `usgan.core.stacking.forward_stack`); ``d`` may be DDP-wrapped. With
     ``ema`` the average of ``ema_of`` moves after each generator update. DiffAugment applies
     each op with probability ``p``, or ``ada.p`` when an `AdaptiveP` is given (which then
-    observes every step's real logits); ``lecam`` adds `losses.LeCam` to D's loss.
+    observes every step's real logits); ``lecam`` adds `losses.LeCam` to D's loss. ``joint``
+    (default: whether ``d`` declares `usgan.core.contract.per_image`) runs D's update on the
+    real and the generated batch as one batch.
     """
 
     def __init__(
@@ -125,12 +128,13 @@ class GANStep:
         ema: EMA | None = None, ema_of: nn.Module | None = None,
         guard: Sequence[nn.Module] = (), reg: Regularizers = Regularizers(),
         recon: float = 0.0, p: float = 1.0, ada: AdaptiveP | None = None,
-        lecam: LeCam | None = None, lazy_check: bool = False,
+        lecam: LeCam | None = None, lazy_check: bool = False, joint: bool | None = None,
     ) -> None:
         self.generate, self.d, self.opt_g, self.opt_d = generate, d, opt_g, opt_d
         self.reg, self.recon, self.p, self.ada, self.lecam = reg, recon, p, ada, lecam
         self.loss, self.policy, self.aug, self.autocast = loss, list(policy), aug, autocast
         self.ema, self.ema_of = ema, ema_of
+        self.joint = per_image(d) if joint is None else joint
         self.guard = list(guard)
         if lazy_check and self.guard:
             raise ValueError("guard (--on-nan skip) needs every step checked: no lazy_check")
@@ -189,33 +193,48 @@ class GANStep:
                         b.copy_(old)
             raise
 
-    def _step(self, real: torch.Tensor, noise: Sequence[torch.Tensor],
-              target: torch.Tensor | None) -> StepStats:
-        # Discriminator: real then fake, each its own backward (DDP-friendly).
+    def _d_update(self, real: torch.Tensor, fake: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """D's update; returns its loss and its logits on ``real`` and ``fake`` (detached).
+        A `per_image` D sees both batches as one (one forward and one backward pass); any
+        other sees real then fake, each its own pass, so that a BatchNorm's statistics stay
+        those of one kind of image."""
         reg = self.reg
         if reg.r1_gamma:
             real = real.detach().requires_grad_(True)
+        self.opt_d.zero_grad(set_to_none=True)
+        joint = self.joint and real.shape[1:] == fake.shape[1:]
         with self.autocast():
-            fake = self.generate(noise)
-            seen_real, seen_fake = self._seen(real, fake.detach())
-            seen_fake = seen_fake.detach()  # with R1, the real pass's graph is freed first
-            logit_real = self._d(seen_real)
+            if joint:
+                (seen,) = self._seen(torch.cat([real, fake]))
+                logit_real, logit_fake = self._d(seen).split([real.shape[0], fake.shape[0]])
+            else:
+                seen_real, seen_fake = self._seen(real, fake)
+                logit_real = self._d(seen_real)
             loss_real = losses.d_loss_real(logit_real, self.loss, reg.label_smoothing)
         if self.ada is not None:
             self.ada.observe(logit_real)
         penalty = losses.r1_penalty(logit_real, real, reg.r1_gamma) if reg.r1_gamma else 0.0
         if self.lecam is not None:
             penalty = penalty + self.lecam.real(logit_real)
-        self.opt_d.zero_grad(set_to_none=True)
-        (loss_real + penalty).backward()
+        if not joint:  # with R1, the real pass's graph is freed before the fake pass
+            (loss_real + penalty).backward()
+            with self.autocast():
+                logit_fake = self._d(seen_fake.detach())
         with self.autocast():
-            logit_fake = self._d(seen_fake)
             loss_fake = losses.d_loss_fake(logit_fake, self.loss)
-        lecam_fake = self.lecam.fake(logit_fake) if self.lecam is not None else 0.0
-        (loss_fake + lecam_fake).backward()
+        fake_part = loss_fake if self.lecam is None else loss_fake + self.lecam.fake(logit_fake)
+        (loss_real + penalty + fake_part if joint else fake_part).backward()  # joint: both
         loss_d = loss_real.detach() + loss_fake.detach()
         self._check("discriminator", loss_d)
         self.opt_d.step()
+        return loss_d, logit_real.detach(), logit_fake.detach()
+
+    def _step(self, real: torch.Tensor, noise: Sequence[torch.Tensor],
+              target: torch.Tensor | None) -> StepStats:
+        with self.autocast():
+            fake = self.generate(noise)
+        loss_d, logit_real, logit_fake = self._d_update(real, fake.detach())
         # Generator: through the updated D; D's gradients from this pass are dropped.
         self.opt_g.zero_grad(set_to_none=True)
         with self.autocast():
@@ -230,7 +249,7 @@ class GANStep:
         if self.ema is not None:
             self.ema.update(self.ema_of)  # type: ignore[arg-type]
         self._since += 1
-        return StepStats(loss_d, loss_g.detach(), logit_real.detach(), logit_fake.detach())
+        return StepStats(loss_d, loss_g.detach(), logit_real, logit_fake)
 
     def _check(self, who: str, loss: torch.Tensor) -> None:
         if self.lazy_check:  # NaN or inf anywhere stays in the sum
