@@ -88,10 +88,13 @@ def title(result: dict[str, Any]) -> str:
 
 
 def _levers(settings: dict[str, Any]) -> str:
-    """`` with k=v, ...`` for a bench run with ``--set`` options, else empty."""
+    """`` with k=v, ... on NET, ...`` for a bench run with ``--set`` options (one lever on
+    other networks is another section), else empty."""
     options = settings.get("options") or {}
-    return " with " + ", ".join(f"{k}={json.dumps(v)}" for k, v in options.items()) \
-        if options else ""
+    if not options:
+        return ""
+    sets = ", ".join(f"{k}={json.dumps(v)}" for k, v in options.items())
+    return f" with {sets} on {', '.join(settings['nets'])}"
 
 
 def print_table(result: dict[str, Any], console: Console | None = None) -> None:

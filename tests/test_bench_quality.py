@@ -172,6 +172,23 @@ def test_report_ratios_are_against_the_plain_dcgan_of_the_same_seed() -> None:
             "0.050 ± 0.002 (FID 80.0)") in markdown(result)
 
 
+def test_one_lever_on_other_networks_is_a_section_of_its_own() -> None:
+    """A lever's section is named by its ``--set`` options and its networks: batch 8 on the
+    spectral-norm networks does not overwrite batch 8 on dcgan."""
+    def lever(nets: list[str]) -> dict:
+        return {"settings": {"data": "x/busi-256", "cls": "malignant", "nets": nets,
+                             "options": {"batch_size": 8}}}
+
+    on_dcgan, on_sn = markers(lever(["dcgan"])), markers(lever(["dcgan-sn", "dcgan-sn-sa"]))
+    assert on_dcgan[0].startswith(
+        "<!-- usgan bench quality busi-256/malignant with batch_size=8 on dcgan: begin")
+    assert on_sn[1] == ("<!-- usgan bench quality busi-256/malignant with batch_size=8 on "
+                        "dcgan-sn, dcgan-sn-sa: end -->")
+    assert markers({"settings": {"data": "x/busi-256", "cls": "malignant",
+                                 "nets": ["dcgan"]}})[0].startswith(
+        "<!-- usgan bench quality busi-256/malignant: begin")  # no lever: the default's
+
+
 def test_data_labels_name_the_data_set() -> None:
     assert data_label("../shared/data/busi-256") == "busi-256"
     assert data_label("../shared/data/sfibai-liver-fibrosis-us/train") == \
