@@ -4,6 +4,7 @@ pair, the trainer's own `GANStep` (default recipe), eager against compiled G and
     python docs/scripts/compile_probe.py --device cuda --name dcgan --batch 16
 
 Prints one line per mode: compile time (the first steps) and the median step time after it.
+``reduce-overhead`` (CUDA graphs on a GPU) marks each step's beginning for CUDA graph trees.
 A probe for docs/benchmarks.md, not part of ``usgan bench``: compilation takes minutes on a CPU.
 """
 
@@ -39,7 +40,16 @@ def step_for(name: str, batch: int, rt: Runtime, mode: str | None,  # type: igno
     real = (torch.rand(batch, 1, g.out_size, g.out_size) * 2 - 1).to(rt.device)
     real = real.contiguous(memory_format=fmt)
     gen = torch.Generator().manual_seed(2)
-    return lambda: step(real, noise_for([g], batch, gen, rt.device))
+    if mode != "reduce-overhead":
+        return lambda: step(real, noise_for([g], batch, gen, rt.device))
+
+    def graphed() -> object:
+        # CUDA graph trees otherwise take a pass that starts with no backward pending for a
+        # new step and overwrite the outputs of the step's earlier passes (D runs two or three
+        # times a step): one step, one generation.
+        torch.compiler.cudagraph_mark_step_begin()
+        return step(real, noise_for([g], batch, gen, rt.device))
+    return graphed
 
 
 def main() -> None:
