@@ -21,10 +21,10 @@ data_args() {
 }
 
 # Levers named here to skip (space-separated), e.g. on BUSI, where all of them were measured
-# on 2026-12-04 and 12-05 over the recipe of their day (docs/benchmarks.md, "Levers on BUSI
+# on 2026-12-04 to 12-06 over the recipe of their day (docs/benchmarks.md, "Levers on BUSI
 # malignant"; batch 16 and attention at 32x32 as the default bench's own rows then), which
 # leaves only the default bench:
-#   SKIP="p1 no-ema resize-conv ada lecam width32 batch16 lr2x attn32" \
+#   SKIP="p1 no-ema resize-conv ada lecam width32 batch16 lr2x attn32 sn-batch8 sn-ttur" \
 #     bash docs/scripts/stage1_levers.sh busi
 SKIP=${SKIP:-}
 
@@ -43,6 +43,10 @@ LEVERS=(
   "lr2x|dcgan|--set lr=4e-4"  # Adam at twice the paper's learning rate, G and D
   # self-attention at 32x32 (the default until 2026-12-05, when 16x16 won on both data sets)
   "attn32|dcgan-sn-sa|--set stage1_config.attn_res=32"
+  # the spectral-norm networks (batch 16, no DiffAugment): dcgan's batch 8, and D's Adam at
+  # twice G's learning rate (two time-scale update rule)
+  "sn-batch8|dcgan-sn,dcgan-sn-sa|--set batch_size=8"
+  "sn-ttur|dcgan-sn|--set lr_d=4e-4"
 )
 
 for set in "${@:-busi sfibai}"; do
