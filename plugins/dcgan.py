@@ -77,8 +77,8 @@ _BASE = {"z_dim": 100, "channels": 1, "size": 64, "g_width": 64, "d_width": 64,
 # it for dcgan-sn: docs/quality.md). So the default recipe leaves it out for them.
 _SN_RECIPES = {"default": {"diffaugment": []}}
 # dcgan's Stage-I at batch 8: twice the steps in the same minutes, and on BUSI malignant a
-# lower KID with both seeds at 8 minutes (docs/benchmarks.md, "Levers"). Not measured for the
-# SN networks, which keep the recipe's 16.
+# lower KID with both seeds at 8 minutes (docs/benchmarks.md, "Levers"). The SN networks keep
+# the recipe's 16: at 8 their KID on BUSI malignant was higher (the same section, 2026-12-06).
 _DCGAN_RECIPES = {"default": {"batch_size": 8}}
 
 

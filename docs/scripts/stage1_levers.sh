@@ -24,7 +24,8 @@ data_args() {
 # on 2026-12-04 to 12-06 over the recipe of their day (docs/benchmarks.md, "Levers on BUSI
 # malignant"; batch 16 and attention at 32x32 as the default bench's own rows then), which
 # leaves only the default bench:
-#   SKIP="p1 no-ema resize-conv ada lecam width32 batch16 lr2x attn32 sn-batch8 sn-ttur" \
+#   SKIP="p1 no-ema resize-conv ada lecam width32 batch16 lr2x attn32 sn-batch8 sn-ttur \
+#     sn-hinge" \
 #     bash docs/scripts/stage1_levers.sh busi
 SKIP=${SKIP:-}
 
@@ -47,6 +48,7 @@ LEVERS=(
   # twice G's learning rate (two time-scale update rule)
   "sn-batch8|dcgan-sn,dcgan-sn-sa|--set batch_size=8"
   "sn-ttur|dcgan-sn|--set lr_d=4e-4"
+  "sn-hinge|dcgan-sn|--set loss=hinge"  # the loss SN-GANs are usually trained with
 )
 
 for set in "${@:-busi sfibai}"; do
