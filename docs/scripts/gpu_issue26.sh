@@ -11,7 +11,8 @@
 #    trainer's step eager, compiled, and compiled with CUDA graphs (docs/scripts/compile_probe.py,
 #    modes PROBE_MODES), per Stage-I network at batch 16, then 64.
 # Everything it measures lands in $OUT (a few small files). Written on a CPU-only machine
-# (2026-12-05) and not yet run on a GPU: read its log before quoting a number.
+# (2026-12-05, parts 2 and 3 extended 2026-12-06) and not yet run on a GPU: read its log before
+# quoting a number.
 set -uo pipefail
 OUT=${OUT:-runs/gpu-issue26}
 DEVICE=${DEVICE:-cuda}  # DEVICE=cpu STEPS=20: a dry run of the script itself
