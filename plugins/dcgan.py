@@ -33,12 +33,14 @@ class DCGANGenerator(Stage1Generator):
 
     ``upsample``: each doubling, one of `UP_MODES` (``"transposed"``: the paper's 4x4 stride-2
     ConvTranspose; ``"nearest"``/``"bilinear"``: resize then 3x3 conv, no checkerboard).
+    ``g_spectral_norm``: spectral norm in G; None (the default) follows ``spectral_norm``,
+    which the paper applies to G and D alike; False keeps it in D only (Miyato et al.).
     """
 
     def __init__(
         self, z_dim: int = 100, channels: int = 1, size: int = 64, g_width: int = 64,
         spectral_norm: bool = False, attention: bool = False, attn_res: int = 16,
-        upsample: str = "transposed", **_: object,
+        upsample: str = "transposed", g_spectral_norm: bool | None = None, **_: object,
     ) -> None:
         super().__init__()
         n = log2_int(size, "size")
@@ -63,7 +65,7 @@ class DCGANGenerator(Stage1Generator):
         layers += [*last_up(c, channels, mode=upsample), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         dcgan_init(self)
-        if spectral_norm:
+        if spectral_norm if g_spectral_norm is None else g_spectral_norm:
             apply_spectral_norm(self)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -71,7 +73,7 @@ class DCGANGenerator(Stage1Generator):
 
 
 _BASE = {"z_dim": 100, "channels": 1, "size": 64, "g_width": 64, "d_width": 64,
-         "upsample": "transposed"}
+         "upsample": "transposed", "g_spectral_norm": None}
 # Spectral norm already holds D back: with DiffAugment on top, the SN discriminators sat at
 # chance and FID was worse (BUSI for both networks, SFibAI for dcgan-sn-sa; SFibAI favoured
 # it for dcgan-sn: docs/quality.md). So the default recipe leaves it out for them.

@@ -178,6 +178,19 @@ def test_no_spectral_norm_in_plain_dcgan_or_stack() -> None:
     assert any(isinstance(m, nn.BatchNorm2d) for m in create_discriminator("dcgan").modules())
 
 
+def test_g_spectral_norm_false_keeps_it_in_d_only() -> None:
+    """``g_spectral_norm=False``: no spectral norm in G, still on every layer of D; True
+    puts it in dcgan's G alone."""
+    g = create_generator("dcgan-sn", g_spectral_norm=False)
+    d = create_discriminator("dcgan-sn", g_spectral_norm=False)
+    assert not any(parametrize.is_parametrized(m) for m in g.modules())
+    assert all(parametrize.is_parametrized(m, "weight") for m in _weighted(d))
+    plain_g = create_generator("dcgan", g_spectral_norm=True)
+    assert all(parametrize.is_parametrized(m, "weight") for m in _weighted(plain_g))
+    assert not any(parametrize.is_parametrized(m)
+                   for m in create_discriminator("dcgan", g_spectral_norm=True).modules())
+
+
 def test_spectral_norm_bounds_the_weight() -> None:
     """The effective weight of an SN layer has spectral norm ~1 after power iterations."""
     d = create_discriminator("dcgan-sn", d_width=8).train()
