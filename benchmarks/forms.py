@@ -39,7 +39,8 @@ class Form:
     """One way of running a workload; ``flops`` counts one unit of work where the first
     warm-up call cannot (a workload timed without warm-up). ``counted``: the unit runs on
     the calling thread, where FLOPs and operators are counted (a unit that works in threads
-    of its own is not: its counts would miss them)."""
+    of its own is not: its counts would miss them; nor is a compiled one, whose operators are
+    not the eager ones the counters see)."""
 
     name: str
     precision: str

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from usgan.core.errors import ConfigError
-from usgan.core.runtime import Runtime, set_threads
+from usgan.core.runtime import Runtime, compile_failure, set_threads
 
 from .forms import Plan, Workload, run_workload
 from .machine import machine_info, software_versions
@@ -53,6 +53,7 @@ class Settings:
     profile: bool = False
     profile_calls: int | None = None
     batch: int | None = None  # training rows' batch (default TRAIN_BATCH)
+    compile: str | None = None  # usgan's training forms through torch.compile in this mode
 
 
 def parse_only(items: Sequence[str]) -> tuple[str, ...]:
@@ -101,7 +102,10 @@ def workloads(settings: Settings, rt: Runtime) -> tuple[list[Workload], list[dic
     if selected(f"stage2:{STAGE2_NET}", only):
         out.append(train_workload(STAGE2_NET, 2, plan_for("stage2", settings), rt,
                                   train_batch(settings)))
-    if selected("classes", only):
+    if selected("classes", only) and settings.compile:
+        skipped.append({"key": "classes", "reason": "--compile: usgan train compiles one class "
+                        "at a time (it refuses --jobs with --compile)"})
+    elif selected("classes", only):
         out.append(classes_workload(plan_for("classes", settings), rt, train_batch(settings),
                                     settings.quick))
     if selected("sampling", only):
@@ -142,12 +146,17 @@ def run(settings: Settings, command: str, echo: Callable[[str], None] = print
     """Run the suite; the JSON-able result (rows, skipped rows, peaks, machine, versions)."""
     check(settings)
     set_threads(settings.threads)
-    rt = Runtime.create(settings.device, settings.precision)
+    rt = Runtime.create(settings.device, settings.precision, compile=settings.compile)
     todo, skipped = workloads(settings, rt)  # a bad weights path fails before any timing
     started = dt.datetime.now(dt.timezone.utc).astimezone()
     echo(f"matmul peaks on {rt.device} (fp32, bf16)")
     measured = peaks(rt.device, settings.quick)
-    rows = [run_workload(w, rt.device, measured, echo) for w in todo]
+    try:
+        rows = [run_workload(w, rt.device, measured, echo) for w in todo]
+    except Exception as err:
+        if settings.compile and (plain := compile_failure(err, "bench")) is not None:
+            raise plain from err
+        raise
     return {
         "command": command, "date": started.isoformat(timespec="seconds"),
         "settings": asdict(settings), "quick": settings.quick,

@@ -98,22 +98,29 @@ def reference_step(name: str, batch: int, device: torch.device) -> Callable[[], 
 
 def usgan_step(name: str, batch: int, rt: Runtime) -> Callable[[], Any]:
     """usgan's form: the trainer's `GANStep` with the default recipe (its values for this
-    Stage-I network, or its Stage-II policy), under the runtime's autocast and layout."""
+    Stage-I network, or its Stage-II policy), under the runtime's autocast and layout, G and
+    D compiled as the trainer compiles them (`Runtime.compiled`, with ``--compile``)."""
     g, d = _nets(name, rt.device, rt.memory_format)
     real, mid = _inputs(g, batch, rt.device, rt.memory_format)
+    g_train, d_train = rt.compiled(g), rt.compiled(d)
     if mid is None:
-        generate = lambda noise: forward_stack([g], noise)[-1]  # noqa: E731 (as the trainer)
+        generate = lambda noise: forward_stack([g_train], noise)[-1]  # noqa: E731 (as the trainer)
     else:
-        generate = lambda noise: g(mid, noise[0])  # noqa: E731
+        generate = lambda noise: g_train(mid, noise[0])  # noqa: E731
     stage = Stage.ONE if mid is None else Stage.TWO
     opts = TrainOptions(**({"stage1": name} if stage == Stage.ONE else {}))
     aug = torch.Generator().manual_seed(SEED + 4)  # on the CPU, as the trainer's stream
-    step = GANStep.for_options(opts, generate, d, *make_optimizers(g, d, opts.lr, opts.betas,
-                                                                   opts.lr_d),
+    step = GANStep.for_options(opts, generate, d_train, *make_optimizers(g, d, opts.lr, opts.betas,
+                                                                         opts.lr_d),
                                stage=stage, aug=aug, autocast=rt.autocast, lazy_check=True,
                                **opts.step_parts(stage, rt.device))  # ADA, as it trains
     gen = torch.Generator().manual_seed(SEED + 3)
-    return lambda: step(real, noise_for([g], batch, gen, rt.device))
+
+    def unit() -> Any:
+        rt.step_begin()  # as the trainer, before each step
+        return step(real, noise_for([g], batch, gen, rt.device))
+
+    return unit
 
 
 def layout_name(fmt: torch.memory_format) -> str:
@@ -129,8 +136,9 @@ def train_workload(name: str, stage: int, plan: Plan, rt: Runtime, batch: int = 
                     f"(batch {batch}, {size}x{size})", "step", plan)
     work.forms = [
         Form(REFERENCE, "fp32", "NCHW", batch, lambda: reference_step(name, batch, rt.device)),
-        Form(USGAN, rt.precision, layout_name(rt.memory_format), batch,
-             lambda: usgan_step(name, batch, rt)),
+        Form(USGAN, rt.precision, layout_name(rt.memory_format)
+             + (f", compiled {rt.compile}" if rt.compile else ""), batch,
+             lambda: usgan_step(name, batch, rt), counted=rt.compile is None),
     ]
     return work
 

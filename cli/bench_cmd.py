@@ -12,6 +12,8 @@ from typing import Any
 import click
 from rich.console import Console
 
+from usgan.core.runtime import COMPILE_MODES
+
 
 def _command() -> str:
     """The command line as typed, from ``bench`` on (``usgan bench ...``)."""
@@ -46,11 +48,15 @@ def _command() -> str:
 @click.option("--profile", is_flag=True,
               help="After timing, profile each form (torch.profiler, 2 calls; 1 with --quick) "
                    "and show its top operators by self time.")
+@click.option("--compile", "compile_mode", type=click.Choice(COMPILE_MODES), default=None,
+              help="usgan's training forms with G and D compiled in this torch.compile mode, "
+                   "as `usgan train --compile --compile-mode MODE` trains (the warm-up steps "
+                   "wait for the compiler; the classes row is skipped).")
 @click.pass_context
 def bench_cmd(ctx: click.Context, quick: bool, only: tuple[str, ...], json_out: Path | None,
               markdown_out: Path | None, device: str, precision: str, threads: int | None,
               steps: int | None, warmup: int | None, inception_weights: str | None,
-              profile: bool, batch: int | None) -> None:
+              profile: bool, batch: int | None, compile_mode: str | None) -> None:
     """Benchmark training steps, sampling and metrics against a plain fp32 reference.
 
     Not a test: run it on a quiet machine. The speed-up is reference time / usgan time.
@@ -63,7 +69,8 @@ def bench_cmd(ctx: click.Context, quick: bool, only: tuple[str, ...], json_out: 
 
     settings = Settings(quick=quick, only=parse_only(only), device=device,
                         precision=precision, threads=threads, steps=steps, warmup=warmup,
-                        inception_weights=inception_weights, profile=profile, batch=batch)
+                        inception_weights=inception_weights, profile=profile, batch=batch,
+                        compile=compile_mode)
     err = Console(stderr=True, soft_wrap=True)
     result = run(settings, _command(), lambda msg: err.print(f"[dim]{msg}[/dim]"))
     print_table(result)

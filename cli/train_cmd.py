@@ -11,6 +11,7 @@ from click.core import ParameterSource
 
 from usgan.core.errors import UsganError
 from usgan.core.registry import parse_kv
+from usgan.core.runtime import COMPILE_MODES
 from usgan.core.stacking import DEFAULT_STAGE2
 from usgan.core.train.losses import LOSSES
 from usgan.core.train.options import TrainOptions, batch_overrides
@@ -23,7 +24,7 @@ _DIRECT = ("stage1", "data", "epochs", "max_steps", "stage2_epochs", "stage2_max
            "stage2_ema", "device", "sample_every", "checkpoint_every", "keep_checkpoints",
            "log_every", "threads", "jobs", "quiet", "stage1_from", "on_nonfinite", "lr_d",
            "label_smoothing", "instance_noise", "r1_gamma", "eval_every", "eval_n", "keep_best",
-           "inception_weights", "compile",
+           "inception_weights", "compile", "compile_mode",
            "max_minutes", "stage2_max_minutes", "stage2_pretrain", "stage2_recon",
            "stage2_crop", "stage2_blur", "stage2_noise", "stage2_finetune_lr", "diffaugment_p",
            "ada_target", "ada_images", "lecam")
@@ -189,6 +190,7 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
 @_opt("threads")
 @_opt("jobs")
 @_opt("compile", is_flag=True)
+@_opt("compile_mode", type=click.Choice(COMPILE_MODES))
 @_opt("log_every")
 @_opt("eval_every")
 @_opt("eval_n")

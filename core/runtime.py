@@ -17,8 +17,14 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 from .errors import ConfigError
+
+# torch.compile's modes that `usgan train --compile-mode` and `usgan bench --compile` take;
+# those in GRAPH_MODES capture CUDA graphs on a GPU (on a CPU they compile without).
+COMPILE_MODES = ("default", "reduce-overhead")
+GRAPH_MODES = ("reduce-overhead",)
 
 
 @dataclass(frozen=True)
@@ -223,14 +229,15 @@ def handling(signum: int, handler: Callable[[int, Any], None]) -> Iterator[None]
         signal.signal(signum, old)
 
 
-def compile_failure(err: BaseException) -> ConfigError | None:
-    """A torch.compile error (dynamo, inductor) as one line naming it, else None."""
+def compile_failure(err: BaseException, what: str = "train") -> ConfigError | None:
+    """A torch.compile error (dynamo, inductor) as one line naming it (and telling to
+    ``what`` without --compile), else None."""
     if not type(err).__module__.startswith(("torch._dynamo", "torch._inductor")):
         return None
     inner = getattr(err, "inner_exception", None) or err.__cause__ or err
     first = (str(inner).strip().splitlines() or [""])[0]
     return ConfigError(f"--compile: torch.compile failed ({type(inner).__name__}: {first}); "
-                       "train without --compile")
+                       f"{what} without --compile")
 
 
 def set_threads(threads: int | None) -> None:
@@ -267,12 +274,12 @@ class Runtime:
     device: torch.device
     precision: str
     dist: Dist = field(default_factory=Dist)
-    compile: bool = False  # torch.compile the networks that train (--compile)
+    compile: str | None = None  # torch.compile's mode for the networks that train, or eager
     why: str = ""  # why this precision (`precision_choice`)
 
     @classmethod
     def create(cls, device: str, precision: str, d: Dist | None = None,
-               compile: bool = False) -> Runtime:
+               compile: str | None = None) -> Runtime:
         """Resolve ``auto`` device and precision for this process."""
         d = d or Dist()
         dev = resolve_device(device, d)
@@ -281,6 +288,24 @@ class Runtime:
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         return autocast(self.precision, self.device)
+
+    def compiled(self, net: nn.Module) -> nn.Module:
+        """``net`` through torch.compile in this runtime's mode (the module itself when
+        eager); the compiled module shares its parameters. Static shapes: a D that sees the
+        real and generated batch as one (2B images) and then G's batch (B) gets one graph per
+        size, where torch's automatic dynamic shapes failed inductor on self-attention
+        (torch 2.14, "cannot determine truth value of Relational"), and CUDA graphs want
+        static shapes anyway."""
+        if self.compile is None:
+            return net
+        return torch.compile(net, mode=self.compile, dynamic=False)  # type: ignore[return-value]
+
+    def step_begin(self) -> None:
+        """Call before each training step. Under CUDA graphs (``reduce-overhead``) a step
+        starts a new generation of torch's CUDA graph trees: a step runs D two or three times,
+        and without it a later pass overwrites the outputs of an earlier one."""
+        if self.compile in GRAPH_MODES:
+            torch.compiler.cudagraph_mark_step_begin()
 
     @property
     def memory_format(self) -> torch.memory_format:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -26,6 +27,7 @@ from usgan.benchmarks.suite import (
     check,
     parse_only,
     plan_for,
+    run,
     selected,
     train_batch,
     workloads,
@@ -136,6 +138,45 @@ def test_classes_row_times_two_classes_one_after_the_other_and_at_once(tmp_path:
         assert form["seconds"]["n"] == 1 and form["seconds"]["median"] > 0
         assert form["ops"] is None  # threads of its own: not counted on the calling thread
     assert row["speedup"] > 0
+
+
+def test_compile_times_usgan_compiled_as_the_trainer_compiles(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """--compile MODE: usgan's form trains with G and D through torch.compile in MODE (the
+    trainer's `Runtime.compiled`), each step marked for CUDA graph trees as the trainer marks
+    it; its operators are not counted (they would be eager ones); the plain script stays eager;
+    the classes row is skipped (usgan train compiles one class at a time)."""
+    modes: list[object] = []
+    marks: list[None] = []
+    real_compile = torch.compile
+
+    def eager_compile(model: torch.nn.Module, **kw: object) -> object:
+        modes.append(kw.get("mode"))
+        return real_compile(model, backend="eager", **kw)
+
+    monkeypatch.setattr(torch, "compile", eager_compile)
+    monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", lambda: marks.append(None))
+    settings = Settings(quick=True, only=("stage1:dcgan", "classes"), device="cpu",
+                        compile="reduce-overhead")
+    result = run(settings, "usgan bench --compile reduce-overhead", echo=lambda _: None)
+    (row,) = result["rows"]
+    ref, ours = row["forms"]["reference"], row["forms"]["usgan"]
+    assert ours["layout"].endswith(", compiled reduce-overhead") and ref["layout"] == "NCHW"
+    assert ours["ops"] is None and ours["flops"] is None and ref["ops"] > 0
+    plan = plan_for("stage1", settings)
+    assert modes == ["reduce-overhead"] * 2 and len(marks) == plan.warmup + plan.steps
+    assert [s["key"] for s in result["skipped"]] == ["classes"]
+    assert result["settings"]["compile"] == "reduce-overhead"
+
+    def broken(model: torch.nn.Module, **kw: object) -> object:
+        def backend(gm: object, example_inputs: object, **_: object) -> object:
+            raise RuntimeError("no compiler here")
+        return real_compile(model, backend=backend, **kw)
+
+    monkeypatch.setattr(torch, "compile", broken)
+    with pytest.raises(ConfigError, match=r"^--compile: torch.compile failed .*no compiler "
+                       r"here.*; bench without --compile$"):
+        run(replace(settings, only=("stage1:dcgan",)), "usgan bench", echo=lambda _: None)
 
 
 def check_profile(ops: list[dict[str, Any]]) -> None:

@@ -347,6 +347,54 @@ def test_option_errors() -> None:
         Trainer(_opts(), Path("/nonexistent/run"), resume=True).train()
 
 
+def test_compile_mode_reduce_overhead_starts_a_graph_generation_each_step(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--compile-mode reduce-overhead compiles G and D in that mode and marks the beginning
+    of every step for CUDA graph trees (what makes a step's D passes keep their outputs on a
+    GPU; a recording backend here, not inductor); the default mode marks nothing. Every graph
+    has static shapes: dcgan-sn's D sees 2B images (real and generated as one batch), then
+    B, and torch's automatic dynamic shapes made inductor fail on self-attention."""
+    modes: list[object] = []
+    marks: list[None] = []
+    batches: set[int] = set()
+    real_compile = torch.compile
+
+    def static_only(gm: torch.fx.GraphModule, inputs: list[object], **_: object) -> object:
+        values = [n.meta.get("example_value") for n in gm.graph.nodes if n.op == "placeholder"]
+        shapes = [v.shape for v in values if isinstance(v, torch.Tensor)]
+        assert all(isinstance(n, int) for shape in shapes for n in shape), shapes
+        assert not any(isinstance(v, torch.SymInt) for v in values), values
+        batches.update(shape[0] for shape in shapes if len(shape) == 4)
+        return gm.forward
+
+    def recording_compile(model: torch.nn.Module, **kw: object) -> object:
+        modes.append(kw.get("mode"))
+        return real_compile(model, backend=static_only, **kw)
+
+    monkeypatch.setattr(torch, "compile", recording_compile)
+    monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", lambda: marks.append(None))
+    opts = _opts(max_steps=3, stage2=None, stage1="dcgan-sn", compile=True,
+                 compile_mode="reduce-overhead")
+    run = Trainer(opts, tmp_path / "graphs").train()
+    assert modes == ["reduce-overhead"] * 2 and len(marks) == 3
+    assert {4, 8} <= batches  # D's joint batch and G's batch: a graph each
+    options = json.loads((run.root / "config.json").read_text())["options"]
+    assert options["compile_mode"] == "reduce-overhead"
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: modes.append(kw.get("mode"))
+                        or real_compile(model, backend="eager", **kw))
+    modes.clear(), marks.clear()
+    Trainer(_opts(max_steps=2, stage2=None, compile=True), tmp_path / "default").train()
+    assert modes == ["default"] * 2 and marks == []
+
+
+def test_compile_mode_is_checked() -> None:
+    with pytest.raises(ConfigError, match=r"^--compile-mode must be one of default, "
+                       r"reduce-overhead, got 'fast'$"):
+        TrainOptions(compile=True, compile_mode="fast")
+    with pytest.raises(ConfigError, match=r"^--compile-mode reduce-overhead needs --compile$"):
+        TrainOptions(compile_mode="reduce-overhead")
+
+
 def test_compile_trains_the_same_networks_and_saves_plain_weights(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """--compile goes through torch.compile (dynamo with its eager backend here, to spare the

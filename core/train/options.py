@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from usgan.core.errors import ConfigError
-from usgan.core.runtime import Dist
+from usgan.core.runtime import COMPILE_MODES, Dist
 from usgan.core.stacking import DEFAULT_STAGE2
 from usgan.core.stage import Stage
 
@@ -34,10 +34,11 @@ def _h(text: str) -> dict[str, str]:
     return {"help": text}
 
 
-# Options that do not change what a run computes: they may differ on --resume.
+# Options that do not change what a run computes: they may differ on --resume (a recipe is a
+# label; its values are compared).
 VOLATILE = {"device", "quiet", "sample_every", "checkpoint_every", "keep_checkpoints",
-            "log_every", "threads", "jobs", "compile", "prune_checkpoints", "eval_every", "eval_n",
-            "inception_weights", "recipe"}  # a recipe is a label; its values are compared
+            "log_every", "threads", "jobs", "compile", "compile_mode", "prune_checkpoints",
+            "eval_every", "eval_n", "inception_weights", "recipe"}
 
 
 @dataclass
@@ -148,6 +149,9 @@ class TrainOptions:
     compile: bool = field(default=False, metadata=_h(
             "torch.compile G and D (1.07x end to end for dcgan-sn-sa on an H200, "
             "docs/benchmarks.md); the first steps wait for the compiler."))
+    compile_mode: str = field(default="default", metadata=_h(
+            "torch.compile's mode with --compile: default, or reduce-overhead (CUDA graphs on "
+            "a GPU, for launch-bound steps; not yet measured, docs/benchmarks.md)."))
     eval_every: int = field(default=0, metadata=_h(
             "FID/KID of G against its training data every N steps (0: off)."))
     eval_n: int = field(default=400, metadata=_h("Generated images per --eval-every evaluation."))
@@ -187,6 +191,11 @@ class TrainOptions:
             raise ConfigError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.jobs < 1:
             raise ConfigError(f"--jobs must be at least 1, got {self.jobs}")
+        if self.compile_mode not in COMPILE_MODES:
+            raise ConfigError(f"--compile-mode must be one of {', '.join(COMPILE_MODES)}, got "
+                              f"{self.compile_mode!r}")
+        if self.compile_mode != "default" and not self.compile:
+            raise ConfigError(f"--compile-mode {self.compile_mode} needs --compile")
         if self.jobs > 1 and self.compile:
             raise ConfigError("--compile trains one class at a time: drop --jobs or --compile")
         if self.keep_best and not self.eval_every:
@@ -280,6 +289,11 @@ class TrainOptions:
         if self.lecam:
             parts["lecam"] = LeCam(self.lecam, device=device)
         return parts
+
+    @property
+    def compiled_mode(self) -> str | None:
+        """torch.compile's mode for the training networks (None: eager)."""
+        return self.compile_mode if self.compile else None
 
     def regularizers(self) -> Regularizers:
         """What the discriminator step adds (step.Regularizers)."""

@@ -118,7 +118,7 @@ class Trainer:
         set_threads(opts.threads)
         d = init_distributed(opts.device)
         try:
-            rt = Runtime.create(opts.device, opts.precision, d, opts.compile)
+            rt = Runtime.create(opts.device, opts.precision, d, opts.compiled_mode)
             setup.prepare_out(self.run, opts, self.resume, self.force, d, self.echo)
             if self.run.is_finished():
                 self.echo(f"{self.run.root} is already finished; nothing to do")
@@ -188,6 +188,7 @@ class Trainer:
                 noise = noise_for(nets.chain, schedule.per_rank, state.streams["noise"],
                                   rt.device)
                 real, inputs, target = refine.inputs(state, real, noise)
+                rt.step_begin()  # a new generation of CUDA graphs (--compile-mode)
                 stats = self._step(gan_step, real, inputs, target, phase, state, ckpt_dir)
                 state.advance()
                 state.elapsed = before + self.clock() - started
@@ -280,8 +281,8 @@ class Trainer:
 
             ids = [rt.device.index] if rt.device.type == "cuda" else None
             g_train, d_train = DDP(nets.g, device_ids=ids), DDP(nets.d, device_ids=ids)
-        if rt.compile:  # shares the parameters: checkpoints still save nets.g and nets.d
-            g_train, d_train = torch.compile(g_train), torch.compile(d_train)
+        # --compile shares the parameters: checkpoints still save nets.g and nets.d
+        g_train, d_train = rt.compiled(g_train), rt.compiled(d_train)
         return GANStep.for_options(  # G's inputs: (z1,), or Stage-II's (image, z2)
             self.opts, lambda inputs: g_train(*inputs), d_train, state.opt_g,
             state.opt_d, stage=stage, aug=state.streams["aug"], autocast=rt.autocast,

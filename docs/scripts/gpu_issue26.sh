@@ -7,18 +7,19 @@
 # 2. wall time of a two-class `usgan train --jobs 2` against one class alone (the bar: 1.2x),
 #    and of the two classes as two processes at once (threads share one GIL and, on a GPU,
 #    one autograd thread: which of the two is the way to several GANs at once);
-# 3. while the call has time left (PROBE_UNTIL seconds since the start, default 420): the
-#    trainer's step eager, compiled, and compiled with CUDA graphs (docs/scripts/compile_probe.py,
-#    modes PROBE_MODES), per Stage-I network at batch 16, then 64.
+# 3. the rows of 1. with usgan's G and D compiled as `usgan train --compile --compile-mode
+#    MODE` trains them (`usgan bench --compile MODE`), for each of COMPILE_MODES until
+#    DEADLINE seconds since the start: reduce-overhead is CUDA graphs, the lever for a
+#    launch-bound step.
 # Everything it measures lands in $OUT (a few small files). Written on a CPU-only machine
-# (2026-12-05, parts 2 and 3 extended 2026-12-06) and not yet run on a GPU: read its log before
-# quoting a number.
+# (2026-12-05; the two-process timing 2026-12-06, the compiled rows 2026-12-06 in place of
+# docs/scripts/compile_probe.py) and not yet run on a GPU: read its log before quoting a number.
 set -uo pipefail
 OUT=${OUT:-runs/gpu-issue26}
 DEVICE=${DEVICE:-cuda}  # DEVICE=cpu STEPS=20: a dry run of the script itself
 STEPS=${STEPS:-1000}
-PROBE_UNTIL=${PROBE_UNTIL:-420}
-PROBE_MODES=${PROBE_MODES:-eager,default,reduce-overhead}  # PROBE_MODES=eager on a CPU
+COMPILE_MODES=${COMPILE_MODES:-reduce-overhead default}
+DEADLINE=${DEADLINE:-520}  # the compiled rows stop by then (the call's timeout_s: 560)
 mkdir -p "$OUT"
 log() { echo "== $*" | tee -a "$OUT/log.txt"; }
 
@@ -30,53 +31,53 @@ fi
 python3 -c "import torch, usgan; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" \
     | tee -a "$OUT/log.txt"
 
-for batch in 16 64; do
-    only=$([ "$batch" = 16 ] && echo stage1,stage2,classes || echo stage1)
-    log "usgan bench --only $only --batch $batch"
-    python3 -m usgan bench --device "$DEVICE" --only "$only" --batch "$batch" \
-        --steps $((STEPS < 50 ? 2 : 50)) \
-        --json "$OUT/bench-b$batch.json" 2>&1 | tee -a "$OUT/log.txt"
-done
+bench() {  # batch, workloads, name, seconds, options...: `usgan bench` into $OUT/bench-NAME.json
+    log "usgan bench --only $2 --batch $1 ${*:5} ($SECONDS s spent, at most $4 s)"
+    timeout "$4" python3 -m usgan bench --device "$DEVICE" --only "$2" --batch "$1" \
+        --steps $((STEPS < 50 ? 2 : 50)) "${@:5}" --json "$OUT/bench-$3.json" 2>&1 \
+        | grep -v Warning | tee -a "$OUT/log.txt"
+}
+bench 16 stage1,stage2,classes b16 300
+bench 64 stage1 b64 300
 
-train() {  # classes, jobs, name: the wall seconds of a Stage-I run on phantom images
+elapsed() {  # command...: run it, print its wall seconds
     local t0 t1
     t0=$(date +%s.%N)
+    "$@"
+    t1=$(date +%s.%N)
+    python3 -c "print(round($t1 - $t0, 2))"
+}
+train() {  # classes, jobs, name: a Stage-I run on phantom images
     python3 -m usgan train --device "$DEVICE" --data phantom:n=64 --classes "$1" --stage2 off \
         --max-steps "$STEPS" --jobs "$2" --quiet --sample-every 1000 --checkpoint-every 1000 \
         --out "$OUT/runs/$3" >>"$OUT/log.txt" 2>&1
-    t1=$(date +%s.%N)
-    python3 -c "print(round($t1 - $t0, 2))"
 }
 procs() {  # the two classes as two `usgan train` processes at once (no shared GIL)
-    local t0 t1
-    t0=$(date +%s.%N)
-    train healthy 1 proc-a >/dev/null &
-    train steatosis 1 proc-b >/dev/null &
+    train healthy 1 proc-a &
+    train steatosis 1 proc-b &
     wait
-    t1=$(date +%s.%N)
-    python3 -c "print(round($t1 - $t0, 2))"
 }
-one=$(train healthy 1 one)
-two=$(train healthy,steatosis 2 two)
-seq=$(train healthy,steatosis 1 seq)
-par=$(procs)
+log "usgan train: one class, two classes --jobs 2, --jobs 1, two processes ($SECONDS s spent)"
+one=$(elapsed train healthy 1 one)
+two=$(elapsed train healthy,steatosis 2 two)
+seq=$(elapsed train healthy,steatosis 1 seq)
+par=$(elapsed procs)
 log "one class: $one s; two classes --jobs 2: $two s; two classes --jobs 1: $seq s; \
 two classes as two processes: $par s"
 python3 -c "import json; json.dump({'one_class_s': $one, 'two_jobs2_s': $two, \
 'two_jobs1_s': $seq, 'two_processes_s': $par, 'ratio_two_over_one': round($two / $one, 3), \
 'ratio_processes_over_one': round($par / $one, 3)}, open('$OUT/jobs.json', 'w'), indent=1)"
 rm -rf "$OUT/runs"
-cat "$OUT/jobs.json"
-
-for batch in 16 64; do
-    for name in dcgan dcgan-sn dcgan-sn-sa; do
-        if ((SECONDS > PROBE_UNTIL)); then
-            log "compile probe $name batch $batch skipped: $SECONDS s spent"
+cat "$OUT/jobs.json"; echo
+for mode in $COMPILE_MODES; do
+    for batch in 16 64; do
+        left=$((DEADLINE - SECONDS))
+        if ((left < 90)); then
+            log "usgan bench --compile $mode --batch $batch skipped: $SECONDS s spent"
             continue
         fi
-        log "compile probe $name batch $batch ($SECONDS s spent)"
-        timeout 180 python3 docs/scripts/compile_probe.py --device "$DEVICE" --name "$name" \
-            --batch "$batch" --nchw --modes "$PROBE_MODES" --steps $((STEPS < 50 ? 3 : 30)) \
-            2>&1 | grep -v Warning | tee -a "$OUT/log.txt"
+        bench "$batch" "$([ "$batch" = 16 ] && echo stage1,stage2 || echo stage1)" \
+            "$mode-b$batch" "$left" --compile "$mode"
     done
 done
+log "done ($SECONDS s)"
