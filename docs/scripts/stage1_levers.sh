@@ -25,7 +25,7 @@ data_args() {
 # malignant"; batch 16 and attention at 32x32 as the default bench's own rows then), which
 # leaves only the default bench:
 #   SKIP="p1 no-ema resize-conv ada lecam width32 batch16 lr2x attn32 sn-batch8 sn-ttur \
-#     sn-hinge" \
+#     sn-hinge sn-d-only sn-betas sn-diffaug" \
 #     bash docs/scripts/stage1_levers.sh busi
 SKIP=${SKIP:-}
 
@@ -49,6 +49,12 @@ LEVERS=(
   "sn-batch8|dcgan-sn,dcgan-sn-sa|--set batch_size=8"
   "sn-ttur|dcgan-sn|--set lr_d=4e-4"
   "sn-hinge|dcgan-sn|--set loss=hinge"  # the loss SN-GANs are usually trained with
+  # spectral norm in D only (Miyato et al.; the paper puts it in G too), Adam's betas
+  # (0, 0.9) of SN-GAN and SAGAN in place of DCGAN's (0.5, 0.999), and dcgan's DiffAugment
+  # (translation,cutout on half the images) that the SN networks' recipe leaves out
+  "sn-d-only|dcgan-sn|--set stage1_config.g_spectral_norm=false"
+  "sn-betas|dcgan-sn|--set betas=[0,0.9]"
+  "sn-diffaug|dcgan-sn|--set diffaugment=[\"translation\",\"cutout\"]"
 )
 
 for set in "${@:-busi sfibai}"; do
