@@ -76,7 +76,8 @@ _BASE = {"z_dim": 100, "channels": 1, "size": 64, "g_width": 64, "d_width": 64,
          "upsample": "transposed", "g_spectral_norm": None}
 # Spectral norm already holds D back: with DiffAugment on top, the SN discriminators sat at
 # chance and FID was worse (BUSI for both networks, SFibAI for dcgan-sn-sa; SFibAI favoured
-# it for dcgan-sn: docs/quality.md). So the default recipe leaves it out for them.
+# it for dcgan-sn: docs/quality.md). So the default recipe leaves it out for them. At
+# dcgan's p = 0.5 with the EMA it lost on BUSI for dcgan-sn too (docs/benchmarks.md, 2026-12-06).
 _SN_RECIPES = {"default": {"diffaugment": []}}
 # dcgan's Stage-I at batch 8: twice the steps in the same minutes, and on BUSI malignant a
 # lower KID with both seeds at 8 minutes (docs/benchmarks.md, "Levers"). The SN networks keep
