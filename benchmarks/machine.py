@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from usgan.core.runtime import cpu_name, resolve_precision, versions
+from usgan.core.runtime import bf16_native, cpu_name, versions
 
 
 def cpu_flags() -> list[str]:
@@ -29,7 +29,7 @@ def machine_info(device: torch.device) -> dict[str, Any]:
         "cpu": cpu_name(), "cores": os.cpu_count(), "cpu_flags": cpu_flags(),
         "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-        "bf16_native": resolve_precision("auto", device) == "bf16",
+        "bf16_native": bf16_native(device),
     }
 
 

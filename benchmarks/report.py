@@ -148,6 +148,7 @@ def markdown(result: dict[str, Any]) -> str:
     """The generated section (without the markers)."""
     m, v = result["machine"], result["versions"]
     gpu = f", GPU {m['gpu']}" if m["gpu"] else ""
+    why = f" ({result['precision_why']})" if result.get("precision_why") else ""
     head = [
         f"Measured {result['date']}" + (" (--quick: too few steps to quote)"
                                         if result["quick"] else ""),
@@ -157,8 +158,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"{gpu}; CPU features: {', '.join(m['cpu_flags']) or 'none of note'}; "
         f"{m['platform']}",
         "- versions: " + ", ".join(f"{k} {val}" for k, val in v.items()),
-        f"- device {result['device']}; usgan's form: precision {result['precision']} (auto: "
-        f"bf16 only where native), {result['layout']}",
+        f"- device {result['device']}; usgan's form: precision {result['precision']}"
+        f"{why}, {result['layout']}",
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "|".join("---" if i < 3 else "---:" for i in range(len(COLUMNS))) + "|",

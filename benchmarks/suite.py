@@ -160,7 +160,7 @@ def run(settings: Settings, command: str, echo: Callable[[str], None] = print
     return {
         "command": command, "date": started.isoformat(timespec="seconds"),
         "settings": asdict(settings), "quick": settings.quick,
-        "device": str(rt.device), "precision": rt.precision,
+        "device": str(rt.device), "precision": rt.precision, "precision_why": rt.why,
         "layout": "channels_last" if rt.memory_format == torch.channels_last else "NCHW",
         "threads": torch.get_num_threads(), "machine": machine_info(rt.device),
         "versions": software_versions(), "peaks": measured, "rows": rows, "skipped": skipped,

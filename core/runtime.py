@@ -127,15 +127,21 @@ def precision_choice(name: str, device: torch.device,
     if name != "auto":
         return name, "asked for"
     if device.type == "cuda":
-        ok = torch.cuda.is_bf16_supported()
+        ok = bf16_native(device)
         return ("bf16", "the GPU computes bf16") if ok else ("fp32", "no bf16 on this GPU")
-    if not cpu_bf16_native():
+    if not bf16_native(device):
         return "fp32", ("bf16 is emulated on this CPU (no AVX512-BF16 or AMX): far slower "
                         "(docs/benchmarks.md)")
     secs = (measure or measured_step_seconds)()
     pick = "bf16" if secs["bf16"] < secs["fp32"] else "fp32"
     return pick, (f"measured on this CPU: a convolution step takes {secs['fp32'] * 1e3:.1f} ms "
                   f"in fp32 and {secs['bf16'] * 1e3:.1f} ms in bf16")
+
+
+def bf16_native(device: torch.device) -> bool:
+    """Whether ``device`` computes bf16 natively (a CUDA GPU with bf16, or `cpu_bf16_native`);
+    ``auto`` may still choose fp32 on such a CPU, where fp32 measured faster."""
+    return torch.cuda.is_bf16_supported() if device.type == "cuda" else cpu_bf16_native()
 
 
 def cpu_bf16_native() -> bool:

@@ -19,6 +19,7 @@ from rich.console import Console
 from torch.autograd import DeviceType
 
 from usgan.benchmarks import metrics
+from usgan.benchmarks.machine import machine_info
 from usgan.benchmarks.measure import count_flops, counted, matmul_peak, summarise
 from usgan.benchmarks.profile import profile_unit, top_operators
 from usgan.benchmarks.report import BEGIN, END, markdown, print_profiles, splice
@@ -258,6 +259,24 @@ def fake_result(profile: list[dict[str, Any]] | None) -> dict[str, Any]:
             "versions": {"torch": "2"}, "peaks": {p: {"gflops": 80.0, "size": 512}
                                                   for p in ("fp32", "bf16")},
             "rows": [row], "skipped": []}
+
+
+def test_machine_says_native_bf16_apart_from_what_auto_chose(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a CPU that computes bf16 natively but measured fp32 faster (a 2-core Xeon with
+    AVX512-BF16 and no AMX did), the record says bf16 is native and the page says why the
+    form runs in fp32."""
+    from usgan.core import runtime
+
+    monkeypatch.setattr(runtime, "cpu_bf16_native", lambda: True)
+    monkeypatch.setattr(runtime, "measured_step_seconds", lambda: {"fp32": 1.0, "bf16": 2.0})
+    rt = runtime.Runtime.create("cpu", "auto")
+    assert rt.precision == "fp32" and machine_info(rt.device)["bf16_native"] is True
+    monkeypatch.setattr(runtime, "cpu_bf16_native", lambda: False)
+    assert machine_info(rt.device)["bf16_native"] is False
+    page = markdown({**fake_result(None), "precision_why": rt.why})
+    assert ("usgan's form: precision fp32 (measured on this CPU: a convolution step takes "
+            "1000.0 ms in fp32 and 2000.0 ms in bf16), channels_last") in page
 
 
 def test_profiles_are_printed_and_written_as_markdown() -> None:
