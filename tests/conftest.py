@@ -43,6 +43,47 @@ def train_until(out: Path, opts: Any, stop_at: int | None = None, resume: bool =
     return trainer
 
 
+class CompileRecorder:
+    """``torch.compile`` through a chosen dynamo backend (``eager`` by default: it spares the
+    suite inductor's C++ build), recording each compiled module's type and ``mode``, and each
+    ``torch.compiler.cudagraph_mark_step_begin`` call."""
+
+    def __init__(self, real_compile: Any) -> None:
+        self.real_compile = real_compile
+        self.backend: Any = "eager"
+        self.models: list[str] = []
+        self.modes: list[object] = []
+        self.marks = 0
+
+    def compile(self, model: Any, **kw: Any) -> Any:
+        self.models.append(type(model).__name__)
+        self.modes.append(kw.get("mode"))
+        return self.real_compile(model, backend=self.backend, **kw)
+
+    def mark(self) -> None:
+        self.marks += 1
+
+    def clear(self) -> None:
+        self.models.clear(), self.modes.clear()
+        self.marks = 0
+
+
+def failing_backend(gm: Any, example_inputs: Any, **_: Any) -> Any:
+    """A dynamo backend that fails as a missing compiler would."""
+    raise RuntimeError("no compiler here")
+
+
+@pytest.fixture
+def compiled(monkeypatch: pytest.MonkeyPatch) -> CompileRecorder:
+    """Route ``torch.compile`` and CUDA-graph step marks through a `CompileRecorder`."""
+    import torch
+
+    rec = CompileRecorder(torch.compile)
+    monkeypatch.setattr(torch, "compile", rec.compile)
+    monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", rec.mark)
+    return rec
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """``../shared/data``, or skip with the reason when it is absent."""

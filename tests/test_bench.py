@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import run_usgan
+from conftest import CompileRecorder, failing_backend, run_usgan
 from rich.console import Console
 from torch.autograd import DeviceType
 
@@ -142,21 +142,11 @@ def test_classes_row_times_two_classes_one_after_the_other_and_at_once(tmp_path:
 
 
 def test_compile_times_usgan_compiled_as_the_trainer_compiles(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        compiled: CompileRecorder) -> None:
     """--compile MODE: usgan's form trains with G and D through torch.compile in MODE (the
     trainer's `Runtime.compiled`), each step marked for CUDA graph trees as the trainer marks
     it; its operators are not counted (they would be eager ones); the plain script stays eager;
     the classes row is skipped (usgan train compiles one class at a time)."""
-    modes: list[object] = []
-    marks: list[None] = []
-    real_compile = torch.compile
-
-    def eager_compile(model: torch.nn.Module, **kw: object) -> object:
-        modes.append(kw.get("mode"))
-        return real_compile(model, backend="eager", **kw)
-
-    monkeypatch.setattr(torch, "compile", eager_compile)
-    monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", lambda: marks.append(None))
     settings = Settings(quick=True, only=("stage1:dcgan", "classes"), device="cpu",
                         compile="reduce-overhead")
     result = run(settings, "usgan bench --compile reduce-overhead", echo=lambda _: None)
@@ -165,16 +155,12 @@ def test_compile_times_usgan_compiled_as_the_trainer_compiles(
     assert ours["layout"].endswith(", compiled reduce-overhead") and ref["layout"] == "NCHW"
     assert ours["ops"] is None and ours["flops"] is None and ref["ops"] > 0
     plan = plan_for("stage1", settings)
-    assert modes == ["reduce-overhead"] * 2 and len(marks) == plan.warmup + plan.steps
+    assert compiled.modes == ["reduce-overhead"] * 2
+    assert compiled.marks == plan.warmup + plan.steps
     assert [s["key"] for s in result["skipped"]] == ["classes"]
     assert result["settings"]["compile"] == "reduce-overhead"
 
-    def broken(model: torch.nn.Module, **kw: object) -> object:
-        def backend(gm: object, example_inputs: object, **_: object) -> object:
-            raise RuntimeError("no compiler here")
-        return real_compile(model, backend=backend, **kw)
-
-    monkeypatch.setattr(torch, "compile", broken)
+    compiled.backend = failing_backend
     with pytest.raises(ConfigError, match=r"^--compile: torch.compile failed .*no compiler "
                        r"here.*; bench without --compile$"):
         run(replace(settings, only=("stage1:dcgan",)), "usgan bench", echo=lambda _: None)

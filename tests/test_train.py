@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import BIN, run_usgan
+from conftest import BIN, CompileRecorder, failing_backend, run_usgan
 from safetensors.torch import load_file
 
 from usgan.core import io as io_mod
@@ -348,16 +348,13 @@ def test_option_errors() -> None:
 
 
 def test_compile_mode_reduce_overhead_starts_a_graph_generation_each_step(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, compiled: CompileRecorder) -> None:
     """--compile-mode reduce-overhead compiles G and D in that mode and marks the beginning
     of every step for CUDA graph trees (what makes a step's D passes keep their outputs on a
     GPU; a recording backend here, not inductor); the default mode marks nothing. Every graph
     has static shapes: dcgan-sn's D sees 2B images (real and generated as one batch), then
     B, and torch's automatic dynamic shapes made inductor fail on self-attention."""
-    modes: list[object] = []
-    marks: list[None] = []
     batches: set[int] = set()
-    real_compile = torch.compile
 
     def static_only(gm: torch.fx.GraphModule, inputs: list[object], **_: object) -> object:
         values = [n.meta.get("example_value") for n in gm.graph.nodes if n.op == "placeholder"]
@@ -367,24 +364,18 @@ def test_compile_mode_reduce_overhead_starts_a_graph_generation_each_step(
         batches.update(shape[0] for shape in shapes if len(shape) == 4)
         return gm.forward
 
-    def recording_compile(model: torch.nn.Module, **kw: object) -> object:
-        modes.append(kw.get("mode"))
-        return real_compile(model, backend=static_only, **kw)
-
-    monkeypatch.setattr(torch, "compile", recording_compile)
-    monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", lambda: marks.append(None))
+    compiled.backend = static_only
     opts = _opts(max_steps=3, stage2=None, stage1="dcgan-sn", compile=True,
                  compile_mode="reduce-overhead")
     run = Trainer(opts, tmp_path / "graphs").train()
-    assert modes == ["reduce-overhead"] * 2 and len(marks) == 3
+    assert compiled.modes == ["reduce-overhead"] * 2 and compiled.marks == 3
     assert {4, 8} <= batches  # D's joint batch and G's batch: a graph each
     options = json.loads((run.root / "config.json").read_text())["options"]
     assert options["compile_mode"] == "reduce-overhead"
-    monkeypatch.setattr(torch, "compile", lambda model, **kw: modes.append(kw.get("mode"))
-                        or real_compile(model, backend="eager", **kw))
-    modes.clear(), marks.clear()
+    compiled.backend = "eager"
+    compiled.clear()
     Trainer(_opts(max_steps=2, stage2=None, compile=True), tmp_path / "default").train()
-    assert modes == ["default"] * 2 and marks == []
+    assert compiled.modes == ["default"] * 2 and compiled.marks == 0
 
 
 def test_compile_mode_is_checked() -> None:
@@ -396,30 +387,17 @@ def test_compile_mode_is_checked() -> None:
 
 
 def test_compile_trains_the_same_networks_and_saves_plain_weights(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, compiled: CompileRecorder) -> None:
     """--compile goes through torch.compile (dynamo with its eager backend here, to spare the
     suite inductor's C++ build): the step runs compiled, the saved weights have the plain
     network's names, and the run records the option."""
-    calls: list[str] = []
-    real_compile = torch.compile
-
-    def eager_compile(model: torch.nn.Module, **kw: object) -> object:
-        calls.append(type(model).__name__)
-        return real_compile(model, backend="eager", **kw)
-
-    monkeypatch.setattr(torch, "compile", eager_compile)
     run = Trainer(_opts(max_steps=2, stage2=None, compile=True), tmp_path / "run").train()
-    assert len(calls) == 2  # G and D
+    assert len(compiled.models) == 2  # G and D
     plain = Trainer(_opts(max_steps=2, stage2=None), tmp_path / "plain").train()
     assert _weights(run.root).keys() == _weights(plain.root).keys()
     assert json.loads((run.root / "config.json").read_text())["options"]["compile"] is True
 
-    def broken(model: torch.nn.Module, **kw: object) -> object:
-        def backend(gm: object, example_inputs: object) -> object:
-            raise RuntimeError("no compiler here")
-        return real_compile(model, backend=backend, **kw)
-
-    monkeypatch.setattr(torch, "compile", broken)
+    compiled.backend = failing_backend
     with pytest.raises(ConfigError, match=r"^--compile: torch.compile failed .*no compiler here"
                        r".*train without --compile$"):
         Trainer(_opts(max_steps=1, stage2=None, compile=True), tmp_path / "broken").train()
