@@ -25,7 +25,7 @@ data_args() {
 # malignant"; batch 16 and attention at 32x32 as the default bench's own rows then), which
 # leaves only the default bench:
 #   SKIP="p1 no-ema resize-conv ada lecam width32 batch16 lr2x attn32 sn-batch8 sn-ttur \
-#     sn-hinge sn-d-only sn-betas sn-diffaug" \
+#     sn-hinge sn-d-only sn-betas sn-diffaug sn-d-bn sn-dcgan-recipe" \
 #     bash docs/scripts/stage1_levers.sh busi
 SKIP=${SKIP:-}
 
@@ -55,6 +55,11 @@ LEVERS=(
   "sn-d-only|dcgan-sn|--set stage1_config.g_spectral_norm=false"
   "sn-betas|dcgan-sn|--set betas=[0,0.9]"
   "sn-diffaug|dcgan-sn|--set diffaugment=[\"translation\",\"cutout\"]"
+  # dcgan's discriminator with BatchNorm, spectral norm added (the paper's "DCGAN + SN" read
+  # literally), alone and with the rest of dcgan's recipe (batch 8, DiffAugment)
+  "sn-d-bn|dcgan-sn|--set stage1_config.d_batchnorm=true"
+  "sn-dcgan-recipe|dcgan-sn|--set stage1_config.d_batchnorm=true --set batch_size=8 \
+--set diffaugment=[\"translation\",\"cutout\"]"
 )
 
 for set in "${@:-busi sfibai}"; do
