@@ -64,7 +64,8 @@ class CompileRecorder:
         self.marks += 1
 
     def clear(self) -> None:
-        self.models.clear(), self.modes.clear()
+        self.models.clear()
+        self.modes.clear()
         self.marks = 0
 
 
