@@ -78,6 +78,8 @@ _BASE = {"z_dim": 100, "channels": 1, "size": 64, "g_width": 64, "d_width": 64,
 # chance and FID was worse (BUSI for both networks, SFibAI for dcgan-sn-sa; SFibAI favoured
 # it for dcgan-sn: docs/quality.md). So the default recipe leaves it out for them. At
 # dcgan's p = 0.5 with the EMA it lost on BUSI for dcgan-sn too (docs/benchmarks.md, 2026-12-06).
+# With BatchNorm in D, batch 8 and DiffAugment (dcgan's recipe) dcgan-sn came level with dcgan
+# on BUSI (same section, later that day): not adopted until SFibAI and dcgan-sn-sa agree.
 _SN_RECIPES = {"default": {"diffaugment": []}}
 # dcgan's Stage-I at batch 8: twice the steps in the same minutes, and on BUSI malignant a
 # lower KID with both seeds at 8 minutes (docs/benchmarks.md, "Levers"). The SN networks keep
