@@ -12,7 +12,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from usgan.core.runtime import COMPILE_MODES
+from usgan.core.runtime import COMPILE_MODES, PRECISIONS
 
 
 def _command() -> str:
@@ -35,7 +35,7 @@ def _command() -> str:
               help="Write the generated section of this Markdown page (docs/benchmarks.md).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--precision", default="auto", show_default=True,
-              type=click.Choice(["auto", "fp32", "bf16"]), help="usgan's form's precision.")
+              type=click.Choice(["auto", *PRECISIONS]), help="usgan's form's precision.")
 @click.option("--threads", type=int, default=None, help="CPU threads (torch's default).")
 @click.option("--steps", type=int, default=None,
               help="Timed steps per form (default 20; 1-2 with --quick).")

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from usgan.core.errors import UsganError
+from usgan.core.runtime import PRECISIONS
 
 
 @click.command("sample")
@@ -24,7 +25,7 @@ from usgan.core.errors import UsganError
 @click.option("--device", default="cpu", show_default=True,
               help="auto, cpu, cuda or cuda:N (GPU N).")
 @click.option("--precision", default="auto", show_default=True,
-              type=click.Choice(["auto", "fp32", "bf16"]),
+              type=click.Choice(["auto", *PRECISIONS]),
               help="auto: bf16 where the hardware computes it natively, else fp32.")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")

@@ -11,7 +11,7 @@ from click.core import ParameterSource
 
 from usgan.core.errors import UsganError
 from usgan.core.registry import parse_kv
-from usgan.core.runtime import COMPILE_MODES
+from usgan.core.runtime import COMPILE_MODES, PRECISIONS
 from usgan.core.stacking import DEFAULT_STAGE2
 from usgan.core.train.losses import LOSSES
 from usgan.core.train.options import TrainOptions, batch_overrides
@@ -166,7 +166,7 @@ def _options_from_cli(ctx: click.Context, p: dict[str, Any], base: TrainOptions 
 @_opt("betas", default=",".join(map(str, _d("betas"))))
 @_opt("seed")
 @_opt("device")
-@_opt("precision", type=click.Choice(["auto", "fp32", "bf16"]))
+@_opt("precision", type=click.Choice(["auto", *PRECISIONS]))
 @_opt("loss", type=click.Choice(list(LOSSES)))
 @_opt("on_nonfinite", "--on-nan", "on_nonfinite", type=click.Choice(["stop", "skip"]))
 @_opt("label_smoothing")

@@ -24,6 +24,7 @@ from .errors import ConfigError
 # torch.compile's modes that `usgan train --compile-mode` and `usgan bench --compile` take;
 # those in GRAPH_MODES capture CUDA graphs on a GPU (on a CPU they compile without).
 COMPILE_MODES = ("default", "reduce-overhead")
+PRECISIONS = ("fp32", "bf16")  # what ``--precision`` names, besides ``auto``
 GRAPH_MODES = ("reduce-overhead",)
 
 
@@ -138,6 +139,13 @@ def precision_choice(name: str, device: torch.device,
                   f"in fp32 and {secs['bf16'] * 1e3:.1f} ms in bf16")
 
 
+def _kept_precision(started: dict[str, str] | None, dev: torch.device) -> str | None:
+    """The precision recorded in ``started`` (a run's config.json ``runtime``) if it ran on
+    the kind of device ``dev`` is, else None."""
+    kept, where = (started or {}).get("precision"), str((started or {}).get("device", ""))
+    return kept if kept in PRECISIONS and where.split(":")[0] == dev.type else None
+
+
 def bf16_native(device: torch.device) -> bool:
     """Whether ``device`` computes bf16 natively (a CUDA GPU with bf16, or `cpu_bf16_native`);
     ``auto`` may still choose fp32 on such a CPU, where fp32 measured faster."""
@@ -176,7 +184,7 @@ def measured_step_seconds() -> dict[str, float]:
                                   torch.nn.Conv2d(128, 256, 4, 2, 1))
         net = net.to(memory_format=torch.channels_last)
         x = torch.randn(16, 64, 32, 32).to(memory_format=torch.channels_last)
-        secs = {p: _step_seconds(net, x, p) for p in ("fp32", "bf16")}
+        secs = {p: _step_seconds(net, x, p) for p in PRECISIONS}
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -285,11 +293,19 @@ class Runtime:
 
     @classmethod
     def create(cls, device: str, precision: str, d: Dist | None = None,
-               compile: str | None = None) -> Runtime:
-        """Resolve ``auto`` device and precision for this process."""
+               compile: str | None = None, started: dict[str, str] | None = None) -> Runtime:
+        """Resolve ``auto`` device and precision for this process. ``started``: the runtime a
+        resumed run recorded (config.json); ``auto`` keeps its precision on the same kind of
+        device, so that resume stays bit-identical. Under torchrun on a CPU, rank 0 measures
+        and every rank takes its choice (ranks measuring apart could disagree)."""
         d = d or Dist()
         dev = resolve_device(device, d)
-        chosen, why = precision_choice(precision, dev)
+        if precision == "auto" and (kept := _kept_precision(started, dev)):
+            return cls(dev, kept, d, compile, "the precision this run started in")
+        if dev.type == "cpu" and d.enabled:
+            chosen, why = d.broadcast(precision_choice(precision, dev) if d.is_main else None)
+        else:
+            chosen, why = precision_choice(precision, dev)
         return cls(dev, chosen, d, compile, why)
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:

@@ -22,9 +22,11 @@ from usgan.core.errors import ConfigError
 from usgan.core.factory import create_generator
 from usgan.core.stage import Stage
 from usgan.core.testing import check_stage1
+from usgan.core.train.checkpoint import load_checkpoint, save_checkpoint
 from usgan.core.train.diffaugment import AdaptiveP, diff_augment
 from usgan.core.train.losses import LeCam
 from usgan.core.train.options import TrainOptions
+from usgan.core.train.state import STREAMS, TrainState
 from usgan.core.train.step import GANStep
 from usgan.core.train.trainer import Interrupted
 
@@ -142,6 +144,26 @@ def test_a_run_with_ada_and_lecam_resumes_bit_identically(tmp_path: Path) -> Non
         assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_each_process_resumes_its_own_ada_statistics(tmp_path: Path) -> None:
+    """Under torchrun ADA sums each process's own real logits between its updates of p; a
+    checkpoint keeps every rank's sum, not rank 0's for all."""
+    def rank_state() -> TrainState:
+        net = nn.Linear(1, 1)
+        opt = torch.optim.Adam(net.parameters())
+        streams = {name: torch.Generator().manual_seed(0) for name in STREAMS}
+        return TrainState(net, net, opt, opt, None, streams, 8,
+                          {"ada": AdaptiveP(0.5, 0.6, 16, batch=4)})
+
+    ranks = [rank_state(), rank_state()]
+    ranks[0].parts["ada"].observe(torch.tensor([-1.0, 2.0, 3.0, 4.0]))
+    ranks[1].parts["ada"].observe(torch.tensor([-1.0, -2.0, -3.0, 4.0]))
+    save_checkpoint(tmp_path, 1, ranks[0].snapshot([r.rank_state() for r in ranks]))
+    for rank, before in enumerate(ranks):
+        after = rank_state()
+        after.restore(load_checkpoint(tmp_path / "step-00000001.safetensors"), rank)
+        assert after.parts["ada"].state_dict() == before.parts["ada"].state_dict()
+
+
 def test_resize_convolution_generator() -> None:
     """upsample=bilinear: no transposed convolution after the 4x4 projection; the default
     keeps the paper's layers (and their state_dict keys)."""
@@ -194,6 +216,43 @@ def test_auto_precision_is_the_one_measured_faster(monkeypatch: pytest.MonkeyPat
     for secs, want in (({"fp32": 2.0, "bf16": 1.0}, "bf16"), ({"fp32": 1.0, "bf16": 3.0}, "fp32")):
         pick, why = runtime.precision_choice("auto", cpu, measure=lambda s=secs: s)
         assert pick == want and why.startswith("measured on this CPU: a convolution step")
+
+
+def test_ranks_take_rank_0s_choice_and_resume_keeps_the_started_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from usgan.core import runtime
+
+    def measure_not(name: str, dev: torch.device) -> tuple[str, str]:
+        raise AssertionError("measured again")
+
+    class Rank1(runtime.Dist):
+        def broadcast(self, obj: object) -> object:
+            assert obj is None  # rank 1 measures nothing of its own
+            return ("bf16", "rank 0 measured")
+
+    monkeypatch.setattr(runtime, "precision_choice", measure_not)
+    rt = runtime.Runtime.create("cpu", "auto", Rank1(rank=1, world=2))
+    assert (rt.precision, rt.why) == ("bf16", "rank 0 measured")
+    rt = runtime.Runtime.create("cpu", "auto", started={"device": "cpu", "precision": "bf16"})
+    assert rt.precision == "bf16" and "started" in rt.why
+    monkeypatch.setattr(runtime, "precision_choice", lambda name, dev: ("fp32", "measured"))
+    for started in ({"device": "cuda:0", "precision": "bf16"}, {"precision": "fp16"}, None):
+        assert runtime.Runtime.create("cpu", "auto", started=started).why == "measured"
+
+
+def test_a_resumed_run_trains_in_the_precision_it_started_in(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from usgan.core import runtime
+
+    opts = TrainOptions(data="phantom:n=8", classes=["healthy"], batch_size=4, quiet=True,
+                        checkpoint_every=1, stage2=None, max_minutes=0.1, **TINY)
+    monkeypatch.setattr(runtime, "precision_choice", lambda name, dev: ("fp32", "measured"))
+    with pytest.raises(Interrupted):
+        train_until(tmp_path / "cut", opts, stop_at=4)
+    monkeypatch.setattr(runtime, "precision_choice", lambda name, dev: ("bf16", "measured"))
+    train_until(tmp_path / "cut", opts, resume=True)  # the measurement came out otherwise
+    recorded = json.loads((tmp_path / "cut/config.json").read_text())["runtime"]
+    assert recorded["precision"] == "fp32" and "started" in recorded["why"]
 
 
 def test_the_measurement_is_cached_and_leaves_the_random_state(

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from usgan.core.errors import ConfigError
-from usgan.core.runtime import COMPILE_MODES, Dist
+from usgan.core.runtime import COMPILE_MODES, PRECISIONS, Dist
 from usgan.core.stacking import DEFAULT_STAGE2
 from usgan.core.stage import Stage
 
@@ -180,8 +180,9 @@ class TrainOptions:
             raise ConfigError(f"--loss must be bce or hinge, got {self.loss!r}")
         if self.on_nonfinite not in ("stop", "skip"):
             raise ConfigError(f"--on-nan must be stop or skip, got {self.on_nonfinite!r}")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise ConfigError(f"--precision must be auto, fp32 or bf16, got {self.precision!r}")
+        if self.precision not in ("auto", *PRECISIONS):
+            raise ConfigError(f"--precision must be auto, {', '.join(PRECISIONS)}, got "
+                              f"{self.precision!r}")
         if self.label_smoothing and self.loss != "bce":
             raise ConfigError("--label-smoothing works with --loss bce only")
         for name in ("label_smoothing", "instance_noise", "r1_gamma", "lecam", "eval_every"):

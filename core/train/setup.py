@@ -149,6 +149,15 @@ def network_provenance(registry: Registry, opts: TrainOptions, stage1_source: Ru
     return {"stage1": stage1, "stage2": stage2}
 
 
+def started_runtime(run: RunDir, resume: bool) -> dict[str, str] | None:
+    """The device and precision a run to be resumed recorded when it started (config.json),
+    which ``--precision auto`` keeps; None for a new run."""
+    if not (resume and run.exists()):
+        return None
+    runtime = run.read_config().get("runtime")
+    return runtime if isinstance(runtime, dict) else None
+
+
 def write_config(run: RunDir, opts: TrainOptions, ds: Any, provenance: dict[str, Any],
                  rt: Runtime, echo: Callable[[str], None]) -> None:
     """config.json of the run (``created`` is kept across resumes), with the device and

@@ -104,21 +104,23 @@ class TrainState:
         """Count one finished step."""
         self.step, self.pos = self.step + 1, self.pos + 1
 
-    def rng_state(self) -> dict[str, torch.Tensor]:
-        """This process's random state: the global torch RNG and every stream."""
-        return {"torch": torch.get_rng_state(),
-                **{k: v.get_state() for k, v in self.streams.items()}}
+    def rank_state(self) -> dict[str, Any]:
+        """What this process holds of its own: its random state (the global torch RNG and
+        every stream) and its step parts' state (ADA sums this process's real logits)."""
+        return {"rng": {"torch": torch.get_rng_state(),
+                        **{k: v.get_state() for k, v in self.streams.items()}},
+                "parts": {name: part.state_dict() for name, part in self.parts.items()}}
 
-    def snapshot(self, rngs: list[dict[str, torch.Tensor]]) -> dict[str, Any]:
-        """The checkpoint content; ``rngs`` is every rank's `rng_state`, in rank order."""
+    def snapshot(self, ranks: list[dict[str, Any]]) -> dict[str, Any]:
+        """The checkpoint content; ``ranks`` is every rank's `rank_state`, in rank order."""
         return {
             "step": self.step, "epoch": self.epoch, "pos": self.pos, "perm": self.perm,
             "g": self.g.state_dict(), "d": self.d.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "ema": self.ema.shadow.state_dict() if self.ema else None,
-            "ema_updates": self.ema.updates if self.ema else None, "rng": rngs,
+            "ema_updates": self.ema.updates if self.ema else None,
+            "rng": [r["rng"] for r in ranks], "parts": [r["parts"] for r in ranks],
             "elapsed": self.elapsed, "pretrain_end": self.pretrain_end,
-            "parts": {name: part.state_dict() for name, part in self.parts.items()},
         }
 
     def restore(self, ckpt: dict[str, Any], rank: int, where: str = "the checkpoint") -> None:
@@ -135,6 +137,8 @@ class TrainState:
         self.elapsed = float(ckpt.get("elapsed") or 0.0)
         self.pretrain_end = ckpt.get("pretrain_end")
         saved = ckpt.get("parts") or {}
+        if isinstance(saved, list):  # per rank; older checkpoints hold rank 0's alone
+            saved = saved[rank]
         for name, part in self.parts.items():
             if name in saved:
                 part.load_state_dict(saved[name])

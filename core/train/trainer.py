@@ -118,7 +118,8 @@ class Trainer:
         set_threads(opts.threads)
         d = init_distributed(opts.device)
         try:
-            rt = Runtime.create(opts.device, opts.precision, d, opts.compiled_mode)
+            rt = Runtime.create(opts.device, opts.precision, d, opts.compiled_mode,
+                                setup.started_runtime(self.run, self.resume))
             setup.prepare_out(self.run, opts, self.resume, self.force, d, self.echo)
             if self.run.is_finished():
                 self.echo(f"{self.run.root} is already finished; nothing to do")
@@ -369,9 +370,9 @@ class Trainer:
 
     def _checkpoint(self, state: TrainState, ckpt_dir: Path, rt: Runtime) -> None:
         outputs.refuse_nonfinite(state, f"step {state.step}", ckpt_dir)
-        rngs = rt.dist.gather(state.rng_state())
+        ranks = rt.dist.gather(state.rank_state())
         if rt.dist.is_main:
-            save_checkpoint(ckpt_dir, state.step, state.snapshot(rngs),
+            save_checkpoint(ckpt_dir, state.step, state.snapshot(ranks),
                             keep=self.opts.keep_checkpoints)
 
     # --------------------------------------------------------------- the rest
