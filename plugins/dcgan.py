@@ -74,17 +74,13 @@ class DCGANGenerator(Stage1Generator):
 
 _BASE = {"z_dim": 100, "channels": 1, "size": 64, "g_width": 64, "d_width": 64,
          "upsample": "transposed", "g_spectral_norm": None}
-# Spectral norm already holds D back: with DiffAugment on top, the SN discriminators sat at
-# chance and FID was worse (BUSI for both networks, SFibAI for dcgan-sn-sa; SFibAI favoured
-# it for dcgan-sn: docs/quality.md). So the default recipe leaves it out for them. At
-# dcgan's p = 0.5 with the EMA it lost on BUSI for dcgan-sn too (docs/benchmarks.md, 2026-12-06).
-# With BatchNorm in D, batch 8 and DiffAugment (dcgan's recipe) dcgan-sn came level with dcgan
-# on BUSI (same section, later that day): not adopted until SFibAI and dcgan-sn-sa agree.
-_SN_RECIPES = {"default": {"diffaugment": []}}
 # dcgan's Stage-I at batch 8: twice the steps in the same minutes, and on BUSI malignant a
-# lower KID with both seeds at 8 minutes (docs/benchmarks.md, "Levers"). The SN networks keep
-# the recipe's 16: at 8 their KID on BUSI malignant was higher (the same section, 2026-12-06).
+# lower KID with both seeds at 8 minutes (docs/benchmarks.md, "Levers").
 _DCGAN_RECIPES = {"default": {"batch_size": 8}}
+# dcgan-sn-sa's spectral-norm D without BatchNorm: with DiffAugment on top it sat at chance and
+# FID was worse (BUSI, SFibAI: docs/quality.md), so the default recipe leaves DiffAugment out,
+# and batch 8 raised its KID on BUSI (docs/benchmarks.md, 2026-12-06).
+_SN_RECIPES = {"default": {"diffaugment": []}}
 
 
 @hookimpl
@@ -103,10 +99,14 @@ def register_stage1(register):  # type: ignore[no-untyped-def]
         name="dcgan-sn",
         generator=DCGANGenerator,
         discriminator=DCGANDiscriminator,
-        defaults={**_BASE, "spectral_norm": True, "attention": False, "d_batchnorm": False,
+        # BatchNorm in D, as the paper's DCGAN with spectral norm added, and dcgan's recipe:
+        # with them dcgan-sn beat its SN-GAN form (D without BatchNorm, no DiffAugment, batch
+        # 16) with both seeds on BUSI malignant and SFibAI ge1.0 (docs/benchmarks.md,
+        # "Levers", 2026-12-06); with BatchNorm in D alone, D won outright.
+        defaults={**_BASE, "spectral_norm": True, "attention": False, "d_batchnorm": True,
                   "d_mbstd": False},
         description="DCGAN with spectral normalization in G and D (Miyato et al. 2018)",
-        recipes=_SN_RECIPES,
+        recipes=_DCGAN_RECIPES,
     ))
     register(GANSpec(
         name="dcgan-sn-sa",

@@ -73,11 +73,12 @@ def test_the_step_passes_real_and_fake_apart_through_a_d_with_batch_statistics()
 
 
 def test_the_builtin_discriminators_declare_what_they_are() -> None:
-    """dcgan's and stack's Ds have BatchNorm; the spectral-norm ones have none."""
+    """The Ds of dcgan, dcgan-sn and stack have BatchNorm; dcgan-sn-sa's has none."""
     declared = {n: per_image(built(n, "discriminator"))
                 for n in ("dcgan", "dcgan-sn", "dcgan-sn-sa", "stack")}
-    assert declared == {"dcgan": False, "dcgan-sn": True, "dcgan-sn-sa": True, "stack": False}
-    assert not built("dcgan-sn", "discriminator", d_mbstd=True).per_image
+    assert declared == {"dcgan": False, "dcgan-sn": False, "dcgan-sn-sa": True, "stack": False}
+    assert built("dcgan-sn", "discriminator", d_batchnorm=False).per_image
+    assert not built("dcgan-sn-sa", "discriminator", d_mbstd=True).per_image
 
 
 def test_the_conformance_kit_checks_the_declaration_and_leaves_the_buffers() -> None:

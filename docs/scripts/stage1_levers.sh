@@ -25,14 +25,15 @@ data_args() {
 # malignant"; batch 16 and attention at 32x32 as the default bench's own rows then), which
 # leaves only the default bench:
 #   SKIP="p1 no-ema resize-conv ada lecam width32 batch16 lr2x attn32 sn-batch8 sn-ttur \
-#     sn-hinge sn-d-only sn-betas sn-diffaug sn-d-bn sn-dcgan-recipe" \
+#     sn-hinge sn-d-only sn-betas sn-diffaug sn-gan-form sa-dcgan-recipe" \
 #     bash docs/scripts/stage1_levers.sh busi
 SKIP=${SKIP:-}
 
 # name | network | --set options (each lever alone, over the default recipe: since
 # 2026-12-04, DiffAugment translation,cutout on half the images and an EMA of Stage-I's G
 # with warm-up; since 2026-12-05 self-attention at 16x16 in dcgan-sn-sa and batch 8 in
-# dcgan's Stage-I)
+# dcgan's Stage-I; since 2026-12-06 BatchNorm in dcgan-sn's D and dcgan's recipe for it, so
+# the sn-* levers measured before then over its former form now need sn-gan-form's --set too)
 LEVERS=(
   "p1|dcgan|--set diffaugment_p=1"  # DiffAugment on every image (the default before 2026-12-04)
   "no-ema|dcgan|--set ema=false"
@@ -55,10 +56,12 @@ LEVERS=(
   "sn-d-only|dcgan-sn|--set stage1_config.g_spectral_norm=false"
   "sn-betas|dcgan-sn|--set betas=[0,0.9]"
   "sn-diffaug|dcgan-sn|--set diffaugment=[\"translation\",\"cutout\"]"
-  # dcgan's discriminator with BatchNorm, spectral norm added (the paper's "DCGAN + SN" read
-  # literally), alone and with the rest of dcgan's recipe (batch 8, DiffAugment)
-  "sn-d-bn|dcgan-sn|--set stage1_config.d_batchnorm=true"
-  "sn-dcgan-recipe|dcgan-sn|--set stage1_config.d_batchnorm=true --set batch_size=8 \
+  # dcgan-sn's form until 2026-12-06, SN-GAN's: no BatchNorm in D, batch 16, no DiffAugment
+  # (BatchNorm in D with that recipe, "sn-d-bn" then, made D win outright on BUSI)
+  "sn-gan-form|dcgan-sn|--set stage1_config.d_batchnorm=false --set batch_size=16 \
+--set diffaugment=[]"
+  # what dcgan-sn adopted on 2026-12-06 (BatchNorm in D, batch 8, DiffAugment), on dcgan-sn-sa
+  "sa-dcgan-recipe|dcgan-sn-sa|--set stage1_config.d_batchnorm=true --set batch_size=8 \
 --set diffaugment=[\"translation\",\"cutout\"]"
 )
 
