@@ -77,10 +77,6 @@ _BASE = {"z_dim": 100, "channels": 1, "size": 64, "g_width": 64, "d_width": 64,
 # dcgan's Stage-I at batch 8: twice the steps in the same minutes, and on BUSI malignant a
 # lower KID with both seeds at 8 minutes (docs/benchmarks.md, "Levers").
 _DCGAN_RECIPES = {"default": {"batch_size": 8}}
-# dcgan-sn-sa's spectral-norm D without BatchNorm: with DiffAugment on top it sat at chance and
-# FID was worse (BUSI, SFibAI: docs/quality.md), so the default recipe leaves DiffAugment out,
-# and batch 8 raised its KID on BUSI (docs/benchmarks.md, 2026-12-06).
-_SN_RECIPES = {"default": {"diffaugment": []}}
 
 
 @hookimpl
@@ -100,9 +96,9 @@ def register_stage1(register):  # type: ignore[no-untyped-def]
         generator=DCGANGenerator,
         discriminator=DCGANDiscriminator,
         # BatchNorm in D, as the paper's DCGAN with spectral norm added, and dcgan's recipe:
-        # with them dcgan-sn beat its SN-GAN form (D without BatchNorm, no DiffAugment, batch
-        # 16) with both seeds on BUSI malignant and SFibAI ge1.0 (docs/benchmarks.md,
-        # "Levers", 2026-12-06); with BatchNorm in D alone, D won outright.
+        # with them dcgan-sn and dcgan-sn-sa beat their SN-GAN form (D without BatchNorm, no
+        # DiffAugment, batch 16) with both seeds on BUSI malignant and SFibAI ge1.0
+        # (docs/benchmarks.md, "Levers", 2026-12-06); with BatchNorm in D alone, D won outright.
         defaults={**_BASE, "spectral_norm": True, "attention": False, "d_batchnorm": True,
                   "d_mbstd": False},
         description="DCGAN with spectral normalization in G and D (Miyato et al. 2018)",
@@ -114,8 +110,8 @@ def register_stage1(register):  # type: ignore[no-untyped-def]
         discriminator=DCGANDiscriminator,
         defaults={
             **_BASE, "spectral_norm": True, "attention": True, "attn_res": 16,
-            "d_batchnorm": False, "d_mbstd": False,
+            "d_batchnorm": True, "d_mbstd": False,
         },
         description="DCGAN + spectral norm + SAGAN self-attention at 16x16 (Zhang et al. 2019)",
-        recipes=_SN_RECIPES,
+        recipes=_DCGAN_RECIPES,
     ))

@@ -46,11 +46,10 @@ def test_paper_recipe_is_the_papers_hyper_parameters() -> None:
 
 
 def test_default_recipe_per_stage1_network() -> None:
-    """DiffAugment in the default recipe's Stage-I except for dcgan-sn-sa's (no BatchNorm in
-    its D), and in every Stage-II (measured in docs/quality.md); the step of each stage uses
-    its own policy."""
+    """DiffAugment in the default recipe's Stage-I and in every Stage-II (measured in
+    docs/quality.md and docs/benchmarks.md); the step of each stage uses its own policy."""
     tc = ["translation", "cutout"]
-    for stage1, want in [("dcgan", (tc, tc)), ("dcgan-sn", (tc, tc)), ("dcgan-sn-sa", ([], tc)),
+    for stage1, want in [("dcgan", (tc, tc)), ("dcgan-sn", (tc, tc)), ("dcgan-sn-sa", (tc, tc)),
                          ("a-third-party-net", (tc, tc))]:
         opts = TrainOptions(stage1=stage1)
         assert (opts.policy(Stage.ONE), opts.policy(Stage.TWO)) == want, stage1
@@ -65,11 +64,11 @@ def test_default_recipe_per_stage1_network() -> None:
 
 
 def test_default_recipe_batch_per_network_and_stage() -> None:
-    """The Stage-I of dcgan and dcgan-sn at batch 8 in the default recipe (docs/benchmarks.md,
-    "Levers"), every other Stage-I and every Stage-II at 16; a run saved before
+    """The Stage-I of the three built-ins at batch 8 in the default recipe (docs/benchmarks.md,
+    "Levers"), a third party's Stage-I and every Stage-II at 16; a run saved before
     stage2_batch_size existed trains Stage-II at its --batch-size, as it did."""
     for stage1, recipe, want in [("dcgan", "default", (8, 16)), ("dcgan-sn", "default", (8, 16)),
-                                 ("dcgan-sn-sa", "default", (16, 16)),
+                                 ("dcgan-sn-sa", "default", (8, 16)),
                                  ("a-third-party-net", "default", (16, 16)),
                                  ("dcgan", "paper", (16, 16))]:
         opts = TrainOptions(stage1=stage1, recipe=recipe)
@@ -105,14 +104,18 @@ def test_cli_trains_each_stage_at_its_batch(tmp_path: Path) -> None:
 
 
 def test_cli_stage2_diffaugment_and_none(tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    r = run_usgan("train", "--data", "phantom:n=8", "--classes", "healthy", "--stage1",
-                  "dcgan-sn-sa", "--stage2", "off", "--max-steps", "1", "--batch-size", "4",
-                  "--stage1-config", "g_width=8,d_width=8", "--stage2-diffaugment", "none",
-                  "--quiet", "--out", str(out))
-    assert r.returncode == 0, r.stderr
-    opts = json.loads((out / "config.json").read_text())["options"]
-    assert opts["diffaugment"] == [] and opts["stage2_diffaugment"] == []
+    """`none` turns DiffAugment off in the stage it names and leaves the other's policy."""
+    tc = ["translation", "cutout"]
+    for i, (flag, want) in enumerate([("--stage2-diffaugment", (tc, [])),
+                                      ("--diffaugment", ([], tc))]):
+        out = tmp_path / f"run{i}"
+        r = run_usgan("train", "--data", "phantom:n=8", "--classes", "healthy", "--stage1",
+                      "dcgan-sn-sa", "--stage2", "off", "--max-steps", "1", "--batch-size", "4",
+                      "--stage1-config", "g_width=8,d_width=8", flag, "none",
+                      "--quiet", "--out", str(out))
+        assert r.returncode == 0, r.stderr
+        opts = json.loads((out / "config.json").read_text())["options"]
+        assert (opts["diffaugment"], opts["stage2_diffaugment"]) == want, flag
     r = run_usgan("train", "--stage2-diffaugment", "flip", "--out", str(tmp_path / "x"))
     assert r.returncode == 2 and "unknown DiffAugment policy 'flip'" in r.stderr
 

@@ -73,12 +73,14 @@ def test_the_step_passes_real_and_fake_apart_through_a_d_with_batch_statistics()
 
 
 def test_the_builtin_discriminators_declare_what_they_are() -> None:
-    """The Ds of dcgan, dcgan-sn and stack have BatchNorm; dcgan-sn-sa's has none."""
+    """Every built-in D has BatchNorm by default; without it (``d_batchnorm=False``) the
+    spectral-norm Ds are per-image unless minibatch std couples the images."""
     declared = {n: per_image(built(n, "discriminator"))
                 for n in ("dcgan", "dcgan-sn", "dcgan-sn-sa", "stack")}
-    assert declared == {"dcgan": False, "dcgan-sn": False, "dcgan-sn-sa": True, "stack": False}
+    assert declared == {"dcgan": False, "dcgan-sn": False, "dcgan-sn-sa": False, "stack": False}
     assert built("dcgan-sn", "discriminator", d_batchnorm=False).per_image
-    assert not built("dcgan-sn-sa", "discriminator", d_mbstd=True).per_image
+    assert built("dcgan-sn-sa", "discriminator", d_batchnorm=False).per_image
+    assert not built("dcgan-sn-sa", "discriminator", d_batchnorm=False, d_mbstd=True).per_image
 
 
 def test_the_conformance_kit_checks_the_declaration_and_leaves_the_buffers() -> None:
@@ -90,7 +92,7 @@ def test_the_conformance_kit_checks_the_declaration_and_leaves_the_buffers() -> 
     with pytest.raises(ContractError, match=r"declares per_image = True, but an image's "
                                             r"logit depends on the other images"):
         check_per_image(liar, x, "liar")
-    honest = built("dcgan-sn-sa", "discriminator").train()
+    honest = built("dcgan-sn-sa", "discriminator", d_batchnorm=False).train()
     before = [b.clone() for b in honest.buffers()]
     check_per_image(honest, x, "honest")
     assert all(torch.equal(a, b) for a, b in zip(before, honest.buffers(), strict=True))

@@ -56,13 +56,11 @@ LEVERS=(
   "sn-d-only|dcgan-sn|--set stage1_config.g_spectral_norm=false"
   "sn-betas|dcgan-sn|--set betas=[0,0.9]"
   "sn-diffaug|dcgan-sn|--set diffaugment=[\"translation\",\"cutout\"]"
-  # dcgan-sn's form until 2026-12-06, SN-GAN's: no BatchNorm in D, batch 16, no DiffAugment
-  # (BatchNorm in D with that recipe, "sn-d-bn" then, made D win outright on BUSI)
-  "sn-gan-form|dcgan-sn|--set stage1_config.d_batchnorm=false --set batch_size=16 \
+  # the form of dcgan-sn and dcgan-sn-sa until 2026-12-06, SN-GAN's: no BatchNorm in D,
+  # batch 16, no DiffAugment (BatchNorm in D with that recipe, "sn-d-bn" then, made D win
+  # outright on BUSI)
+  "sn-gan-form|dcgan-sn,dcgan-sn-sa|--set stage1_config.d_batchnorm=false --set batch_size=16 \
 --set diffaugment=[]"
-  # what dcgan-sn adopted on 2026-12-06 (BatchNorm in D, batch 8, DiffAugment), on dcgan-sn-sa
-  "sa-dcgan-recipe|dcgan-sn-sa|--set stage1_config.d_batchnorm=true --set batch_size=8 \
---set diffaugment=[\"translation\",\"cutout\"]"
 )
 
 for set in "${@:-busi sfibai}"; do
