@@ -9,6 +9,7 @@ plugin adds it; the trainer checks its networks on the meta device before the fi
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +18,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from .errors import PluginError, ShapeMismatchError
+from .layers import batch_slices
 from .stage import STAGES, Stage
 
 # What a generator declares (ints), by stage, and what a discriminator declares.
@@ -113,20 +115,37 @@ def check_pair(g: nn.Module, d: nn.Module, stage: Stage, who: str, batch: int = 
     return x
 
 
+def _declares(d: nn.Module, attr: str) -> bool:
+    inner = d.module if isinstance(d, DistributedDataParallel) else d
+    return getattr(inner, attr, False) is True
+
+
 def per_image(d: nn.Module) -> bool:
     """Whether ``d`` (or the network in a DDP wrapper) declares ``per_image = True``: in
     train mode each image's logit depends on that image alone (no BatchNorm, no minibatch
     statistics), so real and generated images may go through it as one batch."""
-    inner = d.module if isinstance(d, DistributedDataParallel) else d
-    return getattr(inner, "per_image", False) is True
+    return _declares(d, "per_image")
 
 
-def check_per_image(d: nn.Module, images: torch.Tensor, who: str) -> None:
-    """A `per_image` D gives ``images`` (train mode) the logits it gives each half alone:
-    its buffers are put back before each pass (and after), so a spectral norm's power
-    iteration starts from the same vectors. A D that does not declare it passes (the safe
-    form)."""
-    if not per_image(d):
+def per_slice(d: nn.Module) -> bool:
+    """Whether ``d`` declares ``per_image`` or ``per_slice = True``: inside
+    `usgan.core.layers.batch_slices` each image's logit depends on the images of its slice
+    alone (every statistic across the batch is `usgan.core.layers.SliceAware`), so real and
+    generated images may go through it as one batch with their slices named."""
+    return per_image(d) or _declares(d, "per_slice")
+
+
+def check_one_pass(d: nn.Module, images: torch.Tensor, who: str) -> None:
+    """A D that declares `per_image` gives ``images`` (train mode) the logits it gives each
+    half alone, and one that declares `per_slice` does so inside `batch_slices` of the two
+    halves. Its buffers are put back before each pass (and after), so a spectral norm's
+    power iteration starts from the same vectors. A D that declares neither passes (the
+    safe form)."""
+    half = images.shape[0] // 2
+    checks = [("per_image", contextlib.nullcontext)] if per_image(d) else []
+    if _declares(d, "per_slice"):
+        checks.append(("per_slice", lambda: batch_slices(d, (half, images.shape[0] - half))))
+    if not checks:
         return
     saved = [b.detach().clone() for b in d.buffers()]
 
@@ -135,19 +154,20 @@ def check_per_image(d: nn.Module, images: torch.Tensor, who: str) -> None:
             for b, old in zip(d.buffers(), saved, strict=True):
                 b.copy_(old)
 
-    def logits(x: torch.Tensor) -> torch.Tensor:
+    def logits(x: torch.Tensor, context: Any = contextlib.nullcontext) -> torch.Tensor:
         put_back()
-        with torch.no_grad():
+        with torch.no_grad(), context():
             return d(x).float()
 
-    half = images.shape[0] // 2
-    whole, parts = logits(images), torch.cat([logits(images[:half]), logits(images[half:])])
+    parts = torch.cat([logits(images[:half]), logits(images[half:])])
+    wrong = [attr for attr, context in checks
+             if not torch.allclose(logits(images, context), parts, rtol=1e-4, atol=1e-5)]
     put_back()
-    if not torch.allclose(whole, parts, rtol=1e-4, atol=1e-5):
+    if wrong:
         raise ContractError(
-            f"{who}: its discriminator declares per_image = True, but an image's logit "
+            f"{who}: its discriminator declares {wrong[0]} = True, but an image's logit "
             "depends on the other images in its batch (a BatchNorm or a minibatch statistic "
-            "in train mode?); declare per_image = False")
+            f"in train mode that is not SliceAware?); declare {wrong[0]} = False")
 
 
 def _device(module: nn.Module) -> torch.device:

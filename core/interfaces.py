@@ -46,10 +46,13 @@ class Discriminator(nn.Module):
     """Image ``[B, in_channels, in_size, in_size]`` -> real/fake logits ``[B]``.
 
     ``per_image``: True when, in train mode, each image's logit depends on that image alone
-    (no BatchNorm, no minibatch statistic); the training step then runs D once on the real
-    and the generated batch together (`usgan.core.contract.per_image`).
+    (no BatchNorm, no minibatch statistic); ``per_slice``: True when every statistic across
+    the batch is in a `usgan.core.layers.SliceAware` layer (`SliceBatchNorm2d`,
+    `MinibatchStd`). Either way the training step runs D once on the real and the generated
+    batch together (`usgan.core.contract.per_slice`).
     """
 
     in_channels: int
     in_size: int
     per_image: bool = False
+    per_slice: bool = False

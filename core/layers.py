@@ -4,6 +4,9 @@
 
 - `dcgan_init`: the DCGAN weight init; `apply_spectral_norm` / `has_spectral_norm`;
 - `SelfAttention`: the SAGAN block; `MinibatchStd`: ProGAN's batch-diversity feature map;
+- `SliceBatchNorm2d` and `batch_slices`: layers with statistics across the batch that, inside
+  ``with batch_slices(d, sizes)``, take each slice of the batch as its own batch (how the
+  training step runs real and generated images through D in one pass);
 - `dcgan_width`: the DCGAN channel schedule; `log2_int`: power-of-two sizes with a clear error;
   `check_refinement_sizes`: a Stage-II's input and output sizes;
 - `last_up` / `up_block` / `down_block`: one doubling / halving step as a list of layers (so
@@ -13,6 +16,9 @@
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -53,6 +59,45 @@ def has_spectral_norm(module: nn.Module) -> bool:
     return hasattr(module, "parametrizations") and "weight" in module.parametrizations
 
 
+class SliceAware:
+    """A layer with a statistic across the batch that `batch_slices` can split: while its
+    ``slices`` (sizes along the batch) are set, ``per_slice`` runs it on each slice alone, in
+    order, and joins the results: what one pass per slice would give, buffers included."""
+
+    slices: tuple[int, ...] = ()
+
+    def per_slice(self, run: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
+                  ) -> torch.Tensor:
+        if len(self.slices) < 2:
+            return run(x)
+        return torch.cat([run(part) for part in x.split(list(self.slices))])
+
+
+@contextmanager
+def batch_slices(module: nn.Module, sizes: Sequence[int]) -> Iterator[None]:
+    """Inside, every `SliceAware` layer of ``module`` treats the batch as slices of ``sizes``
+    (real images, then generated ones), each with its own statistics."""
+    layers = [m for m in module.modules() if isinstance(m, SliceAware)]
+    for m in layers:
+        m.slices = tuple(sizes)
+    try:
+        yield
+    finally:
+        for m in layers:
+            m.slices = ()
+
+
+class SliceBatchNorm2d(SliceAware, nn.BatchNorm2d):
+    """`nn.BatchNorm2d` (same parameters, buffers and state_dict) that `batch_slices` can
+    split: in train mode each slice is normalised with its own statistics, and the running
+    ones move slice by slice, in order."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:  # the running statistics: nothing across the batch
+            return super().forward(x)
+        return self.per_slice(super().forward, x)
+
+
 class SelfAttention(nn.Module):
     """SAGAN self-attention (Zhang et al. 2019): ``x + gamma * attention(x)``, gamma starts at 0.
 
@@ -81,7 +126,7 @@ class SelfAttention(nn.Module):
         return x + self.gamma * out.transpose(1, 2).reshape(b, c, h, w)
 
 
-class MinibatchStd(nn.Module):
+class MinibatchStd(SliceAware, nn.Module):
     """Minibatch standard deviation (Karras et al. 2018, ProGAN): [N, C, H, W] -> [N, C+1, H, W].
 
     The batch is split into groups of ``g`` samples, ``g`` the largest divisor of N that is
@@ -89,6 +134,7 @@ class MinibatchStd(nn.Module):
     every feature (``sqrt(var + eps)``), averaged over C, H, W, is appended to the group's
     samples as one constant channel, so D can see how diverse a batch is (against mode
     collapse). Computed in float32 and cast back to ``x.dtype`` (safe under bf16 autocast).
+    Inside `batch_slices`, the groups are formed within each slice.
     """
 
     def __init__(self, group_size: int = 4, eps: float = 1e-8) -> None:
@@ -98,6 +144,9 @@ class MinibatchStd(nn.Module):
         self.group_size, self.eps = group_size, eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.per_slice(self._append_std, x)
+
+    def _append_std(self, x: torch.Tensor) -> torch.Tensor:
         n, c, h, w = x.shape
         g = max((d for d in range(1, min(self.group_size, n) + 1) if n % d == 0), default=1)
         y = x.float().reshape(g, n // g, c * h * w)  # [g, N/g, CHW]
@@ -153,11 +202,11 @@ def up_block(c_in: int, c_out: int, mode: str = "transposed", norm: bool = True
 
 
 def down_block(c_in: int, c_out: int, norm: bool = True) -> list[nn.Module]:
-    """Halve the resolution: Conv 4x4 stride 2, BN (unless ``norm=False``: then a bias),
-    LeakyReLU(0.2): the DCGAN discriminator block."""
+    """Halve the resolution: Conv 4x4 stride 2, BN (`SliceBatchNorm2d`; unless
+    ``norm=False``: then a bias), LeakyReLU(0.2): the DCGAN discriminator block."""
     layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=not norm)]
     if norm:
-        layers.append(nn.BatchNorm2d(c_out))
+        layers.append(SliceBatchNorm2d(c_out))
     return [*layers, nn.LeakyReLU(0.2, True)]
 
 
@@ -189,6 +238,7 @@ class DCGANDiscriminator(Discriminator):
             check_attention(attn_res, size)
         self.in_channels, self.in_size = channels, size
         self.per_image = not (d_batchnorm or d_mbstd)  # no statistic across the batch
+        self.per_slice = True  # its statistics across the batch are all `SliceAware`
         c = dcgan_width(d_width, size, size // 2)
         layers: list[nn.Module] = down_block(channels, c, norm=False)
         res = size // 2

@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load, save
 from torch import nn
 
-from .contract import check_declared, check_image, check_logits, check_per_image
+from .contract import check_declared, check_image, check_logits, check_one_pass
 from .noise import noise_for
 from .plugin_manager import get_registry
 from .registry import GANSpec, Registry, build
@@ -55,10 +55,11 @@ def _roundtrip(module: nn.Module, make: Any) -> nn.Module:
 def _one_step(generate: Any, g: nn.Module, d: nn.Module, noise: tuple[torch.Tensor, ...],
               real: torch.Tensor) -> None:
     """One training step exactly as the trainer runs it (`usgan.core.train.step.GANStep`),
-    after D's logits are checked (and, if D declares `per_image`, that declaration)."""
+    after D's logits are checked (and, if D declares `per_image` or `per_slice`, that
+    declaration)."""
     with torch.no_grad():
         check_logits(d(real), real.shape[0], "discriminator")
-    check_per_image(d, torch.rand(4, *real.shape[1:], generator=torch.Generator().manual_seed(3))
+    check_one_pass(d, torch.rand(4, *real.shape[1:], generator=torch.Generator().manual_seed(3))
                     * 2 - 1, "discriminator")
     opt_g, opt_d = make_optimizers(g, d)
     try:

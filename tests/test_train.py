@@ -352,9 +352,8 @@ def test_compile_mode_reduce_overhead_starts_a_graph_generation_each_step(
     """--compile-mode reduce-overhead compiles G and D in that mode and marks the beginning
     of every step for CUDA graph trees (what makes a step's D passes keep their outputs on a
     GPU; a recording backend here, not inductor); the default mode marks nothing. Every graph
-    has static shapes: a D without BatchNorm sees 2B images (real and generated as one
-    batch), then B, and torch's automatic dynamic shapes made inductor fail on
-    self-attention."""
+    has static shapes: D sees 2B images (real and generated as one batch, in slices), then
+    B, and torch's automatic dynamic shapes made inductor fail on self-attention."""
     batches: set[int] = set()
 
     def static_only(gm: torch.fx.GraphModule, inputs: list[object], **_: object) -> object:
@@ -367,8 +366,7 @@ def test_compile_mode_reduce_overhead_starts_a_graph_generation_each_step(
 
     compiled.backend = static_only
     opts = _opts(max_steps=3, stage2=None, stage1="dcgan-sn", compile=True,
-                 compile_mode="reduce-overhead",
-                 stage1_config={**TINY_OPTS["stage1_config"], "d_batchnorm": False})
+                 compile_mode="reduce-overhead")
     run = Trainer(opts, tmp_path / "graphs").train()
     assert compiled.modes == ["reduce-overhead"] * 2 and compiled.marks == 3
     assert {4, 8} <= batches  # D's joint batch and G's batch: a graph each

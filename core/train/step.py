@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from usgan.core.contract import per_image
+from usgan.core.contract import per_slice
+from usgan.core.layers import batch_slices
 from usgan.core.noise import to_device
 from usgan.core.stage import Stage
 
@@ -116,8 +117,8 @@ class GANStep:
     ``ema`` the average of ``ema_of`` moves after each generator update. DiffAugment applies
     each op with probability ``p``, or ``ada.p`` when an `AdaptiveP` is given (which then
     observes every step's real logits); ``lecam`` adds `losses.LeCam` to D's loss. ``joint``
-    (default: whether ``d`` declares `usgan.core.contract.per_image`) runs D's update on the
-    real and the generated batch as one batch.
+    (default: whether ``d`` declares `usgan.core.contract.per_slice`, or per_image) runs D's
+    update on the real and the generated batch as one batch, in two `batch_slices`.
     """
 
     def __init__(
@@ -134,7 +135,7 @@ class GANStep:
         self.reg, self.recon, self.p, self.ada, self.lecam = reg, recon, p, ada, lecam
         self.loss, self.policy, self.aug, self.autocast = loss, list(policy), aug, autocast
         self.ema, self.ema_of = ema, ema_of
-        self.joint = per_image(d) if joint is None else joint
+        self.joint = per_slice(d) if joint is None else joint
         self.guard = list(guard)
         if lazy_check and self.guard:
             raise ValueError("guard (--on-nan skip) needs every step checked: no lazy_check")
@@ -196,9 +197,9 @@ class GANStep:
     def _d_update(self, real: torch.Tensor, fake: torch.Tensor
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """D's update; returns its loss and its logits on ``real`` and ``fake`` (detached).
-        A `per_image` D sees both batches as one (one forward and one backward pass); any
-        other sees real then fake, each its own pass, so that a BatchNorm's statistics stay
-        those of one kind of image."""
+        A `per_slice` D sees both batches as one (one forward and one backward pass), each
+        batch a slice with its own BatchNorm statistics; any other sees real then fake, each
+        its own pass, so that a BatchNorm's statistics stay those of one kind of image."""
         reg = self.reg
         if reg.r1_gamma:
             real = real.detach().requires_grad_(True)
@@ -207,7 +208,9 @@ class GANStep:
         with self.autocast():
             if joint:
                 (seen,) = self._seen(torch.cat([real, fake]))
-                logit_real, logit_fake = self._d(seen).split([real.shape[0], fake.shape[0]])
+                sizes = [real.shape[0], fake.shape[0]]
+                with batch_slices(self.d, sizes):
+                    logit_real, logit_fake = self._d(seen).split(sizes)
             else:
                 seen_real, seen_fake = self._seen(real, fake)
                 logit_real = self._d(seen_real)
