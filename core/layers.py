@@ -61,12 +61,12 @@ def has_spectral_norm(module: nn.Module) -> bool:
 
 class SliceAware:
     """A layer with a statistic across the batch that `batch_slices` can split: while its
-    ``slices`` (sizes along the batch) are set, ``per_slice`` runs it on each slice alone, in
+    ``slices`` (sizes along the batch) are set, ``sliced`` runs it on each slice alone, in
     order, and joins the results: what one pass per slice would give, buffers included."""
 
     slices: tuple[int, ...] = ()
 
-    def per_slice(self, run: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
+    def sliced(self, run: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
                   ) -> torch.Tensor:
         if len(self.slices) < 2:
             return run(x)
@@ -95,7 +95,7 @@ class SliceBatchNorm2d(SliceAware, nn.BatchNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:  # the running statistics: nothing across the batch
             return super().forward(x)
-        return self.per_slice(super().forward, x)
+        return self.sliced(super().forward, x)
 
 
 class SelfAttention(nn.Module):
@@ -144,7 +144,7 @@ class MinibatchStd(SliceAware, nn.Module):
         self.group_size, self.eps = group_size, eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.per_slice(self._append_std, x)
+        return self.sliced(self._append_std, x)
 
     def _append_std(self, x: torch.Tensor) -> torch.Tensor:
         n, c, h, w = x.shape
