@@ -67,7 +67,7 @@ class SliceAware:
     slices: tuple[int, ...] = ()
 
     def sliced(self, run: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
-                  ) -> torch.Tensor:
+               ) -> torch.Tensor:
         if len(self.slices) < 2:
             return run(x)
         return torch.cat([run(part) for part in x.split(list(self.slices))])

@@ -72,11 +72,16 @@ class DCGANGenerator(Stage1Generator):
         return self.net(z.view(z.shape[0], self.z_dim, 1, 1))
 
 
+# BatchNorm in D for all three: the paper's DCGAN, with spectral norm added for dcgan-sn and
+# dcgan-sn-sa. With it and the recipe below they beat their SN-GAN form (D without BatchNorm,
+# no DiffAugment, batch 16) with both seeds on BUSI malignant and SFibAI ge1.0
+# (docs/benchmarks.md, "Levers", 2026-12-06); with BatchNorm in D alone, D won outright.
 _BASE = {"z_dim": 100, "channels": 1, "size": 64, "g_width": 64, "d_width": 64,
-         "upsample": "transposed", "g_spectral_norm": None}
-# dcgan's Stage-I at batch 8: twice the steps in the same minutes, and on BUSI malignant a
-# lower KID with both seeds at 8 minutes (docs/benchmarks.md, "Levers").
-_DCGAN_RECIPES = {"default": {"batch_size": 8}}
+         "upsample": "transposed", "g_spectral_norm": None, "d_batchnorm": True,
+         "d_mbstd": False}
+# Stage-I at batch 8: twice the steps in the same minutes, and at 8 minutes a lower KID with
+# both seeds for dcgan on BUSI malignant (docs/benchmarks.md, "Levers").
+_RECIPES = {"default": {"batch_size": 8}}
 
 
 @hookimpl
@@ -86,32 +91,23 @@ def register_stage1(register):  # type: ignore[no-untyped-def]
         name="dcgan",
         generator=DCGANGenerator,
         discriminator=DCGANDiscriminator,
-        defaults={**_BASE, "spectral_norm": False, "attention": False, "d_batchnorm": True,
-                  "d_mbstd": False},
+        defaults={**_BASE, "spectral_norm": False, "attention": False},
         description="DCGAN (Radford et al. 2015), 64x64 grayscale",
-        recipes=_DCGAN_RECIPES,
+        recipes=_RECIPES,
     ))
     register(GANSpec(
         name="dcgan-sn",
         generator=DCGANGenerator,
         discriminator=DCGANDiscriminator,
-        # BatchNorm in D, as the paper's DCGAN with spectral norm added, and dcgan's recipe:
-        # with them dcgan-sn and dcgan-sn-sa beat their SN-GAN form (D without BatchNorm, no
-        # DiffAugment, batch 16) with both seeds on BUSI malignant and SFibAI ge1.0
-        # (docs/benchmarks.md, "Levers", 2026-12-06); with BatchNorm in D alone, D won outright.
-        defaults={**_BASE, "spectral_norm": True, "attention": False, "d_batchnorm": True,
-                  "d_mbstd": False},
+        defaults={**_BASE, "spectral_norm": True, "attention": False},
         description="DCGAN with spectral normalization in G and D (Miyato et al. 2018)",
-        recipes=_DCGAN_RECIPES,
+        recipes=_RECIPES,
     ))
     register(GANSpec(
         name="dcgan-sn-sa",
         generator=DCGANGenerator,
         discriminator=DCGANDiscriminator,
-        defaults={
-            **_BASE, "spectral_norm": True, "attention": True, "attn_res": 16,
-            "d_batchnorm": True, "d_mbstd": False,
-        },
+        defaults={**_BASE, "spectral_norm": True, "attention": True, "attn_res": 16},
         description="DCGAN + spectral norm + SAGAN self-attention at 16x16 (Zhang et al. 2019)",
-        recipes=_DCGAN_RECIPES,
+        recipes=_RECIPES,
     ))

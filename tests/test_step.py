@@ -102,8 +102,8 @@ def test_slices_are_what_separate_passes_give() -> None:
 
 
 def test_the_step_passes_real_and_fake_apart_through_a_d_with_batch_statistics() -> None:
-    """A D that declares neither per_image nor per_slice (here: its BatchNorm is torch's
-    own) keeps a pass per kind of image."""
+    """A D with BatchNorm that declares neither per_image nor per_slice (here: DCGAN's D
+    with its declaration taken back) keeps a pass per kind of image."""
     g, d = _nets(batchnorm=True)
     d.per_slice = False
     assert not per_slice(d) and not per_slice(nn.Conv2d(1, 1, 1))
