@@ -279,8 +279,9 @@ def claims_markdown(doc: dict[str, Any]) -> list[str]:
             line += ": " + "; ".join(_claim2(r) for r in passed) + "."
         else:
             best = max(c2, key=lambda r: r["accuracy"])
-            line += (f"; the highest mean accuracy, {_claim2(best)}, is not a significant "
-                     "gain.")
+            verdict = ("is not a significant gain" if best["accuracy"] > best["real_only"]
+                       else "is not above real only's")
+            line += f"; the highest mean accuracy, {_claim2(best)}, {verdict}."
         out.append(line)
     return out or ["- Not evaluated yet."]
 

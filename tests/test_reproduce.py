@@ -385,6 +385,10 @@ def test_claim_sentences_name_the_rows_that_pass() -> None:
                                                         "synthetic_beats_real": c2[:1]}}))
     assert "0 of 1 configurations; the highest mean accuracy, `paper/dcgan-sn` 90.0%" in none
     assert "is not a significant gain" in none
+    below = "\n".join(report.claims_markdown({"claims": {"stage2_lowers_fid": [],
+                                                         "synthetic_beats_real": [
+                                                             row("default/dcgan", 0.55, 0.3)]}}))
+    assert "`default/dcgan` 55.0% against 60.0% (p 0.300), is not above real only's." in below
 
 
 def test_is_is_shown_when_computed_and_its_reason_only_when_not(tmp_path: Path) -> None:
