@@ -285,6 +285,11 @@ def _print(results: dict[str, dict[str, dict[str, Any]]]) -> None:
                 console.print(f"{cls} diversity, {r['space']}: {r['ratio']:.2f} of real "
                               f"(mean pairwise distance {r['fake']:.4g} vs {r['real']:.4g})",
                               markup=False)
+            if "spectrum" in row:
+                power = row["spectrum"]
+                bands = ", ".join(f"{p} {r:.2f}" for p, r in zip(
+                    power["periods"], power["ratios"], strict=True))
+                console.print(f"{cls} power by scale, generated / real: {bands}", markup=False)
             for r in row.get("audit", []):
                 console.print(f"{cls} audit, {r['space']}: copy rate {r['copy_rate']:.1%}",
                               markup=False)

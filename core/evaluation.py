@@ -292,11 +292,13 @@ def evaluate(extractor: Extractor, fake: Dataset, real: Dataset, metrics: Sequen
     """The eval row of one class of one source, as ``usgan eval`` (eval.json) and
     ``--eval-every`` record it: each metric as ``{value, std, unavailable}``, the image counts
     and size, the diversity against the real images (pixels at 64 px; the feature space of
-    FID/KID where extracted) and, with ``audit``, the memorization audit: against
-    ``trained_on`` when the real images are held out (what G could have copied), else against
-    them. The real images' features are cached under ``real_key`` (`features_cache_dir`)."""
+    FID/KID where extracted), the power by scale against theirs (`spectrum`) and, with
+    ``audit``, the memorization audit: against ``trained_on`` when the real images are held
+    out (what G could have copied), else against them. The real images' features are cached
+    under ``real_key`` (`features_cache_dir`)."""
     from .audit import audit_images, pixels
     from .diversity import diversity
+    from .spectrum import spectrum
 
     names = [*metrics, "fid"] if audit else list(metrics)
     f1, f2 = features_of(extractor, fake, real, names, real_key, features_cache_dir())
@@ -310,6 +312,7 @@ def evaluate(extractor: Extractor, fake: Dataset, real: Dataset, metrics: Sequen
     if f2 is not None and layer is not None:
         spread.append(diversity(f1[layer], f2[layer], f"{extractor.name} {layer}"))
     row["diversity"] = [d.as_json() for d in spread]
+    row["spectrum"] = spectrum(fakes, reals).as_json()
     if audit:
         fid = extractor.layers["fid"]
         copied, copied_feats = reals, f2[fid]

@@ -57,12 +57,13 @@ def _published(lay: Layout, chosen: Sequence[Config]) -> dict[str, Any]:
 
 def section(doc: dict[str, Any], chosen: Sequence[Config], images: dict[str, str],
             heading: str = "##") -> str:
-    """The Markdown of one dataset: settings, Table 1, the claims, Table 2, the audit,
-    figures and published weights."""
+    """The Markdown of one dataset: settings, Table 1, the claims, Table 2, the audit, the
+    texture by scale, figures and published weights."""
     h = heading + "#"
     parts = [_head(doc, heading), _table1(doc, chosen, h),
              [f"{h} The paper's claims on this data", "", *report.claims_markdown(doc), ""],
-             _table2(doc, chosen, h), _audit(doc, h), _figures(images, h), _published_md(doc, h)]
+             _table2(doc, chosen, h), _audit(doc, h), _texture(doc, h), _figures(images, h),
+             _published_md(doc, h)]
     return "\n".join(line for part in parts for line in part)
 
 
@@ -142,6 +143,17 @@ def _audit(doc: dict[str, Any], h: str) -> list[str]:
     return [f"{h} Memorization audit", "", *report.audit_markdown(doc), "",
             "Copy rate: the share of samples closer to a training image than 95% of the "
             "training images are to their own nearest neighbour (docs/evaluation.md).", ""]
+
+
+def _texture(doc: dict[str, Any], h: str) -> list[str]:
+    table = report.texture_markdown(doc)
+    if not table:  # evaluations made before the spectrum was measured
+        return []
+    return [f"{h} Texture by scale", "", *table, "",
+            "The generated images' power in each band of spatial period over the real "
+            "images' (those Table 1 scores against), at the scoring size: 1 is as much detail "
+            "at that scale as the real images have, below 1 too smooth, above 1 too grainy or "
+            "a regular pattern at that period (docs/evaluation.md).", ""]
 
 
 def _figures(images: dict[str, str], h: str) -> list[str]:

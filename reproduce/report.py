@@ -71,7 +71,15 @@ def _row(r: dict[str, Any]) -> dict[str, Any]:
     return {"fid": r["fid"]["value"], "kid": r["kid"]["value"], "kid_std": r["kid"]["std"],
             "is": isc["value"], "is_std": isc["std"], "is_unavailable": isc["unavailable"],
             "n_fake": r["n_fake"], "n_real": r["n_real"], "diversity": div,
-            "copy_rate": audit, "nn_ratio": nn}
+            "copy_rate": audit, "nn_ratio": nn, "spectrum": _bands(r.get("spectrum"))}
+
+
+def _bands(spectrum: dict[str, Any] | None) -> dict[str, float] | None:
+    """Period band -> generated / real power (`usgan.core.spectrum`); None in evaluations
+    made before it was measured."""
+    if spectrum is None:
+        return None
+    return dict(zip(spectrum["periods"], spectrum["ratios"], strict=True))
 
 
 def table2(lay: Layout, chosen: Sequence[Config]) -> dict[str, Any] | None:
@@ -253,6 +261,25 @@ def audit_markdown(doc: dict[str, Any]) -> list[str]:
                          f"{_pct(cr.get('inception-v3-compat'))} | "
                          f"{_num(nn.get('pixels'), '{:.2f}')} | "
                          f"{_num(div.get('pixels'), '{:.2f}')} |")
+    return lines
+
+
+def texture_markdown(doc: dict[str, Any]) -> list[str]:
+    """Per configuration and class, the reference rows first: generated / real power in each
+    band of period (`usgan.core.spectrum`), finest first; "n/a" for an evaluation made
+    before the spectrum was measured."""
+    rows = [*(doc.get("floor") or {}).items(), *((f"`{k}`", v) for k, v in doc["table1"].items())]
+    periods = next((list(r["spectrum"]) for _, per_class in rows
+                    for r in per_class.values() if r.get("spectrum")), [])
+    if not periods:
+        return []
+    head = ["Configuration", "class", *(f"power {p} / real" for p in periods)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, per_class in rows:
+        for cls, r in per_class.items():
+            bands = r.get("spectrum") or {}
+            lines.append(f"| {name} | {cls} | "
+                         + " | ".join(_num(bands.get(p), "{:.2f}") for p in periods) + " |")
     return lines
 
 

@@ -171,6 +171,10 @@ def test_cli_with_the_shared_inception_weights(tmp_path: Path) -> None:
     assert set(spaces) == {"pixels 64x64", "inception-v3-compat 2048"}
     assert all(0.5 < d["ratio"] < 2 for d in spaces.values())  # similar noise images
     assert "diversity, pixels 64x64:" in r.stdout
+    power = row["spectrum"]  # the same kind of images: as much power at every scale
+    assert power["periods"] == ["2-4 px", "4-8 px", "8-16 px", "16-32 px"]
+    assert all(0.5 < v < 2 for v in power["ratios"])
+    assert "power by scale, generated / real: 2-4 px" in r.stdout
 
 
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:

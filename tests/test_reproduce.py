@@ -241,6 +241,9 @@ def test_reproduce_end_to_end_on_the_phantom(tmp_path: Path) -> None:
         assert "FID/KID against those held-out images only" in text
         assert "| training images (the floor) | - |" in text
         assert "| training images at 64 px, upsampled (a Stage-I's best) | - |" in text
+        assert "Texture by scale" in text and "| power 2-4 px / real |" in text
+        assert all(len(row["spectrum"]) == 5 for per_class in t1.values()
+                   for row in per_class.values())
         # again: only what is left; the written tables stay as they were
         r2 = run_usgan(*args, "--phase", "split,train,eval,push", "--dry-run", env=env)
         assert r2.returncode == 0 and r2.stdout == "", r2.stdout + r2.stderr
@@ -295,6 +298,28 @@ def test_the_tables_pair_the_pieces_and_count_the_claims(tmp_path: Path) -> None
     assert "| real + synthetic (paper/dcgan-stage2) | 85.0 ± 8.7 |" in table
     assert table.rstrip().endswith("| 85.71 |")  # the paper's number beside the paper recipe
     assert "in 1 of 2 pairs" in "\n".join(report.claims_markdown(doc))
+
+
+def test_the_texture_table_has_a_row_per_class_and_says_what_was_not_measured(
+        tmp_path: Path) -> None:
+    """Power by scale per configuration and class, the floor rows first; an evaluation made
+    before the spectrum was measured shows n/a, and none measured at all: no table."""
+    from usgan.core.io import write_json
+    from usgan.reproduce import report
+
+    lay, chosen = Layout(tmp_path), configs(["paper/dcgan-stage2"])
+    write_json(lay.eval("paper/dcgan"), _eval_doc({"a": 200.0}))
+    assert report.texture_markdown({"table1": report.table1(lay, chosen)}) == []
+    measured = _eval_doc({"a": 150.0})
+    measured["results"]["/somewhere/run"]["a"]["spectrum"] = {
+        "periods": ["2-4 px", "4-8 px"], "ratios": [0.153, 1.2]}
+    write_json(lay.eval("paper/dcgan-stage2"), measured)
+    floor = {"training images (the floor)": {"a": {"spectrum": {"2-4 px": 1.0, "4-8 px": 0.99}}}}
+    lines = report.texture_markdown({"table1": report.table1(lay, chosen), "floor": floor})
+    assert lines[0] == "| Configuration | class | power 2-4 px / real | power 4-8 px / real |"
+    assert lines[2:] == ["| training images (the floor) | a | 1.00 | 0.99 |",
+                         "| `paper/dcgan` | a | n/a | n/a |",
+                         "| `paper/dcgan-stage2` | a | 0.15 | 1.20 |"]
 
 
 def test_wall_time_counts_a_redone_step_once_and_a_resumed_one_whole(tmp_path: Path) -> None:

@@ -163,7 +163,8 @@ def score(cell: Cell, run: Path, split_file: Path) -> dict:
 
 
 def curve(cell: Cell, run: Path, split_file: Path, train_too: bool = False) -> list[dict]:
-    """KID and FID at 256 px of each Stage-II checkpoint the run kept (train it with
+    """KID, FID and the power at 2-4 and 4-8 px over the real images' (`spectrum`) at 256 px
+    of each Stage-II checkpoint the run kept (train it with
     ``--keep-checkpoints 1000 --keep-all-checkpoints``): where the fine-tuning helps or
     overshoots. ``train_too``: the same samples against the training images as well
     (``kid_train``, ``fid_train``: what a run can watch without held-out images)."""
@@ -172,10 +173,12 @@ def curve(cell: Cell, run: Path, split_file: Path, train_too: bool = False) -> l
     import usgan as api
     from usgan.core.evaluation import Extractor, TensorImages, compute
     from usgan.core.run import RunDir
+    from usgan.core.spectrum import spectrum
     from usgan.core.stage import Stage
     from usgan.core.train.checkpoint import list_checkpoints, load_checkpoint
 
-    real = TensorImages(held_out(cell, split_file).to(torch.uint8))
+    real_images = held_out(cell, split_file).to(torch.uint8)
+    real = TensorImages(real_images)
     train = TensorImages(held_out(cell, split_file, 0).to(torch.uint8)) if train_too else None
     model = api.load(run)
     g2 = model.chain(cell.cls, 2)[1]
@@ -185,10 +188,12 @@ def curve(cell: Cell, run: Path, split_file: Path, train_too: bool = False) -> l
     for path in list_checkpoints(RunDir(run).checkpoints(cell.cls, 2)):
         ckpt = load_checkpoint(path)
         g2.load_state_dict(ckpt["ema"] if ema and ckpt.get("ema") else ckpt["g"])
-        fake = TensorImages(model.sample(N, cls=cell.cls, seed=0, stage=2))
+        images = model.sample(N, cls=cell.cls, seed=0, stage=2)
+        fake = TensorImages(images)
         got = compute(extractor, fake, real, ["fid", "kid"])
+        power = spectrum(images, real_images).ratios
         points.append({"step": int(ckpt["step"]), "kid": got["kid"].value,
-                       "fid": got["fid"].value})
+                       "fid": got["fid"].value, "power_2_4": power[0], "power_4_8": power[1]})
         if train is not None:
             got = compute(extractor, fake, train, ["fid", "kid"])
             points[-1].update(kid_train=got["kid"].value, fid_train=got["fid"].value)
@@ -223,7 +228,8 @@ def oracle(cell: Cell, run: Path, split_file: Path) -> dict:
     def as_uint8(x: torch.Tensor) -> torch.Tensor:
         return x.float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
 
-    real = TensorImages(held_out(cell, split_file).to(torch.uint8))
+    real_images = held_out(cell, split_file).to(torch.uint8)
+    real = TensorImages(real_images)
     extractor = Extractor.create(["fid", "kid"], weights=WEIGHTS)
     out: dict = {"n_fake": len(low), "n_real": len(real)}
     for name, images in (("input_up", upsample(as_uint8(low), SIZE)), ("stage2", as_uint8(high))):
