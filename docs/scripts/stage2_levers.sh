@@ -7,6 +7,13 @@
 # lever is skipped and a stopped one resumes: run it again to continue.
 #
 #   CELL=busi-malignant-dcgan SEED=0 STEPS=5380 bash docs/scripts/stage2_levers.sh NAME NAME
+#
+# On the Stage-I of a `usgan reproduce` folder instead (one class of its split, the same
+# held-out images; CELL then only names the output folder), e.g. docs/results.md's:
+#
+#   CELL=busi-malignant-repro-dcgan SEED=0 STEPS=2500 CKPT=500 \
+#     STAGE1=runs/results/busi/runs/default/dcgan FROM_SPLIT=runs/results/busi/split.json \
+#     bash docs/scripts/stage2_levers.sh default noise
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
@@ -15,8 +22,14 @@ CELL=${CELL:-busi-malignant-dcgan}
 SEED=${SEED:-0}
 STEPS=${STEPS:?say how many Stage-II steps: what the 12 minutes of the cell bought, in its JSON}
 THREADS=${THREADS:-1}  # per lever; 2 for one lever alone on two cores
+CKPT=${CKPT:-1000}  # a checkpoint every CKPT steps, each scored
 TABLE=runs/stage2-table
+STAGE1=${STAGE1:-$TABLE/$CELL/stage1}
 SPLIT=$TABLE/split-busi-malignant.json  # the BUSI malignant cells only
+if [[ -n ${FROM_SPLIT:-} ]]; then  # the malignant class of a reproduce folder's split
+  SPLIT=runs/lever-s2/$CELL/split-malignant.json
+  [[ -f $SPLIT ]] || "$PY" docs/scripts/class_split.py "$FROM_SPLIT" malignant "$SPLIT"
+fi
 
 # name | usgan train options over the default recipe
 lever() {
@@ -45,8 +58,8 @@ run_one() {
   else
     # shellcheck disable=SC2046
     .venv/bin/usgan train --data "$SHARED/data/busi-256" --classes malignant --split "$SPLIT" \
-      --seed "$SEED" --threads "$THREADS" --quiet --log-every 500 --stage1-from "$TABLE/$CELL/stage1" \
-      --stage2 on --stage2-max-steps "$STEPS" --checkpoint-every 1000 --keep-checkpoints 1000 \
+      --seed "$SEED" --threads "$THREADS" --quiet --log-every 500 --stage1-from "$STAGE1" \
+      --stage2 on --stage2-max-steps "$STEPS" --checkpoint-every "$CKPT" --keep-checkpoints 1000 \
       --keep-all-checkpoints $(lever "$name") --out "$out"
   fi
   [[ -f $out/stage2-curve.json ]] || "$PY" docs/scripts/stage2_table.py --score "$out" --curve "$out" \
