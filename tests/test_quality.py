@@ -213,8 +213,24 @@ def test_eval_every_logs_quality_and_leaves_the_weights_alone(tmp_path: Path) ->
     assert all(r["fid"] > 0 and 0 <= r["diversity_pixels"] for r in evals)
     card = str(card_for(RunDir(watched)))
     assert "Quality during training" in card and "| healthy | 1 | 4 |" in card
+    assert "| lowest-KID step | its FID | its KID |" in card
     assert "Quality during training" not in str(card_for(RunDir(plain)))
     assert (watched / "curves.png").is_file()
+
+
+def test_the_best_evaluation_is_the_lowest_kid_as_keep_best_keeps_it() -> None:
+    """The card and curves.png mark the step `--keep-best` keeps: the lowest KID (not FID),
+    the first of equals; NaN or missing KIDs are never best."""
+    from usgan.core.train.curves import best_eval
+
+    rows = [{"class": "a", "stage": 2, "step": s, "fid": f, "kid": k} for s, f, k in
+            [(1, 100.0, 0.3), (2, 120.0, 0.1), (3, 90.0, float("nan")), (4, 80.0, 0.2),
+             (5, 130.0, 0.1)]]
+    rows.append({"class": "a", "stage": 2, "step": 6, "fid": 50.0, "kid": None})
+    rows.append({"class": "b", "stage": 2, "step": 1, "fid": 10.0, "kid": 0.01})
+    assert best_eval(rows, "a", 2)["step"] == 2
+    assert best_eval(rows, "a", 1) is None
+    assert best_eval([{**rows[2], "step": 7}], "a", 2) is None
 
 
 def test_best_keeper_keeps_the_lowest_kid_across_a_resume(tmp_path: Path) -> None:

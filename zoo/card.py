@@ -55,27 +55,31 @@ def _eval_results(evaluation: dict[str, Any]) -> list[EvalResult]:
 
 
 def _watch_section(run: RunDir) -> str:
-    """The ``--eval-every`` numbers: final and best FID/KID of each phase (empty: none)."""
+    """The ``--eval-every`` numbers: the final and the lowest-KID evaluation of each phase
+    (the step `--keep-best` keeps; empty: none)."""
     records = [r for r in run.read_metrics() if r.get("fid") is not None]
     phases = sorted({(r["class"], r["stage"]) for r in records})
     if not phases:
         return ""
     lines = ["## Quality during training (`--eval-every`, against the training images)", "",
-             "| class | stage | final step | FID | KID | best step | best FID |",
-             "|---|---|---|---|---|---|---|"]
+             "| class | stage | final step | FID | KID | lowest-KID step | its FID | its KID |",
+             "|---|---|---|---|---|---|---|---|"]
     for cls, stage in phases:
         last = max((r for r in records if (r["class"], r["stage"]) == (cls, stage)),
                    key=lambda r: r["step"])
         best = best_eval(records, cls, stage) or last
-        kid = f"{last['kid']:.4f}" if last.get("kid") is not None else "n/a"
-        lines.append(f"| {cls} | {stage} | {last['step']} | {last['fid']:.1f} | {kid} | "
-                     f"{best['step']} | {best['fid']:.1f} |")
+        lines.append(f"| {cls} | {stage} | {last['step']} | {last['fid']:.1f} | "
+                     f"{_kid(last)} | {best['step']} | {best['fid']:.1f} | {_kid(best)} |")
     kept = {k: v["best_step"] for k, v in run.read_config().get("phases", {}).items()
             if v.get("best_step") is not None}
     note = ("\n\nSampled weights kept from the lowest-KID step (`--keep-best`): " + ", ".join(
         f"{k} step {v}" for k, v in sorted(kept.items())) + ".") if kept else ""
     return ("\n".join(lines) + f"\n\n{last.get('eval_n', '?')} generated images per row."
             + note + "\n")
+
+
+def _kid(record: dict[str, Any]) -> str:
+    return f"{record['kid']:.4f}" if record.get("kid") is not None else "n/a"
 
 
 def _network_line(label: str, entry: dict[str, Any] | None) -> str:
