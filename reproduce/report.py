@@ -279,8 +279,13 @@ def texture_markdown(doc: dict[str, Any]) -> list[str]:
         for cls, r in per_class.items():
             bands = r.get("spectrum") or {}
             lines.append(f"| {name} | {cls} | "
-                         + " | ".join(_num(bands.get(p), "{:.2f}") for p in periods) + " |")
+                         + " | ".join(_ratio(bands.get(p)) for p in periods) + " |")
     return lines
+
+
+def _ratio(x: float | None) -> str:
+    """Two decimals, two significant digits below 0.1 (0.0042, not 0.00)."""
+    return _num(x, "{:.2f}" if x is None or x >= 0.1 else "{:.2g}")
 
 
 def _pct(x: float | None) -> str:

@@ -312,14 +312,14 @@ def test_the_texture_table_has_a_row_per_class_and_says_what_was_not_measured(
     assert report.texture_markdown({"table1": report.table1(lay, chosen)}) == []
     measured = _eval_doc({"a": 150.0})
     measured["results"]["/somewhere/run"]["a"]["spectrum"] = {
-        "periods": ["2-4 px", "4-8 px"], "ratios": [0.153, 1.2]}
+        "periods": ["2-4 px", "4-8 px"], "ratios": [0.00417, 1.2]}
     write_json(lay.eval("paper/dcgan-stage2"), measured)
     floor = {"training images (the floor)": {"a": {"spectrum": {"2-4 px": 1.0, "4-8 px": 0.99}}}}
     lines = report.texture_markdown({"table1": report.table1(lay, chosen), "floor": floor})
     assert lines[0] == "| Configuration | class | power 2-4 px / real | power 4-8 px / real |"
     assert lines[2:] == ["| training images (the floor) | a | 1.00 | 0.99 |",
                          "| `paper/dcgan` | a | n/a | n/a |",
-                         "| `paper/dcgan-stage2` | a | 0.15 | 1.20 |"]
+                         "| `paper/dcgan-stage2` | a | 0.0042 | 1.20 |"]
 
 
 def test_wall_time_counts_a_redone_step_once_and_a_resumed_one_whole(tmp_path: Path) -> None:
