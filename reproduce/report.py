@@ -12,6 +12,7 @@ from typing import Any
 from usgan.core.experiment.classify import AUG, REAL
 from usgan.core.experiment.report import METRICS, format_p, summarize
 from usgan.core.io import read_json
+from usgan.core.spectrum import SpectrumReport
 
 from .plan import FLOOR, Config, Layout, Preset, Settings, score_size
 
@@ -77,9 +78,7 @@ def _row(r: dict[str, Any]) -> dict[str, Any]:
 def _bands(spectrum: dict[str, Any] | None) -> dict[str, float] | None:
     """Period band -> generated / real power (`usgan.core.spectrum`); None in evaluations
     made before it was measured."""
-    if spectrum is None:
-        return None
-    return dict(zip(spectrum["periods"], spectrum["ratios"], strict=True))
+    return None if spectrum is None else SpectrumReport(**spectrum).bands
 
 
 def table2(lay: Layout, chosen: Sequence[Config]) -> dict[str, Any] | None:
