@@ -265,6 +265,8 @@ def _fmt(m: dict[str, Any]) -> str:
 
 
 def _print(results: dict[str, dict[str, dict[str, Any]]]) -> None:
+    from usgan.core.spectrum import SpectrumReport
+
     console = Console()
     for source, per_class in results.items():
         table = Table(title=f"usgan eval: {source}")
@@ -286,10 +288,9 @@ def _print(results: dict[str, dict[str, dict[str, Any]]]) -> None:
                               f"(mean pairwise distance {r['fake']:.4g} vs {r['real']:.4g})",
                               markup=False)
             if "spectrum" in row:
-                power = row["spectrum"]
-                bands = ", ".join(f"{p} {r:.2f}" for p, r in zip(
-                    power["periods"], power["ratios"], strict=True))
-                console.print(f"{cls} power by scale, generated / real: {bands}", markup=False)
+                bands = SpectrumReport(**row["spectrum"]).bands.items()
+                console.print(f"{cls} power by scale, generated / real: "
+                              + ", ".join(f"{p} {r:.2g}" for p, r in bands), markup=False)
             for r in row.get("audit", []):
                 console.print(f"{cls} audit, {r['space']}: copy rate {r['copy_rate']:.1%}",
                               markup=False)
