@@ -38,6 +38,7 @@ lever() {
     no-da) echo "--stage2-diffaugment none" ;;  # the default before 2026-12-04
     da) echo "--stage2-diffaugment translation,cutout" ;;  # the default since
     ft-lr-0.3) echo "--stage2-finetune-lr 0.3" ;;
+    ft-lr-0.1) echo "--stage2-finetune-lr 0.1" ;;
     pretrain-0.75) echo "--stage2-pretrain 0.75" ;;
     pairs-only) echo "--stage2-pretrain 1" ;;
     recon-1) echo "--stage2-recon 1" ;;
