@@ -7,13 +7,15 @@ held-out split of a `usgan reproduce` folder (docs/scripts/stage2_levers.sh):
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
+from usgan.core.data import read_split, write_split
+
 
 def one_class(split: dict, cls: str) -> dict:
-    """``split`` with only ``cls``'s items, repeat 0."""
+    """``split`` with only ``cls``'s items (ids ``CLASS/FILE``, as a folder of class
+    folders names them), repeat 0."""
     repeat = {part: [i for i in split["repeats"][0][part] if i.split("/")[0] == cls]
               for part in ("train", "test")}
     repeat["counts"] = {part: {cls: len(repeat[part])} for part in ("train", "test")}
@@ -27,4 +29,4 @@ if __name__ == "__main__":
     if out.exists():
         sys.exit(f"{out} exists; not overwritten")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(one_class(json.loads(Path(src).read_text()), cls), indent=1))
+    write_split(one_class(read_split(src), cls), out)

@@ -228,8 +228,7 @@ def oracle(cell: Cell, run: Path, split_file: Path) -> dict:
     def as_uint8(x: torch.Tensor) -> torch.Tensor:
         return x.float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
 
-    real_images = held_out(cell, split_file).to(torch.uint8)
-    real = TensorImages(real_images)
+    real = TensorImages(held_out(cell, split_file).to(torch.uint8))
     extractor = Extractor.create(["fid", "kid"], weights=WEIGHTS)
     out: dict = {"n_fake": len(low), "n_real": len(real)}
     for name, images in (("input_up", upsample(as_uint8(low), SIZE)), ("stage2", as_uint8(high))):
