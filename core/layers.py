@@ -12,7 +12,8 @@
 - `last_up` / `up_block` / `down_block`: one doubling / halving step as a list of layers (so
   they can be spliced into an ``nn.Sequential`` without changing its state_dict keys);
 - `DCGANDiscriminator`: the DCGAN discriminator at any power-of-two size (the built-in
-  Stage-I and Stage-II both use it); `check_attention`: a self-attention resolution.
+  Stage-I and Stage-II both use it); `check_attention`: a self-attention resolution;
+  `check_patch`: a PatchGAN score map's size (``d_patch``).
 """
 
 from __future__ import annotations
@@ -218,25 +219,42 @@ def check_attention(attn_res: int, size: int) -> None:
         )
 
 
+def check_patch(d_patch: int, size: int) -> None:
+    """A patch-score map's size: 0 (off), or a power of two with ``4 <= d_patch <= size / 2``."""
+    if d_patch and (not 4 <= d_patch <= size // 2 or d_patch & (d_patch - 1)):
+        raise ConfigError(
+            f"d_patch={d_patch} must be 0 (one score per image) or a power of two with "
+            f"4 <= d_patch <= size/2={size // 2}"
+        )
+
+
 class DCGANDiscriminator(Discriminator):
     """size x size -> ... -> 4x4 (strided convs, LeakyReLU 0.2) -> one logit.
 
     BatchNorm on every layer but the first (``d_batchnorm``); the Sigmoid is in the loss.
-    ``d_mbstd``: a `MinibatchStd` channel before the final 4x4 conv (ProGAN).
+    ``d_mbstd``: a `MinibatchStd` channel before the final conv (ProGAN).
+    ``d_patch``: stop halving at ``d_patch`` x ``d_patch`` features and score each position
+    with a 3x3 conv (a PatchGAN: each score sees a patch of the image, 78 px at 256 px with
+    ``d_patch=16``); the image's logit is the mean of its patch scores. 0 (the default): the
+    DCGAN head, one 4x4 conv over the whole 4x4 map.
     """
 
     def __init__(
         self, channels: int = 1, size: int = 64, d_width: int = 64, spectral_norm: bool = False,
         attention: bool = False, attn_res: int = 16, d_batchnorm: bool = True,
-        d_mbstd: bool = False, **_: object,
+        d_mbstd: bool = False, d_patch: int = 0, **_: object,
     ) -> None:
         super().__init__()
         log2_int(size, "size")
         if size < 8:
             raise ConfigError(f"size must be at least 8, got {size}")
+        check_patch(d_patch, size)
         if attention:
             check_attention(attn_res, size)
-        self.in_channels, self.in_size = channels, size
+            if attn_res < d_patch:
+                raise ConfigError(f"attn_res={attn_res} is below d_patch={d_patch}: D stops "
+                                  f"at {d_patch}x{d_patch} and would never reach it")
+        self.in_channels, self.in_size, self.d_patch = channels, size, d_patch
         self.per_image = not (d_batchnorm or d_mbstd)  # no statistic across the batch
         self.per_slice = True  # its statistics across the batch are all `SliceAware`
         c = dcgan_width(d_width, size, size // 2)
@@ -244,7 +262,7 @@ class DCGANDiscriminator(Discriminator):
         res = size // 2
         if attention and res == attn_res:
             layers.append(SelfAttention(c))
-        while res > 4:
+        while res > max(4, d_patch):
             c_next = dcgan_width(d_width, size, res // 2)
             layers += down_block(c, c_next, norm=d_batchnorm)
             c, res = c_next, res // 2
@@ -252,11 +270,14 @@ class DCGANDiscriminator(Discriminator):
                 layers.append(SelfAttention(c))
         if d_mbstd:  # only when on: the default layer indices (state_dict keys) stay
             layers.append(MinibatchStd())
-        layers.append(nn.Conv2d(c + int(d_mbstd), 1, 4, 1, 0))
+        head = nn.Conv2d(c + int(d_mbstd), 1, 3, 1, 1) if d_patch else nn.Conv2d(
+            c + int(d_mbstd), 1, 4, 1, 0)
+        layers.append(head)
         self.net = nn.Sequential(*layers)
         dcgan_init(self)
         if spectral_norm:
             apply_spectral_norm(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).view(x.shape[0])
+        out = self.net(x)
+        return out.flatten(1).mean(dim=1) if self.d_patch else out.view(x.shape[0])

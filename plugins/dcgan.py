@@ -78,7 +78,7 @@ class DCGANGenerator(Stage1Generator):
 # (docs/benchmarks.md, "Levers", 2026-12-06); with BatchNorm in D alone, D won outright.
 _BASE = {"z_dim": 100, "channels": 1, "size": 64, "g_width": 64, "d_width": 64,
          "upsample": "transposed", "g_spectral_norm": None, "d_batchnorm": True,
-         "d_mbstd": False}
+         "d_mbstd": False, "d_patch": 0}
 # Stage-I at batch 8: twice the steps in the same minutes, and at 8 minutes a lower KID with
 # both seeds for dcgan on BUSI malignant (docs/benchmarks.md, "Levers").
 _RECIPES = {"default": {"batch_size": 8}}

@@ -144,12 +144,12 @@ class EncoderDecoderGenerator(Stage2Generator):
 
 def _discriminator(
     out_channels: int = 1, out_size: int = 256, d_width: int = 64, spectral_norm: bool = False,
-    d_batchnorm: bool = True, d_mbstd: bool = False, **_: object,
+    d_batchnorm: bool = True, d_mbstd: bool = False, d_patch: int = 0, **_: object,
 ) -> DCGANDiscriminator:
     """The DCGAN discriminator extended to ``out_size`` input."""
     return DCGANDiscriminator(
         channels=out_channels, size=out_size, d_width=d_width, spectral_norm=spectral_norm,
-        d_batchnorm=d_batchnorm, d_mbstd=d_mbstd,
+        d_batchnorm=d_batchnorm, d_mbstd=d_mbstd, d_patch=d_patch,
     )
 
 
@@ -165,6 +165,7 @@ def register_stage2(register):  # type: ignore[no-untyped-def]
             "z_dim": 100, "width": 32, "max_width": 512, "z_join": "tile",
             "spectral_norm": False, "residual": True, "upsample": "bilinear", "noise": False,
             "dec_min_width": 16, "d_width": 32, "d_batchnorm": True, "d_mbstd": False,
+            "d_patch": 0,
         },
         description="Stage-II encoder-decoder (conv+maxpool encoder, skips, z at bottleneck)",
     ))

@@ -402,6 +402,7 @@ def test_stack_needs_declared_attributes() -> None:
     ("dcgan-sn", "discriminator", {"d_mbstd": True, "d_width": 16}),
     ("stack", "generator", {"in_size": 32, "upsample": "bilinear", "width": 16}),
     ("stack", "generator", {"in_size": 32, "noise": True, "width": 16}),
+    ("stack", "discriminator", {"d_patch": 16, "d_width": 8}),
 ])
 def test_save_load_round_trip(tmp_path, name: str, role: str, config: dict) -> None:
     torch.manual_seed(0)
@@ -588,6 +589,32 @@ def test_stack_discriminator_passes_minibatch_std() -> None:
     assert any(isinstance(m, MinibatchStd) for m in d.modules())
     with torch.no_grad():
         assert tuple(d.eval()(_image(1, 256)).shape) == (B,)
+
+
+def test_patch_discriminator_scores_patches() -> None:
+    """d_patch=16 at 256 px: a 16x16 map of scores, each from a patch; the logit is their mean."""
+    torch.manual_seed(0)
+    d = create_discriminator("stack", d_patch=16, d_width=8).eval()
+    halvings = [m for m in d.net if isinstance(m, nn.Conv2d) and m.stride == (2, 2)]
+    assert d.net[-1].kernel_size == (3, 3) and len(halvings) == 4  # 256 -> 16
+    x = _image(1, 256)
+    with torch.no_grad():
+        scores = d.net(x)
+        assert tuple(scores.shape) == (B, 1, 16, 16)
+        torch.testing.assert_close(d(x), scores.flatten(1).mean(1))
+        y = x.clone()
+        y[:, :, :8, :8] = -y[:, :, :8, :8]  # change the top-left corner only
+        changed = (d.net(y) != scores)[0, 0]
+    assert changed[:3, :3].any() and not changed[3:].any() and not changed[:, 3:].any()
+
+
+@pytest.mark.parametrize("name, config", [
+    ("stack", {"d_patch": 12}), ("stack", {"d_patch": 2}), ("stack", {"d_patch": 256}),
+    ("dcgan-sn-sa", {"d_patch": 32}),  # D would stop above its attention at 16x16
+])
+def test_patch_discriminator_refuses_bad_sizes(name: str, config: dict) -> None:
+    with pytest.raises(ConfigError, match="d_patch"):
+        create_discriminator(name, **config)
 
 
 @pytest.mark.parametrize("mode", ["nearest", "bilinear"])
