@@ -45,8 +45,6 @@ lever() {
     ema) echo "--stage2-ema" ;;
     noise) echo "--stage2-config noise=true" ;;
     patch-16) echo "--stage2-config d_patch=16" ;;  # PatchGAN D: 16x16 scores of 78-px patches
-    patch-32) echo "--stage2-config d_patch=32" ;;  # 32x32 scores of 38-px patches
-    patch-16-noise) echo "--stage2-config d_patch=16,noise=true" ;;
     dec-32) echo "--stage2-config dec_min_width=32" ;;  # wider texture blocks at 128, 256 px
     lr-0.5) echo "--lr 1e-4" ;;  # Stage-II's lr halved (the Stage-I is reused, not trained)
     *) echo "unknown lever $1" >&2; exit 2 ;;
