@@ -12,6 +12,8 @@ and a template's indented next line starting with ``--`` or ``[`` continues it.
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import re
 import shlex
 from dataclasses import dataclass, replace
@@ -185,3 +187,27 @@ def test_a_documented_command_runs_as_written(command: Command) -> None:
 def test_the_dry_run_catches_a_broken_command(text: str) -> None:
     with pytest.raises((click.ClickException, AssertionError)):
         check(Command("example", 1, text))
+
+
+def test_seeds_table_puts_folders_side_by_side(tmp_path: Path) -> None:
+    """docs/scripts/seeds_table.py: one column per folder, the mean, the pairs per seed."""
+    path = ROOT / "docs/scripts/seeds_table.py"
+    spec = importlib.util.spec_from_file_location("seeds_table", path)
+    assert spec and spec.loader
+    seeds_table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(seeds_table)
+
+    def folder(seed: int, s1: float, s2: float) -> Path:
+        out = tmp_path / f"seed{seed}"
+        out.mkdir()
+        table1 = {"default/dcgan": {"a": {"kid": s1}}, "default/dcgan-stage2": {"a": {"kid": s2}}}
+        doc = {"settings": {"seed": seed}, "configs": list(table1), "table1": table1,
+               "floor": {"training images (the floor)": {"a": {"kid": 0.0}}}}
+        (out / "summary.json").write_text(json.dumps(doc))
+        return out
+
+    lines = seeds_table.markdown([folder(0, 0.30, 0.20), folder(1, 0.25, 0.27)])
+    assert lines[0] == "| row | class | seed 0 | seed 1 | mean |"
+    assert "| `default/dcgan-stage2` | a | 20.00 | 27.00 | 23.50 |" in lines
+    assert "| `training images (the floor)` | a | 0.00 | 0.00 | 0.00 |" in lines
+    assert lines[-1] == "Stage-II below its Stage-I in KID: seed 0: 1 of 1, seed 1: 0 of 1."
