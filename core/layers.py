@@ -270,9 +270,8 @@ class DCGANDiscriminator(Discriminator):
                 layers.append(SelfAttention(c))
         if d_mbstd:  # only when on: the default layer indices (state_dict keys) stay
             layers.append(MinibatchStd())
-        head = nn.Conv2d(c + int(d_mbstd), 1, 3, 1, 1) if d_patch else nn.Conv2d(
-            c + int(d_mbstd), 1, 4, 1, 0)
-        layers.append(head)
+        kernel, pad = (3, 1) if d_patch else (4, 0)  # a score per position, or one in all
+        layers.append(nn.Conv2d(c + int(d_mbstd), 1, kernel, 1, pad))
         self.net = nn.Sequential(*layers)
         dcgan_init(self)
         if spectral_norm:
