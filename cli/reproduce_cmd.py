@@ -135,6 +135,8 @@ def _command(s: object, out: Path, only: str | None, jobs: int, push_org: str | 
         args += ["--backbone", s.backbone]
     if s.eval_n:
         args += ["--eval-n", str(s.eval_n)]
+    if s.seed:
+        args += ["--seed", str(s.seed)]
     args += ["--jobs", str(jobs), "--out", str(out)]
     args += ["--report", str(report)] if report else []
     return shlex.join(args)

@@ -180,6 +180,20 @@ def test_cli_dry_run_lists_the_commands(tmp_path: Path) -> None:
         "eval paper/dcgan", "eval floor", "classify baselines", "classify paper/dcgan"]
 
 
+def test_the_regenerate_command_keeps_the_seed(tmp_path: Path) -> None:
+    """The report's "Regenerate with" command names a seed other than 0 (a folder of one seed
+    refuses another)."""
+    out = tmp_path / "r"
+    args = ["--data", "phantom:n=20", "--out", str(out), "--preset", "smoke", "--only",
+            "paper/dcgan"]
+    r = _cli("reproduce", *args, "--seed", "3", "--report-only")
+    assert r.exit_code == 0, r.output
+    command = json.loads((out / "summary.json").read_text())["command"]
+    assert "--seed 3 " in command and "--seed 3" in (out / "report.md").read_text()
+    r = _cli("reproduce", *args, "--report-only")  # seed 0 on seed 3's folder
+    assert r.exit_code != 0 and "seed" in r.output
+
+
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     r = _cli("reproduce", "--data", "phantom", "--out", str(tmp_path / "r"), "--only", "nope")
     assert r.exit_code == 2 and r.output.strip().count("\n") == 0
