@@ -16,7 +16,11 @@ from typing import Any
 
 def load(folder: Path) -> dict[str, Any]:
     """A reproduce folder's summary.json (written by every `usgan reproduce` run)."""
-    return json.loads((folder / "summary.json").read_text())
+    path = folder / "summary.json"
+    if not path.is_file():
+        raise SystemExit(f"{path} is missing: write it with `usgan reproduce ... --out {folder} "
+                         "--report-only` (the folder's own command)")
+    return json.loads(path.read_text())
 
 
 def rows(doc: dict[str, Any]) -> dict[str, dict[str, float]]:
