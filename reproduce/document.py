@@ -107,8 +107,9 @@ def _table1(doc: dict[str, Any], chosen: Sequence[Config], h: str) -> list[str]:
 
 def _table2(doc: dict[str, Any], chosen: Sequence[Config], h: str) -> list[str]:
     lines = [f"{h} Table 2: classification", ""]
-    if doc["table2"] is not None:
-        lines += [f"- {k}: {v}" for k, v in _table2_header(doc["table2"]).items()] + [""]
+    if doc["table2"] is None:  # no table, so no note under it
+        return [*lines, *report.table2_markdown(doc, chosen), ""]
+    lines += [f"- {k}: {v}" for k, v in _table2_header(doc["table2"]).items()] + [""]
     return [*lines, *report.table2_markdown(doc, chosen), "",
             "Mean ± sample std over repeats; p: two-sided paired t-test of accuracy against "
             "real only over the same repeats. " + _repeats_mean(doc["table2"]) + " "

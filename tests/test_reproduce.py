@@ -106,6 +106,9 @@ def test_table2_says_what_its_repeats_measure(tmp_path: Path) -> None:
     text = document._repeats_mean({"splits": {"test_images_per_class": [10, 12]}})
     assert "Every repeat tests on the same held-out set (22 images" in text
     assert "the p-values measure the variance over training seeds on these 22 images" in text
+    lines = document._table2({"table2": None}, configs(["default/dcgan"]), "###")
+    assert lines == ["### Table 2: classification", "",
+                     "Not run yet (the classifier runs after the GANs).", ""]  # and no note
 
 
 def test_the_paper_accuracy_note_names_the_rows_that_carry_one() -> None:
