@@ -201,8 +201,11 @@ def test_seeds_table_puts_folders_side_by_side(tmp_path: Path) -> None:
         out = tmp_path / f"seed{seed}"
         out.mkdir()
         table1 = {"default/dcgan": {"a": {"kid": s1}}, "default/dcgan-stage2": {"a": {"kid": s2}}}
+        pair = {"config": "default/dcgan-stage2", "class": "a", "stage1_kid": s1,
+                "stage2_kid": s2}
         doc = {"settings": {"seed": seed}, "configs": list(table1), "table1": table1,
-               "floor": {"training images (the floor)": {"a": {"kid": 0.0}}}}
+               "floor": {"training images (the floor)": {"a": {"kid": 0.0}}},
+               "claims": {"stage2_lowers_fid": [pair]}}
         (out / "summary.json").write_text(json.dumps(doc))
         return out
 
