@@ -45,6 +45,11 @@ def experiment_group() -> None:
 @click.option("--steps", type=int,
               help="Train every configuration for this many optimizer steps instead of "
                    "epochs, so a larger (topped-up) training set is not also more training.")
+@click.option("--balance/--no-balance", default=None,
+              help="Draw the real-only and classic-augmentation sets with every class equally "
+                   "often (the smaller classes' images repeated), as the synthetic top-up "
+                   "does; --no-balance trains on them as they are.  [default: the preset's, "
+                   "which balances]")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True,
               help="auto, cpu, cuda or cuda:N (the classifier's training and tests).")
@@ -55,8 +60,9 @@ def classify_cmd(spec: str, classes: str | None, bins: str | None, split_file: P
                  test_data: str | None, sources: tuple[str, ...], baselines: bool,
                  synthetic_only: bool, preset: str, backbone: str, pretrained: bool,
                  backbone_weights: Path | None, repeats: int | None,
-                 test_per_class: int | None, epochs: int | None, steps: int | None, seed: int,
-                 device: str, out: Path, force: bool, quiet: bool) -> None:
+                 test_per_class: int | None, epochs: int | None, steps: int | None,
+                 balance: bool | None, seed: int, device: str, out: Path, force: bool,
+                 quiet: bool) -> None:
     """Table 2: classify real test images after training on real, real + synthetic,
     augmented real and synthetic-only images; writes OUT/report.md and OUT/results.json."""
     from usgan.core.data import load_dataset
@@ -74,8 +80,8 @@ def classify_cmd(spec: str, classes: str | None, bins: str | None, split_file: P
                            pretrained=pretrained or backbone_weights is not None,
                            backbone_weights=backbone_weights, seed=seed, repeats=repeats,
                            test_per_class=test_per_class, split_file=split_file, epochs=epochs,
-                           steps=steps, baselines=baselines, synthetic_only=synthetic_only,
-                           device=device)
+                           steps=steps, balance=balance, baselines=baselines,
+                           synthetic_only=synthetic_only, device=device)
     opts.settings()  # a bad --epochs/--steps is refused before the data is read
     wanted = [c for c in (classes or "").split(",") if c.strip()] or None
     ds = load_dataset(spec, classes=wanted, bins=bins)

@@ -118,6 +118,7 @@ def test_cli_end_to_end(tmp_path: Path, tiny_run: Path) -> None:
     assert all(len(v) == 2 for v in res["per_split"].values())
     assert res["splits"]["test_images_per_class"] == [10, 10]
     assert res["per_split"][names[2]][0]["train_images"] == 40  # 2 x 10 real, topped up
+    assert res["preset"]["balance"] is True  # the presets' default
     report = (out / "report.md").read_text()
     assert all(f"| {n} |" in report for n in names)
     assert "random init" in report and "subject-level" in report
@@ -153,10 +154,11 @@ def test_a_separate_test_set_and_pieces_that_pair_up(tmp_path: Path, tiny_run: P
     common = ["experiment", "classify", "--data", "phantom:n=20", "--epochs", "1",
               "--repeats", "2", "--backbone", "mobilenetv3_small_050", "--quiet",
               "--no-baselines", "--no-synthetic-only", "--synthetic", str(tiny_run)]
-    r = run_usgan(*common, "--test-data", "phantom:n=12,seed=5", "--out",
+    r = run_usgan(*common, "--test-data", "phantom:n=12,seed=5", "--no-balance", "--out",
                   str(tmp_path / "a"), env=env)
     assert r.returncode == 0, r.stderr
     res = json.loads((tmp_path / "a" / "results.json").read_text())
+    assert res["preset"]["balance"] is False
     assert list(res["per_split"]) == [f"real + synthetic ({tiny_run})"]
     assert res["splits"]["test_data"] == "phantom:n=12,seed=5"
     assert res["splits"]["test_images_per_class"] == [12, 12]
@@ -226,3 +228,44 @@ def test_steps_give_every_training_set_the_same_training() -> None:
     for p, says in ((ClassifyOptions(steps=7).settings(), "7 optimizer steps per configuration"),
                     (fast, "15 epochs")):
         assert says in report_header({**res, "preset": {"name": "fast", **asdict(p)}})["Preset"]
+
+
+def test_real_only_sets_are_class_balanced_unless_told_not_to(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    """The real-only and augmentation sets repeat the smaller class's images up to the larger
+    class's count (as the top-up balances real + synthetic); --no-balance keeps them as they
+    are; the report says which, and results written before the option read as unbalanced."""
+    from usgan.core.data import load_dataset
+    from usgan.core.experiment.classify import AUG, ClassifyOptions, balanced, training_sets
+    from usgan.core.experiment.report import report_header
+
+    assert balanced([0, 5, 1, 3], torch.tensor([0, 0, 1, 0, 0, 1])) == [0, 1, 3, 5, 5, 5]
+    assert balanced([], torch.tensor([0, 1])) == []
+    monkeypatch.setenv("USGAN_CACHE", str(tmp_path / "cache"))
+    ds = load_dataset("phantom:n=20")
+    train = [i for i in range(len(ds)) if ds.labels[i] == 0][:8] + \
+        [i for i in range(len(ds)) if ds.labels[i] == 1][:3]
+    x = ds.at_size(64)
+
+    def counts(opts: ClassifyOptions, name: str) -> list[int]:
+        p = opts.settings()
+        got = training_sets(ds, train, [], p, 0, opts)[name]
+        assert all(any(torch.equal(img, x[i]) for i in train) for img in got[0])  # real only
+        return torch.bincount(got[1], minlength=2).tolist()
+
+    assert counts(ClassifyOptions(), REAL) == [8, 8] == counts(ClassifyOptions(), AUG)
+    assert counts(ClassifyOptions(balance=False), REAL) == [8, 3]
+    src = SyntheticSource("s", lambda n, c, s: torch.zeros(n, 1, 8, 8, dtype=torch.uint8))
+    for balance in (True, False):  # the topped-up set is balanced by construction
+        opts = ClassifyOptions(balance=balance)
+        y = training_sets(ds, train, [src], opts.settings(), 0, opts)["real + synthetic (s)"][1]
+        assert torch.bincount(y).tolist() == [16, 16]
+    res = {"splits": {"count": 1, "from": "s.json", "test_images_per_class": [3, 3],
+                      "level": "image"}, "classes": {"a": 9, "b": 9}, "data": "d",
+           "backbone": "b", "init": "random init", "seed": 0,
+           "per_split": {REAL: [{"train_images": 16}]}}
+    preset = {"name": "fast", **asdict(ClassifyOptions().settings())}
+    assert "real-only sets class-balanced" in report_header({**res, "preset": preset})["Preset"]
+    old = {k: v for k, v in preset.items() if k != "balance"}
+    assert "not class-balanced" in report_header({**res, "preset": old})["Preset"]

@@ -33,7 +33,9 @@ REAL, AUG = "real only", "real + classic augmentation"
 class Preset:
     """Training settings; ``per_class`` None: twice the largest real training class.
     ``steps``, when set, replaces ``epochs``: every configuration takes that many optimizer
-    steps, so a larger training set is not also more training."""
+    steps, so a larger training set is not also more training. ``balance``: the real-only
+    sets see every class equally often (the smaller classes repeated), as the topped-up
+    real + synthetic sets do, so a synthetic row does not win by balance alone."""
 
     size: int
     epochs: int
@@ -42,6 +44,7 @@ class Preset:
     repeats: int
     lr: float = 1e-3
     steps: int | None = None
+    balance: bool = True
 
     def steps_for(self, n: int) -> int:
         """Optimizer steps for a training set of ``n`` images."""
@@ -77,6 +80,7 @@ class ClassifyOptions:
     split_file: Path | None = None
     epochs: int | None = None
     steps: int | None = None  # the same optimizer steps for every configuration
+    balance: bool | None = None  # None: the preset's (class-balanced real-only sets)
     device: str = "cpu"  # auto, cpu, cuda or cuda:N
     baselines: bool = True  # train "real only" and "real + classic augmentation"
     synthetic_only: bool = True  # and "synthetic only" per source
@@ -92,6 +96,8 @@ class ClassifyOptions:
         p = PRESETS[self.preset]
         if self.epochs is not None:
             p = replace(p, epochs=self.epochs)
+        if self.balance is not None:
+            p = replace(p, balance=self.balance)
         return replace(p, steps=self.steps) if self.steps is not None else p
 
 
@@ -256,6 +262,16 @@ def _synthetic(src: SyntheticSource, counts: Sequence[int], classes: Sequence[st
     return torch.cat(imgs), torch.cat(labs)
 
 
+def balanced(idx: Sequence[int], labels: torch.Tensor) -> list[int]:
+    """``idx`` grouped by class (in order of first appearance), each class's images cycled
+    up to the largest class's count."""
+    by_class: dict[int, list[int]] = {}
+    for i in idx:
+        by_class.setdefault(int(labels[i]), []).append(i)
+    most = max((len(v) for v in by_class.values()), default=0)
+    return [v[j % len(v)] for v in by_class.values() for j in range(most)]
+
+
 def training_sets(ds: Dataset, train: list[int], sources: Sequence[SyntheticSource], p: Preset,
                   seed: int, opts: ClassifyOptions | None = None
                   ) -> dict[str, tuple[torch.Tensor, torch.Tensor, bool]]:
@@ -264,7 +280,9 @@ def training_sets(ds: Dataset, train: list[int], sources: Sequence[SyntheticSour
     x, y = ds.at_size(p.size)[train], ds.labels[train]
     have = [int((y == k).sum()) for k in range(len(ds.class_names))]
     per_class = p.per_class or 2 * max(have)
-    sets = {REAL: (x, y, False), AUG: (x, y, True)} if opts.baselines else {}
+    real = balanced(train, ds.labels) if p.balance else train
+    rx, ry = ds.at_size(p.size)[real], ds.labels[real]
+    sets = {REAL: (rx, ry, False), AUG: (rx, ry, True)} if opts.baselines else {}
     for src in sources:
         sx, sy = _synthetic(src, [max(0, per_class - h) for h in have], ds.class_names,
                             p.size, seed)

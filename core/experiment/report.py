@@ -135,11 +135,18 @@ def report_header(res: Mapping[str, Any]) -> dict[str, str]:
                   f"per class in split 1: {tpc}",
         "Preset": f"{pr['name']}: {pr['size']} px, {_length(pr)}, batch {pr['batch']}, "
                   f"Adam lr {pr['lr']}, cross-entropy; synthetic top-up / synthetic-only "
-                  f"sets: {per_class}",
+                  f"sets: {per_class}; {_balance(pr)}",
         "Training images (mean over splits)": sizes,
         "Backbone": f"timm `{res['backbone']}`, 1 input channel, {res['init']}",
         "Seed": str(res["seed"]),
     }
+
+
+def _balance(pr: Mapping[str, Any]) -> str:
+    """How the real-only sets were drawn (results written before `balance` were unbalanced)."""
+    if pr.get("balance", False):
+        return "real-only sets class-balanced (the smaller classes' images repeated)"
+    return "real-only sets as they are (not class-balanced)"
 
 
 def _length(pr: Mapping[str, Any]) -> str:
