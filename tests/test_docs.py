@@ -214,3 +214,26 @@ def test_seeds_table_puts_folders_side_by_side(tmp_path: Path) -> None:
     assert "| `default/dcgan-stage2` | a | 20.00 | 27.00 | 23.50 |" in lines
     assert "| `training images (the floor)` | a | 0.00 | 0.00 | 0.00 |" in lines
     assert lines[-1] == "Stage-II below its Stage-I in KID: seed 0: 1 of 1, seed 1: 0 of 1."
+
+
+def test_classifier_levers_reads_levers_and_tabulates() -> None:
+    """docs/scripts/classifier_levers.py: NAME:KEY=VALUE levers over the fast preset, an
+    unknown key refused, one table row per lever with mean ± sample std."""
+    path = ROOT / "docs/scripts/classifier_levers.py"
+    spec = importlib.util.spec_from_file_location("classifier_levers", path)
+    assert spec and spec.loader
+    levers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(levers)
+    assert levers.parse_lever("base:") == ("base", {})
+    assert levers.parse_lever("b:size=128,lr=3e-4,balance=1") == \
+        ("b", {"size": 128, "lr": 3e-4, "balance": 1})
+    with pytest.raises(SystemExit, match="unknown lever key 'nope'"):
+        levers.parse_lever("x:nope=1")
+    rows = {"base": {"settings": {}, "seconds": 120.0,
+                     "repeats": [{"accuracy": 50.0, "f1": 40.0}, {"accuracy": 60.0, "f1": 50.0},
+                                 {"accuracy": 55.0, "f1": 45.0}]},
+            "b": {"settings": {"balance": 1}, "seconds": 60.0,
+                  "repeats": [{"accuracy": 60.0, "f1": 60.0}, {"accuracy": 71.0, "f1": 70.0}]}}
+    lines = levers.table(rows).splitlines()
+    assert lines[-2] == "| base | fast, 100 steps | 55.0 ± 5.0 | 45.0 | — | 2.0 |"
+    assert lines[-1] == "| b | balance=1 | 65.5 ± 7.8 | 65.0 | 0.030 | 1.0 |"
