@@ -1,5 +1,5 @@
-"""Levers for the classification experiment's real-only classifier (docs/results.md, "A
-classifier that learns SFibAI"): trains `usgan.core.experiment`'s classifier on the real
+"""Levers for the classification experiment's real-only classifier (docs/evaluation.md,
+"Class balance" and "Levers on SFibAI"): trains `usgan.core.experiment`'s classifier on the real
 training images of a split file, one lever at a time, and tests it on the split's held-out
 images, over ``--repeats`` classifier seeds (the seeds of `usgan experiment classify`).
 
@@ -7,7 +7,8 @@ A lever is NAME:KEY=VALUE,... over the `fast` preset with ``--steps 100`` (what
 `usgan reproduce --preset cpu` runs): keys size, steps, lr, batch, backbone, aug (0/1),
 balance (1: every class repeated up to the largest class's count, so each batch is balanced
 on average).
-Finished levers are read back from ``--out`` and skipped: run it again to continue.
+A lever finished with the same settings, repeats and seed is read back from ``--out`` and
+skipped: run it again to continue.
 
   .venv/bin/python docs/scripts/classifier_levers.py \
       --data ../shared/data/sfibai-liver-fibrosis-us/train --bins 1.0 \
@@ -21,12 +22,12 @@ import argparse
 import json
 import statistics
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 
-from usgan.core.data import load_dataset, load_split
+from usgan.core.data import Dataset, load_dataset, load_split
 from usgan.core.experiment.backbone import make_model
 from usgan.core.experiment.classify import (
     PRESETS,
@@ -54,7 +55,7 @@ def parse_lever(text: str) -> tuple[str, dict[str, object]]:
     return name, out
 
 
-def run_lever(ds, train: list[int], held: list[int], settings: dict[str, object],
+def run_lever(ds: Dataset, train: list[int], held: list[int], settings: dict[str, object],
               repeats: int, seed: int) -> dict[str, object]:
     """Accuracy and F1 of each repeat, and the seconds it took."""
     p: Preset = replace(BASE, **{k: v for k, v in settings.items() if k in Preset.__annotations__})
@@ -72,7 +73,7 @@ def run_lever(ds, train: list[int], held: list[int], settings: dict[str, object]
         rows.append({"accuracy": 100 * m["accuracy"], "f1": 100 * m["f1"]})
         print(f"  repeat {r}: accuracy {rows[-1]['accuracy']:.1f}%, F1 {rows[-1]['f1']:.1f}%",
               flush=True)
-    return {"settings": {**settings}, "preset": {**p.__dict__}, "backbone": backbone,
+    return {"settings": {**settings}, "preset": asdict(p), "backbone": backbone, "seed": seed,
             "repeats": rows, "seconds": round(time.perf_counter() - t0, 1)}
 
 
@@ -112,7 +113,9 @@ def main() -> None:
     train, held = load_split(a.split, ds, 0)
     results = json.loads(a.out.read_text()) if a.out.exists() else {}
     for name, settings in levers:
-        if name in results and results[name]["settings"] == settings:
+        done = results.get(name, {})
+        if (done.get("settings"), len(done.get("repeats", [])), done.get("seed", 0)) == \
+                (settings, a.repeats, a.seed):
             continue
         print(f"{name}: {settings or 'fast, 100 steps'}", flush=True)
         results[name] = run_lever(ds, train, held, settings, a.repeats, a.seed)
