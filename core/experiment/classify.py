@@ -277,11 +277,12 @@ def training_sets(ds: Dataset, train: list[int], sources: Sequence[SyntheticSour
                   ) -> dict[str, tuple[torch.Tensor, torch.Tensor, bool]]:
     """Configuration -> (uint8 images, labels, augment?) for one split."""
     opts = opts or ClassifyOptions()
-    x, y = ds.at_size(p.size)[train], ds.labels[train]
+    images = ds.at_size(p.size)
+    x, y = images[train], ds.labels[train]
     have = [int((y == k).sum()) for k in range(len(ds.class_names))]
     per_class = p.per_class or 2 * max(have)
     real = balanced(train, ds.labels) if p.balance else train
-    rx, ry = ds.at_size(p.size)[real], ds.labels[real]
+    rx, ry = images[real], ds.labels[real]
     sets = {REAL: (rx, ry, False), AUG: (rx, ry, True)} if opts.baselines else {}
     for src in sources:
         sx, sy = _synthetic(src, [max(0, per_class - h) for h in have], ds.class_names,
@@ -314,7 +315,7 @@ def run_classify(ds: Dataset, sources: Sequence[SyntheticSource], opts: Classify
     per_split: dict[str, list[dict[str, Any]]] = {}
     init = ""
     for r, (train, held) in enumerate(splits):
-        seed = opts.seed * 100 + r
+        seed = repeat_seed(opts.seed, r)
         for name, (x, y, aug) in training_sets(ds, train, sources, p, seed, opts).items():
             label = f"{name} · split {r + 1}/{len(splits)}"
             model, init = make_model(opts.backbone, len(ds.class_names), seed,
@@ -327,6 +328,11 @@ def run_classify(ds: Dataset, sources: Sequence[SyntheticSource], opts: Classify
             per_split.setdefault(name, []).append({**m, "split": r, "train_images": len(y),
                                                    "test_images": len(held)})
     return _results(ds, opts, p, splits, split_info, per_split, init, tds)
+
+
+def repeat_seed(seed: int, r: int) -> int:
+    """The classifier seed of repeat ``r``, the same in every configuration: rows pair up."""
+    return seed * 100 + r
 
 
 def _ticker(progress: Progress | None, label: str, total: int) -> Callable[[], None]:

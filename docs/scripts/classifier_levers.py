@@ -30,11 +30,14 @@ import torch
 from usgan.core.data import Dataset, load_dataset, load_split
 from usgan.core.experiment.backbone import make_model
 from usgan.core.experiment.classify import (
+    AUG,
     PRESETS,
+    REAL,
     Preset,
-    balanced,
     predict,
+    repeat_seed,
     train_classifier,
+    training_sets,
 )
 from usgan.core.experiment.report import classification_metrics, format_p, paired_p
 
@@ -60,15 +63,13 @@ def run_lever(ds: Dataset, train: list[int], held: list[int], settings: dict[str
     """Accuracy and F1 of each repeat, and the seconds it took."""
     p: Preset = replace(BASE, **{k: v for k, v in settings.items() if k in Preset.__annotations__})
     backbone = str(settings.get("backbone", "efficientnet_b0"))
-    if p.balance:  # as `training_sets` draws the real-only set
-        train = balanced(train, ds.labels)
-    x, y = ds.at_size(p.size)[train], ds.labels[train]
+    x, y, aug = training_sets(ds, train, [], p, seed)[AUG if settings.get("aug") else REAL]
     tx, ty = ds.at_size(p.size)[held], ds.labels[held].tolist()
     rows, t0 = [], time.perf_counter()
     for r in range(repeats):
-        s = seed * 100 + r
+        s = repeat_seed(seed, r)
         model, _ = make_model(backbone, len(ds.class_names), s)
-        train_classifier(model, x, y, p, s, bool(settings.get("aug", 0)), lambda: None)
+        train_classifier(model, x, y, p, s, aug, lambda: None)
         m = classification_metrics(ty, predict(model, tx), len(ds.class_names))
         rows.append({"accuracy": 100 * m["accuracy"], "f1": 100 * m["f1"]})
         print(f"  repeat {r}: accuracy {rows[-1]['accuracy']:.1f}%, F1 {rows[-1]['f1']:.1f}%",
